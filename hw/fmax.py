@@ -1,0 +1,37 @@
+"""Floating-point maximum (golden ``fmax``): IEEE 754-2019 ``maximum``."""
+
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, Value
+from amaranth.lib import data
+
+from golden.formats import FloatFormat
+
+from .pipeline import Pipeline, PipelinedUnit
+
+__all__ = ["FMAX_LATENCY", "fmax_datapath", "FMax"]
+
+FMAX_LATENCY = 1
+
+
+def fmax_datapath(m: Module, pipe: Pipeline, a, b, fmt: FloatFormat, name: str):
+    """max(a, b): a sign-magnitude comparator; NaN in gives the canonical NaN; +0 > -0."""
+    a, b = Value.cast(a)[:fmt.width], Value.cast(b)[:fmt.width]
+    sa, sb = a[-1], b[-1]
+    ma, mb = a[:-1], b[:-1]
+    a_wins = Mux(sa != sb, ~sa, Mux(sa, ma <= mb, ma >= mb))
+    nan = (ma > fmt.inf) | (mb > fmt.inf)
+    return pipe.register(f"{name}_s1_result", Mux(nan, Const(fmt.qnan, fmt.width), Mux(a_wins, a, b)))
+
+
+class FMax(PipelinedUnit):
+    """Maximum: NaN-propagating (canonical NaN out), +0 greater than -0. Latency 1."""
+
+    latency = FMAX_LATENCY
+
+    def __init__(self, fmt: FloatFormat):
+        self._fmt = fmt
+        super().__init__(data.StructLayout({"a": fmt.width, "b": fmt.width}), fmt.width)
+
+    def datapath(self, m, pipe, payload):
+        return fmax_datapath(m, pipe, payload.a, payload.b, self._fmt, "max")

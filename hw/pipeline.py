@@ -1,0 +1,76 @@
+"""Fixed-latency pipelines with one global stall, and the stream component that wraps them.
+
+A datapath function builds combinational logic and calls :meth:`Pipeline.register`
+at its stage boundaries. Every register of one pipeline advances together
+when ``advance`` is high; this gives initiation interval 1 and lets a
+back-pressured output stall the whole pipeline without losing data.
+Datapaths compose: a unit built from others (the dot product, the PU)
+registers on the same :class:`Pipeline`.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Signal, Value
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["Pipeline", "PipelinedUnit"]
+
+
+class Pipeline:
+    """Creates stage registers that load when ``advance`` is high.
+
+    Parameters
+    ----------
+    m : Module
+    advance : Value
+        High when every stage may move one step forward.
+    """
+
+    def __init__(self, m: Module, advance: Value):
+        self._m = m
+        self._advance = advance
+
+    def register(self, name: str, value) -> Signal:
+        """A register named ``name`` (it shows up so in waveforms) that loads ``value``."""
+        value = Value.cast(value)
+        reg = Signal(value.shape(), name=name)
+        with self._m.If(self._advance):
+            self._m.d.sync += reg.eq(value)
+        return reg
+
+
+class PipelinedUnit(wiring.Component):
+    """A fixed-latency datapath behind an input and an output stream.
+
+    Stream rules (``amaranth.lib.stream``): a transfer happens on
+    ``valid & ready``; ``o.valid`` never depends on ``o.ready``. The pipeline
+    advances when its last stage is empty or is being read
+    (``advance = ~o.valid | o.ready``), and ``i.ready = advance``.
+
+    Latency: ``latency`` cycles from an input transfer to the output being valid.
+    Throughput: one result per cycle while ``o.ready`` is high.
+
+    Subclasses define :attr:`latency` and :meth:`datapath`.
+    """
+
+    latency: int
+
+    def __init__(self, in_shape, out_shape):
+        super().__init__({"i": In(stream.Signature(in_shape)), "o": Out(stream.Signature(out_shape))})
+
+    def datapath(self, m: Module, pipe: Pipeline, payload):
+        """Build the datapath from the input ``payload``; return the (registered) result."""
+        raise NotImplementedError
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        pipe = Pipeline(m, advance)
+        result = self.datapath(m, pipe, self.i.payload)
+        valid = self.i.valid
+        for stage in range(self.latency):
+            valid = pipe.register(f"valid{stage + 1}", valid)
+        m.d.comb += [self.o.valid.eq(valid), self.o.payload.eq(result)]
+        return m

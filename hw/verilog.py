@@ -1,0 +1,45 @@
+"""Emit Verilog from Amaranth components and lint it with Verilator.
+
+``LINT_WAIVERS`` is the one place that lists the Verilator warnings we waive,
+each with its reason; the lint (``pam verilog --lint``) and every cocotb build
+use the same flags. Everything else in ``-Wall`` stays fatal.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from sim.toolchain import setup_environment
+
+__all__ = ["LINT_WAIVERS", "waiver_flags", "emit_verilog", "lint_verilog"]
+
+LINT_WAIVERS = {
+    "WIDTHEXPAND": "Amaranth's backend relies on Verilog's implicit zero/sign extension of narrower operands",
+    "WIDTHTRUNC": "Amaranth's backend relies on Verilog's implicit truncation on assignment to narrower wires",
+    "UNUSEDSIGNAL": "the backend emits full-width intermediate wires of which only some bits are read "
+                    "(e.g. the low bits of a widened product, or fields of an unpacked payload)",
+    "PROCASSINIT": "registers carry an initialiser (their reset value) and are also assigned in always blocks; "
+                   "this is how Amaranth expresses reset values",
+}
+
+
+def waiver_flags() -> list[str]:
+    return [f"-Wno-{name}" for name in LINT_WAIVERS]
+
+
+def emit_verilog(component, name: str) -> str:
+    """Verilog text of ``component`` as module ``name`` (built-in Yosys)."""
+    setup_environment()
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def lint_verilog(path: Path, top: str) -> tuple[bool, str]:
+    """Run ``verilator --lint-only -Wall`` with the waivers; return (clean, output)."""
+    setup_environment()
+    cmd = ["verilator", "--lint-only", "-Wall", *waiver_flags(), "--top-module", top, str(path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    text = (out.stdout + out.stderr).strip()
+    return out.returncode == 0 and "%Warning" not in text and "%Error" not in text, text
