@@ -22,6 +22,10 @@ from golden.pamattention import pam_attention_f64
 from golden.placement import TierShape
 from golden.reference import decode_attention
 from host.layered import layered_placement
+from hw.fdot import FDot
+from hw.units import UNIT_SPECS, unit_formats, unit_spec
+from hw.verilog import LINT_WAIVERS, emit_verilog, lint_verilog
+from sim.bench_fp import bench_fp
 from sim.toolchain import ToolchainError, check_toolchain
 from sim.trace import DISTRIBUTIONS, TRACE_DTYPES, TraceError, generate_trace, read_trace, write_trace
 
@@ -182,6 +186,69 @@ def cmd_golden(args):
         return 1
 
 
+# -- verilog --------------------------------------------------------------
+
+def _verilog_targets(args):
+    """(unit name, format name, component factory) for the chosen unit(s) and format(s)."""
+    names = [args.unit] if args.unit else list(UNIT_SPECS) + ["fdot"]
+    targets = []
+    for name in names:
+        if name == "fdot":
+            formats = [args.format] if args.format else ["fp16", "bf16"]
+            for f in formats:
+                fmt = format_by_name(f)
+                targets.append((f"fdot_w{args.lanes}", f, lambda fmt=fmt: FDot(fmt, FP32, args.lanes)))
+            continue
+        spec = unit_spec(name)
+        formats = [args.format] if args.format else unit_formats(spec)
+        for f in formats:
+            if f not in unit_formats(spec):
+                raise ValueError(f"--format {f} is not made for unit {name}; choose one of {unit_formats(spec)}")
+            targets.append((name, f, lambda spec=spec, f=f: spec.build(format_by_name(f))))
+    return targets
+
+
+def cmd_verilog(args):
+    if not args.unit and not args.lint:
+        raise ValueError("name a UNIT to write its Verilog, or pass --lint; units: "
+                         + ", ".join(list(UNIT_SPECS) + ["fdot"]))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, f, build in _verilog_targets(args):
+        top = f"{name}_{f}"
+        path = out / f"{top}.v"
+        component = build()
+        path.write_text(emit_verilog(component, top))
+        row = {"unit": name, "format": f, "path": str(path), "latency": component.latency}
+        if args.lint:
+            row["lint_clean"], row["lint_output"] = lint_verilog(path, top)
+        rows.append(row)
+    data = {"modules": rows, "waivers": LINT_WAIVERS if args.lint else None}
+    lines = _table([(r["unit"], r["format"], r["latency"], r["path"]) + ((("clean" if r["lint_clean"] else "FAIL"),)
+                    if args.lint else ()) for r in rows],
+                   ("unit", "format", "latency", "verilog") + (("lint -Wall",) if args.lint else ()))
+    if args.lint:
+        lines += ["", "waived Verilator warnings (hw/verilog.py):"] + [f"  {k}: {v}" for k, v in LINT_WAIVERS.items()]
+        lines += [f"\n{r['unit']} {r['format']}:\n{r['lint_output']}" for r in rows if not r["lint_clean"]]
+    _emit(args, data, lines)
+    return 1 if args.lint and not all(r["lint_clean"] for r in rows) else 0
+
+
+# -- bench ----------------------------------------------------------------
+
+def cmd_bench_fp(args):
+    data = bench_fp(args.formats.split(","), args.lanes, args.random, args.seed)
+    lines = [f"floating-point units: {data['random_pairs']} random pairs (+ exhaustive 16-bit inputs), "
+             f"{data['lanes']} lanes per unit, seed {data['seed']}; rates from one run, side by side"]
+    lines += _table([(r["unit"], r["format"], r["results"], f"{r['verilator_results_per_s']:,.0f}",
+                      f"{r['golden_results_per_s']:,.0f}", f"{r['sim_cycles_per_s']:,.0f}",
+                      r["mismatches"]) for r in data["rows"]],
+                    ("unit", "format", "results", "verilator results/s", "golden results/s", "sim cycles/s",
+                     "mismatches"))
+    _emit(args, data, lines)
+
+
 # -- demo -----------------------------------------------------------------
 
 DEMO_TIERS = (TierShape("hbm", 1, 2, 2), TierShape("ddr", 1, 2, 2), TierShape("ssd", 1, 2, 2))
@@ -269,6 +336,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--block", type=int, default=128, help="tokens per PU block B (default %(default)s)")
     p.add_argument("--banks", type=int, default=8, help="banks the context is split over (default %(default)s)")
     _add_gen_options(p)
+
+    p = command("verilog", cmd_verilog, "write the Verilog of a unit; --lint runs Verilator -Wall on it")
+    p.add_argument("unit", nargs="?", help="unit name (default with --lint: every unit)")
+    p.add_argument("--format", choices=("fp16", "bf16", "fp32"), help="number format (default: every one)")
+    p.add_argument("--lanes", type=int, default=16, help="lanes of fdot (default %(default)s)")
+    p.add_argument("--out", "-o", default="build/verilog", help="output folder (default %(default)s)")
+    p.add_argument("--lint", action="store_true", help="lint with verilator --lint-only -Wall")
+
+    bench = sub.add_parser("bench", help="benchmarks", description="benchmarks: figures, not pass/fail")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+    p = command("fp", cmd_bench_fp, "floating-point units: Verilator vs golden NumPy throughput", bench_sub)
+    p.add_argument("--formats", default="fp16,bf16,fp32", help="comma-separated formats (default %(default)s)")
+    p.add_argument("--lanes", type=int, default=16, help="copies of each unit (default %(default)s)")
+    p.add_argument("--random", type=int, default=200_000, help="random pairs per format (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
 
     p = command("demo", cmd_demo, "the main job end to end on an embedded default")
     p.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")

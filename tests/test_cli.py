@@ -80,8 +80,42 @@ def test_demo_json(tmp_path, capsys):
 
 def test_installed_entry_point_help():
     out = subprocess.run([sys.executable, "-m", "sim.cli", "--help"], capture_output=True, text=True, check=True)
-    for sub in ("doctor", "trace", "golden", "demo"):
+    for sub in ("doctor", "trace", "golden", "verilog", "bench", "demo"):
         assert sub in out.stdout
     pam = subprocess.run([str(__import__("pathlib").Path(sys.executable).parent / "pam"), "trace", "gen", "--help"],
                          capture_output=True, text=True, check=True)
     assert "--dist" in pam.stdout and "--json" in pam.stdout
+
+
+def test_verilog_writes_a_module(tmp_path, capsys):
+    data = run_json(capsys, "verilog", "fexp2", "--format", "bf16", "-o", str(tmp_path))
+    (row,) = data["modules"]
+    text = (tmp_path / "fexp2_bf16.v").read_text()
+    assert row["latency"] == 3 and "module fexp2_bf16(" in text and "i__payload" in text
+
+
+def test_verilog_lint_is_clean_for_every_unit(tmp_path, capsys):
+    data = run_json(capsys, "verilog", "--lint", "-o", str(tmp_path))
+    assert len(data["modules"]) == 21
+    dirty = [(r["unit"], r["format"], r["lint_output"]) for r in data["modules"] if not r["lint_clean"]]
+    assert not dirty
+    assert set(data["waivers"]) == {"WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL", "PROCASSINIT"}
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["verilog", "fsqrt"], "unknown unit 'fsqrt'"),
+    (["verilog", "fexp2", "--format", "fp32"], "--format fp32 is not made for unit fexp2"),
+    (["verilog"], "name a UNIT"),
+])
+def test_verilog_bad_arguments(argv, match, capsys, tmp_path):
+    assert main([*argv, "-o", str(tmp_path)]) == 2
+    assert match in capsys.readouterr().err
+
+
+@pytest.mark.verilator
+def test_bench_fp_json(capsys):
+    data = run_json(capsys, "bench", "fp", "--formats", "fp32", "--random", "3000")
+    assert {r["unit"] for r in data["rows"]} == {"fmul", "fadd", "fmax"}
+    for r in data["rows"]:
+        assert r["mismatches"] == 0 and r["results"] == 3000 + 256
+        assert r["verilator_results_per_s"] > 0 and r["golden_results_per_s"] > 0 and r["sim_cycles_per_s"] > 0

@@ -1,0 +1,85 @@
+"""Build Amaranth designs for Verilator and run cocotb benches on them, from plain Python.
+
+Each design configuration gets its own build directory, named by a hash of
+its Verilog, under ``build/sim/``: a configuration that has been built before
+is not rebuilt (Verilator builds are slow on 2 cores).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from cocotb_tools.check_results import get_results
+from cocotb_tools.runner import get_runner
+
+from hw.verilog import emit_verilog, waiver_flags
+from sim.toolchain import setup_environment
+
+__all__ = ["BUILD_ROOT", "SimBuild", "build_design", "run_bench"]
+
+BUILD_ROOT = Path(os.environ.get("PAM_BUILD_DIR", "build")) / "sim"
+
+
+class SimBuild:
+    """A built simulator: its top module name and build directory."""
+
+    def __init__(self, top: str, build_dir: Path, built_s: float):
+        self.top, self.build_dir, self.built_s = top, build_dir, built_s
+
+
+def build_design(component, top: str, waves: bool = False) -> SimBuild:
+    """Emit ``component`` as Verilog module ``top`` and build it with Verilator (cached)."""
+    setup_environment()
+    text = emit_verilog(component, top)
+    digest = hashlib.sha256((text + str(waves)).encode()).hexdigest()[:12]
+    build_dir = (BUILD_ROOT / f"{top}-{digest}").resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = build_dir / f"{top}.v"
+    if not source.exists() or source.read_text() != text:
+        source.write_text(text)
+    t0 = time.perf_counter()
+    runner = get_runner("verilator")
+    flags = [*waiver_flags(), "-O2", "--x-assign", "fast", "--x-initial", "fast"]
+    if waves:
+        flags += ["--trace"]
+    # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the
+    # precompiled header would be passed to the compiler as an input file; a
+    # command-line variable (through MAKEFLAGS) restores gcc's "-include".
+    saved = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
+    try:
+        runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir, build_args=flags,
+                     waves=waves, log_file=build_dir / "build.log")
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS")
+        else:
+            os.environ["MAKEFLAGS"] = saved
+    return SimBuild(top, build_dir, time.perf_counter() - t0)
+
+
+def run_bench(build: SimBuild, test_module: str, env: dict, results_name: str = "results",
+              waves: bool = False) -> dict:
+    """Run the cocotb ``test_module`` on ``build``; return the JSON its tests wrote.
+
+    The bench receives ``PAM_RESULTS`` (a path for its JSON) plus ``env``.
+    Raises AssertionError with the bench's own message when a test fails.
+    """
+    results_json = build.build_dir / f"{results_name}.json"
+    results_json.unlink(missing_ok=True)
+    runner = get_runner("verilator")
+    xml = runner.test(hdl_toplevel=build.top, hdl_toplevel_lang="verilog", test_module=test_module,
+                      build_dir=build.build_dir,
+                      test_dir=build.build_dir, results_xml=str(build.build_dir / f"{results_name}.xml"),
+                      extra_env={k: str(v) for k, v in {**env, "PAM_RESULTS": results_json}.items()},
+                      waves=waves, log_file=build.build_dir / f"{results_name}.log")
+    tests, failed = get_results(Path(xml))
+    data = json.loads(results_json.read_text()) if results_json.exists() else {}
+    if tests == 0 or failed:
+        detail = data.get("error") or (build.build_dir / f"{results_name}.log").read_text()[-3000:]
+        raise AssertionError(f"cocotb bench {test_module} on {build.top}: {failed} of {tests} tests failed: {detail}")
+    return data
