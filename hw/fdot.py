@@ -50,6 +50,7 @@ class FDot(PipelinedUnit):
 
     def __init__(self, fmt: FloatFormat, acc: FloatFormat, lanes: int):
         if lanes < 1 or lanes & (lanes - 1):
+            self._MustUse__silence = True   # a rejected object is not an unused design
             raise ValueError(f"lanes must be a power of two >= 1, not {lanes!r}")
         self._fmt, self._acc, self._lanes = fmt, acc, lanes
         vec = data.ArrayLayout(fmt.width, lanes)

@@ -106,7 +106,6 @@ def test_checker_reports_inputs_expected_and_got():
                 f"got=0x{int(want[i]) & ~1:04x}") in msg
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_dot_rejects_bad_lanes():
     with pytest.raises(ValueError, match="lanes must be a power of two >= 1, not 6"):
         FDot(FP16, FP32, 6)
