@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal
-from amaranth.lib import data
 
 from golden.formats import FloatFormat
 
 from .fpcore import pack_special, round_pack, shift_right_sticky, unpack
-from .pipeline import Pipeline, PipelinedUnit
+from .pipeline import BinaryUnit, Pipeline
 
 __all__ = ["FADD_LATENCY", "fadd_datapath", "FAdd"]
 
@@ -54,7 +53,7 @@ def fadd_datapath(m: Module, pipe: Pipeline, a, b, fmt: FloatFormat, name: str, 
     return pipe.register(f"{name}_s3_result", result)
 
 
-class FAdd(PipelinedUnit):
+class FAdd(BinaryUnit):
     """Add: ``o = round(a + b)``, IEEE round to nearest even; an exact zero sum is +0
     unless both operands are -0; canonical NaN.
 
@@ -62,10 +61,5 @@ class FAdd(PipelinedUnit):
     """
 
     latency = FADD_LATENCY
-
-    def __init__(self, fmt: FloatFormat):
-        self._fmt = fmt
-        super().__init__(data.StructLayout({"a": fmt.width, "b": fmt.width}), fmt.width)
-
-    def datapath(self, m, pipe, payload):
-        return fadd_datapath(m, pipe, payload.a, payload.b, self._fmt, "add")
+    function = staticmethod(fadd_datapath)
+    prefix = "add"

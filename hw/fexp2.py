@@ -9,7 +9,7 @@ from golden.elementary import elementary_params, exp2_table
 from golden.formats import FloatFormat
 
 from .fpcore import bit_length, round_pack, unpack
-from .pipeline import Pipeline, PipelinedUnit
+from .pipeline import UnaryUnit, Pipeline
 
 __all__ = ["FEXP2_LATENCY", "fexp2_datapath", "interpolation_rom", "FExp2"]
 
@@ -71,17 +71,12 @@ def fexp2_datapath(m: Module, pipe: Pipeline, a, fmt: FloatFormat, name: str):
     return pipe.register(f"{name}_s3_result", result)
 
 
-class FExp2(PipelinedUnit):
+class FExp2(UnaryUnit):
     """exp2: ``o = 2**a`` exactly as ``golden.elementary.exp2`` (< 0.59 ulp, see docs/numerics.md).
 
     Latency 3, one result per cycle.
     """
 
     latency = FEXP2_LATENCY
-
-    def __init__(self, fmt: FloatFormat):
-        self._fmt = fmt
-        super().__init__(fmt.width, fmt.width)
-
-    def datapath(self, m, pipe, payload):
-        return fexp2_datapath(m, pipe, payload, self._fmt, "exp2")
+    function = staticmethod(fexp2_datapath)
+    prefix = "exp2"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Value
-from amaranth.lib import data
 
 from golden.formats import FloatFormat
 
-from .pipeline import Pipeline, PipelinedUnit
+from .pipeline import BinaryUnit, Pipeline
 
 __all__ = ["FMAX_LATENCY", "fmax_datapath", "FMax"]
 
@@ -24,14 +23,9 @@ def fmax_datapath(m: Module, pipe: Pipeline, a, b, fmt: FloatFormat, name: str):
     return pipe.register(f"{name}_s1_result", Mux(nan, Const(fmt.qnan, fmt.width), Mux(a_wins, a, b)))
 
 
-class FMax(PipelinedUnit):
+class FMax(BinaryUnit):
     """Maximum: NaN-propagating (canonical NaN out), +0 greater than -0. Latency 1."""
 
     latency = FMAX_LATENCY
-
-    def __init__(self, fmt: FloatFormat):
-        self._fmt = fmt
-        super().__init__(data.StructLayout({"a": fmt.width, "b": fmt.width}), fmt.width)
-
-    def datapath(self, m, pipe, payload):
-        return fmax_datapath(m, pipe, payload.a, payload.b, self._fmt, "max")
+    function = staticmethod(fmax_datapath)
+    prefix = "max"

@@ -9,7 +9,7 @@ from golden.formats import FloatFormat
 
 from .fexp2 import interpolation_rom
 from .fpcore import bit_length, pack_special, round_pack, unpack
-from .pipeline import Pipeline, PipelinedUnit
+from .pipeline import UnaryUnit, Pipeline
 
 __all__ = ["FRECIPROCAL_LATENCY", "freciprocal_datapath", "FReciprocal"]
 
@@ -48,17 +48,12 @@ def freciprocal_datapath(m: Module, pipe: Pipeline, a, fmt: FloatFormat, name: s
     return pipe.register(f"{name}_s3_result", result)
 
 
-class FReciprocal(PipelinedUnit):
+class FReciprocal(UnaryUnit):
     """Reciprocal: ``o = 1/a`` exactly as ``golden.elementary.reciprocal`` (< 0.72 ulp).
 
     Latency 3, one result per cycle.
     """
 
     latency = FRECIPROCAL_LATENCY
-
-    def __init__(self, fmt: FloatFormat):
-        self._fmt = fmt
-        super().__init__(fmt.width, fmt.width)
-
-    def datapath(self, m, pipe, payload):
-        return freciprocal_datapath(m, pipe, payload, self._fmt, "recip")
+    function = staticmethod(freciprocal_datapath)
+    prefix = "recip"

@@ -11,10 +11,10 @@ registers on the same :class:`Pipeline`.
 from __future__ import annotations
 
 from amaranth import Module, Signal, Value
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Pipeline", "PipelinedUnit"]
+__all__ = ["Pipeline", "PipelinedUnit", "UnaryUnit", "BinaryUnit"]
 
 
 class Pipeline:
@@ -74,3 +74,31 @@ class PipelinedUnit(wiring.Component):
             valid = pipe.register(f"valid{stage + 1}", valid)
         m.d.comb += [self.o.valid.eq(valid), self.o.payload.eq(result)]
         return m
+
+
+class UnaryUnit(PipelinedUnit):
+    """A unit of one format computing ``o = f(i)`` with ``function(m, pipe, a, fmt, name)``."""
+
+    function = None
+    prefix = "unit"
+
+    def __init__(self, fmt):
+        self._fmt = fmt
+        super().__init__(fmt.width, fmt.width)
+
+    def datapath(self, m, pipe, payload):
+        return type(self).function(m, pipe, payload, self._fmt, self.prefix)
+
+
+class BinaryUnit(PipelinedUnit):
+    """A unit of one format computing ``o = f(i.a, i.b)`` with ``function(m, pipe, a, b, fmt, name)``."""
+
+    function = None
+    prefix = "unit"
+
+    def __init__(self, fmt):
+        self._fmt = fmt
+        super().__init__(data.StructLayout({"a": fmt.width, "b": fmt.width}), fmt.width)
+
+    def datapath(self, m, pipe, payload):
+        return type(self).function(m, pipe, payload.a, payload.b, self._fmt, self.prefix)
