@@ -1,0 +1,131 @@
+"""Tier parameter sets (timing, geometry, PU sizes), read from ``hw/configs/<name>.toml``.
+
+Timings are in memory-clock cycles, as in the paper's Table 1. Each config
+file marks every value as from the paper or assumed, with its reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["BankTiming", "BankGeometry", "TierConfig", "load_tier", "TIER_NAMES"]
+
+TIER_NAMES = ("hbm3", "ddr4")
+
+
+@dataclasses.dataclass(frozen=True)
+class BankTiming:
+    tRCD: int
+    tRP: int
+    tRAS: int
+    tCCD_L: int
+    tBL: int
+    tCL: int
+    tWR: int
+    tRTP: int
+    tREFI: int
+    tRFC: int
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"timing.{field.name}: must be a positive integer of cycles, not {value!r}")
+        if self.tREFI <= self.tRFC + self.tRP:
+            raise ValueError(f"timing.tREFI: {self.tREFI} leaves no time between refreshes "
+                             f"(tRFC {self.tRFC} + tRP {self.tRP})")
+
+    @property
+    def column_period(self) -> int:
+        """Minimum cycles between column commands to one bank: max(tCCD_L, tBL)."""
+        return max(self.tCCD_L, self.tBL)
+
+
+@dataclasses.dataclass(frozen=True)
+class BankGeometry:
+    column_bits: int
+    columns_per_row: int
+    rows: int
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"geometry.{field.name}: must be a positive integer, not {value!r}")
+        if self.column_bits % 16:
+            raise ValueError(f"geometry.column_bits: {self.column_bits} is not a whole number of 16-bit lanes")
+
+    @property
+    def lanes(self) -> int:
+        return self.column_bits // 16
+
+
+@dataclasses.dataclass(frozen=True)
+class TierConfig:
+    name: str
+    memory_mhz: float
+    pu_mhz: float
+    timing: BankTiming
+    geometry: BankGeometry
+    lanes: int
+    buffer_bytes: int
+
+    def with_rows(self, rows: int) -> "TierConfig":
+        """The same tier with a smaller bank, for simulation."""
+        return dataclasses.replace(self, geometry=dataclasses.replace(self.geometry, rows=rows))
+
+
+def _section(doc: dict, name: str, path: str) -> dict:
+    if not isinstance(doc.get(name), dict):
+        raise ValueError(f"{path}: section [{name}] missing")
+    return doc[name]
+
+
+def _build(cls, table: dict, section: str, path: str):
+    names = {f.name for f in dataclasses.fields(cls)}
+    missing = sorted(names - set(table))
+    unknown = sorted(set(table) - names)
+    if missing:
+        raise ValueError(f"{path}: {section}.{missing[0]} missing")
+    if unknown:
+        raise ValueError(f"{path}: {section}.{unknown[0]} is not a known parameter")
+    return cls(**table)
+
+
+def load_tier(name_or_path: str | Path) -> TierConfig:
+    """Load ``hbm3``/``ddr4`` (shipped) or a TOML file path; errors name the file and field."""
+    if isinstance(name_or_path, Path) or str(name_or_path).endswith(".toml"):
+        path = Path(name_or_path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
+    elif name_or_path in TIER_NAMES:
+        path = Path(f"hw/configs/{name_or_path}.toml")
+        text = resources.files("hw").joinpath("configs", f"{name_or_path}.toml").read_text()
+    else:
+        raise ValueError(f"unknown tier {name_or_path!r}; choose one of {list(TIER_NAMES)} or a .toml path")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc})") from None
+    clock = _section(doc, "clock", path)
+    pu = _section(doc, "pu", path)
+    try:
+        timing = _build(BankTiming, _section(doc, "timing", path), "timing", path)
+        geometry = _build(BankGeometry, _section(doc, "geometry", path), "geometry", path)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}" if not str(exc).startswith(str(path)) else str(exc)) from None
+    for section, table, key in (("clock", clock, "memory_mhz"), ("clock", clock, "pu_mhz"),
+                                ("pu", pu, "lanes"), ("pu", pu, "buffer_bytes")):
+        value = table.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{path}: {section}.{key} must be a positive number, not {value!r}")
+    if pu["lanes"] != geometry.lanes:
+        raise ValueError(f"{path}: pu.lanes {pu['lanes']} does not match geometry.column_bits "
+                         f"{geometry.column_bits} / 16 = {geometry.lanes}")
+    return TierConfig(doc.get("name", path.stem), float(clock["memory_mhz"]), float(clock["pu_mhz"]),
+                      timing, geometry, int(pu["lanes"]), int(pu["buffer_bytes"]))
