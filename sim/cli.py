@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,12 @@ from host.layered import layered_placement
 from hw.fdot import FDot
 from hw.units import UNIT_SPECS, unit_formats, unit_spec
 from hw.verilog import LINT_WAIVERS, emit_verilog, lint_verilog
+from hw.tierconfig import load_tier
+from sim.bank_stream import BankStreamer
+from sim.banktiming import streaming_figures
 from sim.bench_fp import bench_fp
+from sim.runner import build_design, run_bench
+from sim.waves import WaveError, draw_png, format_table, load_waves
 from sim.toolchain import ToolchainError, check_toolchain
 from sim.trace import DISTRIBUTIONS, TRACE_DTYPES, TraceError, generate_trace, read_trace, write_trace
 
@@ -249,6 +255,52 @@ def cmd_bench_fp(args):
     _emit(args, data, lines)
 
 
+# -- sim / waves ---------------------------------------------------------------
+
+def _run_bank_stream(tier_name, rows, reads, load, seed, waves):
+    """Build (cached) and run the bank streaming bench; returns (report, figures, vcd path or None)."""
+    tier = load_tier(tier_name).with_rows(rows)
+    capacity = rows * tier.geometry.columns_per_row
+    if reads < 1 or load < 0:
+        raise ValueError(f"--reads must be >= 1 and --load >= 0, not {reads} and {load}")
+    build = build_design(BankStreamer(tier), f"bank_stream_{tier.name}", waves=waves, clock_ns=2)
+    report = run_bench(build, "sim.tb_bank", {"PAM_BANK_LOAD": min(load, capacity), "PAM_BANK_CAPACITY": capacity,
+                                               "PAM_BANK_READS": reads, "PAM_BANK_SEED": seed}, waves=waves)
+    figures = streaming_figures(reads, tier.timing, tier.geometry)
+    return tier, report, figures, (build.build_dir / "dump.vcd") if waves else None
+
+
+def cmd_sim_bank(args):
+    tier, report, fig, vcd = _run_bank_stream(args.tier, args.rows, args.reads, args.load, args.seed, args.waves)
+    if vcd is not None and args.vcd:
+        Path(args.vcd).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(vcd, args.vcd)
+        vcd = Path(args.vcd)
+    util = report["read_bus_cycles"] / report["cycles"]
+    data = dict(report, tier=tier.name, utilisation=util, utilisation_limit=fig.utilisation_limit,
+                row_period=fig.row_period, vcd=str(vcd) if vcd else None)
+    _emit(args, data, [
+        f"{tier.name} bank, {args.rows} rows x {tier.geometry.columns_per_row} columns of {tier.geometry.column_bits} bits",
+        f"  loaded {min(args.load, args.rows * tier.geometry.columns_per_row)} columns through the write path "
+        f"in {report['load_s']:.2f} s; read {report['reads']} columns, data checksum "
+        + ("OK" if report["checksum_ok"] else "WRONG"),
+        f"  {report['cycles']} cycles, {report['activates']} ACT, {report['refreshes']} REF; "
+        f"read-bus utilisation {100 * util:.1f}% (timing limit {100 * fig.utilisation_limit:.1f}%, "
+        f"row period {fig.row_period} cycles)",
+        f"  simulation {report['sim_cycles_per_s']:,.0f} cycles/s (clock in HDL)",
+    ] + ([f"  waves -> {vcd}  (try: pam waves {vcd} --signals 'bank.cmd*' --from 0 --to 80 --png wave.png)"]
+         if vcd else []))
+
+
+def cmd_waves(args):
+    waves = load_waves(args.file, args.signals, args.clock, args.first, args.last, args.signed or "")
+    if args.png:
+        draw_png(waves, args.png, title=f"{Path(args.file).name}: cycles {waves.cycles[0]}-{waves.cycles[-1]}")
+    data = waves.to_json()
+    data["png"] = args.png
+    _emit(args, data, format_table(waves) + ([f"picture -> {args.png}"] if args.png else []))
+
+
 # -- demo -----------------------------------------------------------------
 
 DEMO_TIERS = (TierShape("hbm", 1, 2, 2), TierShape("ddr", 1, 2, 2), TierShape("ssd", 1, 2, 2))
@@ -352,6 +404,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random", type=int, default=200_000, help="random pairs per format (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
 
+    simp = sub.add_parser("sim", help="run a cocotb + Verilator simulation", description="simulations")
+    sim_sub = simp.add_subparsers(dest="sim_command", required=True, metavar="WHAT")
+    p = command("bank", cmd_sim_bank, "load a DRAM bank and stream reads through its timing model", sim_sub)
+    p.add_argument("--tier", default="hbm3", help="tier config: hbm3, ddr4 or a .toml (default %(default)s)")
+    p.add_argument("--rows", type=int, default=64, help="rows in the simulated bank (default %(default)s)")
+    p.add_argument("--reads", type=int, default=20000, help="columns to read (default %(default)s)")
+    p.add_argument("--load", type=int, default=1024, help="columns to load first (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="random seed of the loaded data (default %(default)s)")
+    p.add_argument("--waves", action="store_true", help="write a VCD")
+    p.add_argument("--vcd", help="copy the VCD here (default: left in the build folder)")
+
+    p = command("waves", cmd_waves, "print signals of a VCD cycle by cycle, or draw them (--png)")
+    p.add_argument("file", help="VCD file (Verilator or Amaranth)")
+    p.add_argument("--signals", help="comma-separated glob patterns on dotted names (default: top-level ports)")
+    p.add_argument("--from", dest="first", type=int, default=0, help="first cycle (default %(default)s)")
+    p.add_argument("--to", dest="last", type=int, help="last cycle (default: the end)")
+    p.add_argument("--clock", default="clk", help="clock signal name (default %(default)s)")
+    p.add_argument("--signed", help="patterns of signals to show as two's complement")
+    p.add_argument("--png", help="also draw the signals into this PNG")
+
     p = command("demo", cmd_demo, "the main job end to end on an embedded default")
     p.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")
     p.add_argument("--tokens", type=int, default=2048, help="context length (default %(default)s)")
@@ -366,7 +438,7 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = open(os.devnull, "w")
         return 0
-    except (TraceError, ToolchainError, ValueError, OverflowError, OSError) as exc:
+    except (TraceError, ToolchainError, WaveError, ValueError, OverflowError, OSError) as exc:
         print(f"pam: error: {exc}", file=sys.stderr)
         return 2
 

@@ -17,6 +17,7 @@ from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
 
 from hw.verilog import emit_verilog, waiver_flags
+from sim.hdlclock import TIMESCALE, TIMING_FLAGS, clocked_wrapper
 from sim.toolchain import setup_environment
 
 __all__ = ["BUILD_ROOT", "SimBuild", "build_design", "run_bench"]
@@ -31,35 +32,49 @@ class SimBuild:
         self.top, self.build_dir, self.built_s = top, build_dir, built_s
 
 
-def build_design(component, top: str, waves: bool = False) -> SimBuild:
-    """Emit ``component`` as Verilog module ``top`` and build it with Verilator (cached)."""
+def build_design(component, top: str, waves: bool = False, clock_ns: int | None = None) -> SimBuild:
+    """Emit ``component`` as Verilog module ``top`` and build it with Verilator (cached).
+
+    With ``clock_ns``, the simulated top is ``<top>_clocked``, which makes its own
+    clock of that period (``sim/hdlclock.py``); otherwise the bench drives ``clk``.
+    """
     setup_environment()
-    text = emit_verilog(component, top)
-    digest = hashlib.sha256((text + str(waves)).encode()).hexdigest()[:12]
-    build_dir = (BUILD_ROOT / f"{top}-{digest}").resolve()
+    texts = {top: emit_verilog(component, top)}
+    hdl_top = top
+    if clock_ns is not None:
+        wrapper, hdl_top = clocked_wrapper(component, top, clock_ns)
+        texts[hdl_top] = wrapper
+    digest = hashlib.sha256((repr(sorted(texts.items())) + str(waves)).encode()).hexdigest()[:12]
+    build_dir = (BUILD_ROOT / f"{hdl_top}-{digest}").resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
-    source = build_dir / f"{top}.v"
-    if not source.exists() or source.read_text() != text:
-        source.write_text(text)
+    sources = []
+    for name, text in texts.items():
+        source = build_dir / f"{name}.v"
+        if not source.exists() or source.read_text() != text:
+            source.write_text(text)
+        sources.append(source)
     t0 = time.perf_counter()
     runner = get_runner("verilator")
     flags = [*waiver_flags(), "-O2", "--x-assign", "fast", "--x-initial", "fast"]
+    if clock_ns is not None:
+        flags += TIMING_FLAGS
     if waves:
-        flags += ["--trace"]
+        flags += ["--trace", "--trace-structs"]
     # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the
     # precompiled header would be passed to the compiler as an input file; a
     # command-line variable (through MAKEFLAGS) restores gcc's "-include".
     saved = os.environ.get("MAKEFLAGS")
     os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
     try:
-        runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir, build_args=flags,
-                     waves=waves, log_file=build_dir / "build.log")
+        runner.build(sources=sources, hdl_toplevel=hdl_top, build_dir=build_dir, build_args=flags,
+                     waves=waves, timescale=TIMESCALE if clock_ns is not None else None,
+                     log_file=build_dir / "build.log")
     finally:
         if saved is None:
             os.environ.pop("MAKEFLAGS")
         else:
             os.environ["MAKEFLAGS"] = saved
-    return SimBuild(top, build_dir, time.perf_counter() - t0)
+    return SimBuild(hdl_top, build_dir, time.perf_counter() - t0)
 
 
 def run_bench(build: SimBuild, test_module: str, env: dict, results_name: str = "results",

@@ -136,3 +136,18 @@ def test_config_errors_name_the_field(tmp_path):
             load_tier(path)
     with pytest.raises(ValueError, match="unknown tier 'lpddr'"):
         load_tier("lpddr")
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("tier_name", ["hbm3", "ddr4"])
+def test_verilator_stream_matches_the_timing_limit(tier_name, seed, capsys):
+    """Long read streams under Verilator (clock in HDL): data intact, utilisation at the formula's limit."""
+    import json
+
+    from sim.cli import main
+    assert main(["sim", "bank", "--tier", tier_name, "--rows", "64", "--reads", "30000", "--load", "2048",
+                 "--seed", str(seed), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["checksum_ok"] and report["beats"] == 30000
+    assert report["refreshes"] >= report["cycles"] // load_tier(tier_name).timing.tREFI - 1
+    assert abs(report["utilisation"] - report["utilisation_limit"]) < 0.02, report
