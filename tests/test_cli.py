@@ -72,10 +72,15 @@ def test_bad_arguments(capsys, argv, match, tmp_path, monkeypatch):
     assert match in capsys.readouterr().err
 
 
+@pytest.mark.verilator
 def test_demo_json(tmp_path, capsys):
     data = run_json(capsys, "demo", "--out", str(tmp_path), "--tokens", "600")
     assert data["within_bound"] and sum(data["tokens_per_tier"].values()) == 600
-    assert (tmp_path / "summary.json").exists() and (tmp_path / "trace.npz").exists()
+    for name in ("summary.json", "trace.npz", "bank.vcd", "wave.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    bank = data["bank"]
+    assert bank["checksum_ok"] and bank["columns"] == 2 * 600 * 2 * 128 // 16
+    assert abs(bank["utilisation"] - bank["utilisation_limit"]) < 0.03
 
 
 def test_installed_entry_point_help():
