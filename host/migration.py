@@ -1,0 +1,147 @@
+"""Migration between tiers through PAM's interface (brief section 3), counted and timed.
+
+The interface has three parts:
+
+1. a sender-side **command reorder unit**, which reads the moving tokens in
+   source-address order, so each source row opens once;
+2. a dual-port **re-layout buffer**, which holds up to ``relayout_buffer_bytes``
+   of tokens and releases them in destination order;
+3. a receiver-side **address generation unit**, which writes each run of
+   consecutive destination stripes as one contiguous region.
+
+:func:`plan_migration` counts source row activations (with and without
+reordering), buffer batches, destination regions and bytes per link. It
+estimates the time as bytes / bandwidth + regions × setup, with the link
+figures from ``sim/configs/system.toml``. It gives the CPU re-layout
+baseline next to it (one token at a time). :func:`apply_migration` moves
+payloads in the planned order and checks them by checksum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tomllib
+from collections.abc import Sequence
+from importlib import resources
+
+from .mapping import Address
+
+__all__ = ["LinkConfig", "load_system_config", "Transfer", "LinkPlan", "plan_migration", "apply_migration"]
+
+TIER_NAMES = ("hbm", "ddr", "ssd")
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkConfig:
+    bandwidth_gb_s: float
+    region_setup_ns: float
+
+
+def load_system_config() -> dict:
+    """``sim/configs/system.toml`` as a dict (links, migration buffer, CPU baseline)."""
+    return tomllib.loads(resources.files("sim").joinpath("configs", "system.toml").read_text())
+
+
+def _link_name(src: int, dst: int) -> str:
+    a, b = sorted((src, dst))
+    return f"{TIER_NAMES[a]}_{TIER_NAMES[b]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Transfer:
+    """One token moving from ``src`` to ``dst`` (addresses from the tiers' mappers)."""
+
+    token: int
+    src: Address
+    dst: Address
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkPlan:
+    link: str
+    tokens: int
+    bytes: int
+    source_rows_in_order: int      # row activations at the sender, tokens in the order given
+    source_rows_reordered: int     # ... after the reorder unit
+    batches: int                   # re-layout buffer fills
+    destination_regions: int       # contiguous regions the receiver writes
+    time_s: float                  # through the interface
+    cpu_time_s: float              # CPU re-layout baseline, token by token
+    order: tuple                   # token ids in the order the receiver writes them
+
+
+def _row_key(a: Address):
+    return (a.tier, a.device, a.channel, a.bank_group, a.bank, a.row)
+
+
+def _stripe_key(a: Address):
+    return (a.tier, a.device, a.channel, a.bank_group, a.row, a.column)
+
+
+def _opens(keys) -> int:
+    return sum(1 for i, k in enumerate(keys) if i == 0 or k != keys[i - 1])
+
+
+def plan_migration(transfers: Sequence[Transfer], token_bytes: int, columns_per_token: int,
+                   config: dict | None = None) -> list[LinkPlan]:
+    """Plan the transfers of one step, per link."""
+    if token_bytes < 1:
+        raise ValueError(f"token_bytes must be >= 1, not {token_bytes}")
+    config = load_system_config() if config is None else config
+    buffer_tokens = max(1, int(config["migration"]["relayout_buffer_bytes"]) // token_bytes)
+    cpu = config["cpu_relayout"]
+    by_link: dict[str, list[Transfer]] = {}
+    for tr in transfers:
+        if tr.src.tier == tr.dst.tier:
+            raise ValueError(f"token {tr.token}: source and destination are both in tier {tr.src.tier}")
+        by_link.setdefault(_link_name(tr.src.tier, tr.dst.tier), []).append(tr)
+    plans = []
+    for name, items in sorted(by_link.items()):
+        link = LinkConfig(**config["links"][name])
+        reordered = sorted(items, key=lambda tr: (_row_key(tr.src), tr.src.column))
+        order, regions = [], 0
+        for start in range(0, len(reordered), buffer_tokens):
+            batch = sorted(reordered[start:start + buffer_tokens], key=lambda tr: (_stripe_key(tr.dst), tr.dst.bank))
+            stripes = [_stripe_key(tr.dst) for tr in batch]
+            distinct = [s for i, s in enumerate(stripes) if i == 0 or s != stripes[i - 1]]
+            # A region is a run of stripes at consecutive column ranges of one row.
+            regions += sum(1 for i, s in enumerate(distinct) if i == 0 or not (
+                s[:5] == distinct[i - 1][:5] and s[5] == distinct[i - 1][5] + columns_per_token))
+            order.extend(tr.token for tr in batch)
+        total = len(items) * token_bytes
+        plans.append(LinkPlan(
+            link=name, tokens=len(items), bytes=total,
+            source_rows_in_order=_opens([_row_key(tr.src) for tr in items]),
+            source_rows_reordered=_opens([_row_key(tr.src) for tr in reordered]),
+            batches=-(-len(items) // buffer_tokens), destination_regions=regions,
+            time_s=total / (link.bandwidth_gb_s * 1e9) + regions * link.region_setup_ns * 1e-9,
+            cpu_time_s=len(items) * (cpu["per_token_ns"] * 1e-9 + token_bytes / (cpu["bandwidth_gb_s"] * 1e9)),
+            order=tuple(order)))
+    return plans
+
+
+def _digest(payload: bytes) -> str:
+    return hashlib.blake2b(payload, digest_size=16).hexdigest()
+
+
+def apply_migration(store: dict, transfers: Sequence[Transfer], plans: Sequence[LinkPlan]) -> int:
+    """Move payloads ``store[address]`` to their destinations in the planned order; verify checksums.
+
+    Returns the number of tokens moved. Raises ValueError if a payload is
+    missing, a destination is occupied, or a checksum differs after the move.
+    """
+    by_token = {tr.token: tr for tr in transfers}
+    for plan in plans:
+        for token in plan.order:
+            tr = by_token[token]
+            if tr.src not in store:
+                raise ValueError(f"token {token}: no payload at its source {tr.src}")
+            if tr.dst in store:
+                raise ValueError(f"token {token}: destination {tr.dst} is occupied")
+            payload = store.pop(tr.src)
+            before = _digest(payload)
+            store[tr.dst] = bytes(payload)          # through the re-layout buffer: a copy
+            if _digest(store[tr.dst]) != before:
+                raise ValueError(f"token {token}: payload changed in transit")
+    return sum(p.tokens for p in plans)
