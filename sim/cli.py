@@ -34,6 +34,7 @@ from sim.bench_fp import bench_fp
 from sim.runner import build_design, run_bench
 from sim.waves import WaveError, draw_png, format_table, load_waves
 from sim.toolchain import ToolchainError, check_toolchain
+from sim.locality import generate_locality_trace, locality_stats
 from sim.trace import DISTRIBUTIONS, TRACE_DTYPES, TraceError, generate_trace, read_trace, write_trace
 
 __all__ = ["main"]
@@ -76,6 +77,10 @@ def _add_gen_options(p, tokens=1024):
 
 
 def _generate(args):
+    if getattr(args, "locality", False):
+        return generate_locality_trace(prompt=args.tokens, steps=args.steps, q_heads=args.q_heads,
+                                       kv_heads=args.kv_heads, head_dim=args.head_dim, dtype=args.dtype,
+                                       seed=args.seed)
     return generate_trace(tokens=args.tokens, steps=args.steps, q_heads=args.q_heads, kv_heads=args.kv_heads,
                           head_dim=args.head_dim, dtype=args.dtype, dist=args.dist, seed=args.seed)
 
@@ -84,7 +89,10 @@ def _trace_summary(trace, path=None):
     q, k, v = trace.as_float()
     data = dict(trace.metadata(), path=str(path) if path else None,
                 k_absmax=float(np.abs(k).max()), v_absmax=float(np.abs(v).max()), q_absmax=float(np.abs(q).max()))
-    lines = [f"trace {path or '(generated)'}: {trace.fmt} v1",
+    version = trace.metadata()["version"]
+    context = ("every step sees all tokens" if trace.prompt_tokens is None else
+               f"prompt {trace.prompt_tokens} tokens + 1 new token per step")
+    lines = [f"trace {path or '(generated)'}: {trace.fmt} v{version} ({context})",
              f"  tokens {trace.tokens}, steps {trace.steps}, q_heads {trace.q_heads}, kv_heads {trace.kv_heads} "
              f"(group {trace.group}), head_dim {trace.head_dim}",
              f"  |k| max {data['k_absmax']:.4g}, |v| max {data['v_absmax']:.4g}, |q| max {data['q_absmax']:.4g}",
@@ -92,16 +100,32 @@ def _trace_summary(trace, path=None):
     return data, lines
 
 
+def _with_stats(trace, data, lines):
+    stats = locality_stats(trace)
+    data["locality"] = stats
+    lines.append(f"  realised attention: top 1% of tokens hold {100 * stats['top1_mass']:.1f}% of the mass, "
+                 f"top 10% hold {100 * stats['top10_mass']:.1f}%; sinks {100 * stats['sink_mass']:.1f}%, "
+                 f"newest 64 {100 * stats['recent_mass']:.1f}%")
+    if stats["topk_overlap"] is not None:
+        lines.append(f"  locality: top-1% sets of consecutive steps overlap {100 * stats['topk_overlap']:.1f}%")
+    return data, lines
+
+
 def cmd_trace_gen(args):
     trace = _generate(args)
     write_trace(args.out, trace)
     data, lines = _trace_summary(trace, args.out)
+    if args.locality:
+        data, lines = _with_stats(trace, data, lines)
     _emit(args, data, [f"wrote {args.out}"] + lines)
 
 
 def cmd_trace_info(args):
     trace = read_trace(args.file)
-    _emit(args, *_trace_summary(trace, args.file))
+    data, lines = _trace_summary(trace, args.file)
+    if args.stats:
+        data, lines = _with_stats(trace, data, lines)
+    _emit(args, data, lines)
 
 
 # -- golden ---------------------------------------------------------------
@@ -115,11 +139,13 @@ def _golden_units(args):
 
 
 def _golden_case(trace, step, cfg, banks):
+    n = trace.context(step)
     q, k, v = trace.as_float()
+    k, v = k[:n], v[:n]
     ref = decode_attention(q[step], k, v)
-    partitions = np.array_split(np.arange(trace.tokens), banks)
+    partitions = np.array_split(np.arange(n), banks)
     f64 = pam_attention_f64(q[step], k, v, partitions)
-    hw = cfg.fmt.to_float(pam_attention_hw(trace.q[step], trace.k, trace.v, partitions, cfg=cfg))
+    hw = cfg.fmt.to_float(pam_attention_hw(trace.q[step], trace.k[:n], trace.v[:n], partitions, cfg=cfg))
     return attention_error(f64, ref)["max_rel_err"], attention_error(hw, ref)
 
 
@@ -399,9 +425,13 @@ def build_parser() -> argparse.ArgumentParser:
     trace_sub = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
     p = command("gen", cmd_trace_gen, "write a random KV trace", trace_sub)
     p.add_argument("--out", "-o", required=True, help="output .npz path")
+    p.add_argument("--locality", action="store_true",
+                   help="a v2 decode trace with sinks, a recency window and drifting heavy hitters; "
+                        "--tokens is then the prompt and each step appends one token")
     _add_gen_options(p)
     p = command("info", cmd_trace_info, "validate a trace file and summarise it", trace_sub)
     p.add_argument("file", help="trace .npz")
+    p.add_argument("--stats", action="store_true", help="also measure the attention structure it realises")
 
     p = command("golden", cmd_golden, "error of the hardware-order golden model against float64")
     p.add_argument("--trace", help="trace .npz (default: generate one with the options below)")

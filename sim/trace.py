@@ -1,6 +1,9 @@
-"""KV trace files, format v1: one ``.npz`` holding bit-pattern arrays and JSON metadata.
+"""KV trace files: one ``.npz`` holding bit-pattern arrays and JSON metadata.
 
-See ``docs/traces.md`` for the format. :func:`read_trace` validates everything
+Format v1: every step attends to all tokens. Format v2 adds ``prompt_tokens``:
+the context grows by one token per decode step, and step s attends to the
+first ``prompt_tokens + s + 1`` tokens. v1 files still read. See
+``docs/traces.md`` for the format. :func:`read_trace` validates everything
 and raises :class:`TraceError` naming the field and the value at fault.
 """
 
@@ -15,11 +18,12 @@ import numpy as np
 
 from golden.formats import BF16, FP16, FloatFormat
 
-__all__ = ["TRACE_FORMAT", "TRACE_VERSION", "TraceError", "KVTrace", "read_trace", "write_trace",
+__all__ = ["TRACE_FORMAT", "TRACE_VERSION", "KNOWN_VERSIONS", "TraceError", "KVTrace", "read_trace", "write_trace",
            "generate_trace", "DISTRIBUTIONS"]
 
 TRACE_FORMAT = "pam-kv-trace"
-TRACE_VERSION = 1
+TRACE_VERSION = 2
+KNOWN_VERSIONS = (1, 2)
 TRACE_DTYPES = {"fp16": FP16, "bf16": BF16}
 DISTRIBUTIONS = ("gaussian", "heavy")
 _ARRAYS = ("meta", "k", "v", "q")
@@ -46,9 +50,23 @@ class KVTrace:
     v: np.ndarray
     q: np.ndarray
     info: dict = dataclasses.field(default_factory=dict)
+    prompt_tokens: int | None = None   # v2: tokens before the first step; None: every step sees all
 
     def __post_init__(self):
         _validate(self.fmt, self.k, self.v, self.q)
+        if self.prompt_tokens is not None:
+            p = self.prompt_tokens
+            if not isinstance(p, int) or isinstance(p, bool) or p < 0:
+                raise TraceError(f"prompt_tokens: must be a non-negative integer, not {p!r}")
+            if p + self.steps != self.tokens:
+                raise TraceError(f"prompt_tokens: {p} + {self.steps} steps must equal tokens {self.tokens} "
+                                 f"(one new token per step)")
+
+    def context(self, step: int) -> int:
+        """Tokens that step ``step`` attends to."""
+        if not 0 <= step < self.steps:
+            raise TraceError(f"step: {step} out of range 0..{self.steps - 1}")
+        return self.tokens if self.prompt_tokens is None else self.prompt_tokens + step + 1
 
     @property
     def tokens(self) -> int:
@@ -79,11 +97,14 @@ class KVTrace:
         return self.fmt.to_float(self.q), self.fmt.to_float(self.k), self.fmt.to_float(self.v)
 
     def metadata(self) -> dict:
-        return {
-            "format": TRACE_FORMAT, "version": TRACE_VERSION, "dtype": self.fmt.name,
+        meta = {
+            "format": TRACE_FORMAT, "version": 1 if self.prompt_tokens is None else 2, "dtype": self.fmt.name,
             "tokens": self.tokens, "steps": self.steps, "q_heads": self.q_heads,
             "kv_heads": self.kv_heads, "head_dim": self.head_dim, "info": self.info,
         }
+        if self.prompt_tokens is not None:
+            meta["prompt_tokens"] = self.prompt_tokens
+        return meta
 
 
 def _validate(fmt, k, v, q):
@@ -151,7 +172,7 @@ def read_trace(path: str | os.PathLike) -> KVTrace:
                 raise TraceError(f"{name}: array missing from {os.fspath(path)!r}")
         unknown = sorted(names - set(_ARRAYS))
         if unknown:
-            raise TraceError(f"{unknown[0]}: unexpected array in a v{TRACE_VERSION} trace")
+            raise TraceError(f"{unknown[0]}: unexpected array in a trace")
         try:
             arrays = {name: archive[name] for name in _ARRAYS}
         except ValueError as exc:  # object arrays need pickle, which is refused
@@ -168,13 +189,14 @@ def read_trace(path: str | os.PathLike) -> KVTrace:
     if meta.get("format") != TRACE_FORMAT:
         raise TraceError(f"meta.format: expected {TRACE_FORMAT!r}, got {meta.get('format')!r}")
     version = _require(meta, "version", int)
-    if version != TRACE_VERSION:
-        raise TraceError(f"meta.version: unknown version {version!r}; this reader knows {TRACE_VERSION}")
+    if version not in KNOWN_VERSIONS:
+        raise TraceError(f"meta.version: unknown version {version!r}; this reader knows {list(KNOWN_VERSIONS)}")
     dtype = _require(meta, "dtype", str)
     if dtype not in TRACE_DTYPES:
         raise TraceError(f"meta.dtype: {dtype!r} is not one of {sorted(TRACE_DTYPES)}")
+    prompt = _require(meta, "prompt_tokens", int) if version == 2 else None
     trace = KVTrace(TRACE_DTYPES[dtype], arrays["k"], arrays["v"], arrays["q"],
-                    info=meta.get("info", {}))
+                    info=meta.get("info", {}), prompt_tokens=prompt)
     for field in ("tokens", "steps", "q_heads", "kv_heads", "head_dim"):
         if _require(meta, field, int) != getattr(trace, field):
             raise TraceError(f"meta.{field}: says {meta[field]} but the arrays have {getattr(trace, field)}")

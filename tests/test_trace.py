@@ -113,7 +113,7 @@ def bad_case(kind):
     ("gqa", "q_heads: 2 is not a multiple of kv_heads 3"),
     ("nan", r"v: NaN at index \(2, 0, 5\) \(bits 0x7e00\)"),
     ("inf", r"q: Inf at index \(0, 1, 0\) \(bits 0xfc00\)"),
-    ("version", "meta.version: unknown version 7"),
+    ("version", r"meta.version: unknown version 7; this reader knows \[1, 2\]"),
     ("format", "meta.format: expected 'pam-kv-trace', got 'something-else'"),
     ("dtype", "meta.dtype: 'fp8' is not one of"),
     ("meta count", "meta.tokens: says 5 but the arrays have 4"),
