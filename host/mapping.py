@@ -49,6 +49,15 @@ class DeviceShape:
             raise ValueError(f"a token ({self.columns_per_token} columns) does not fit in a row "
                              f"of {self.columns_per_row} columns")
 
+    @classmethod
+    def from_tier(cls, config, tier: int, device: int, channels: int, bank_groups: int, banks: int,
+                  token_bytes: int) -> "DeviceShape":
+        """A device of the tier ``config`` (``hw.tierconfig.TierConfig``): rows and columns from its
+        bank geometry, a token taking ceil(token_bytes / column bytes) columns."""
+        geo = config.geometry
+        return cls(tier, device, channels, bank_groups, banks, geo.rows, geo.columns_per_row,
+                   -(-token_bytes * 8 // geo.column_bits))
+
     @property
     def groups(self) -> int:
         """Bank groups over all channels (each is one level-1 target)."""

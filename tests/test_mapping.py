@@ -128,3 +128,15 @@ def test_live_tokens_never_share_a_cell(ops):
             live = {k: v for k, v in live.items() if k[0] != r}
         assert len(set(live.values())) == len(live)
         assert all(cell(m.address(*k)) == v for k, v in live.items())
+
+
+def test_shape_from_the_rtl_tier_config():
+    from hw.tierconfig import load_tier
+    hbm = DeviceShape.from_tier(load_tier("hbm3"), tier=0, device=1, channels=16, bank_groups=4, banks=4,
+                                token_bytes=2 * 128 * 2)
+    assert (hbm.rows, hbm.columns_per_row, hbm.columns_per_token) == (16384, 32, 16)   # 512 B over 32 B columns
+    ddr = DeviceShape.from_tier(load_tier("ddr4"), tier=1, device=0, channels=2, bank_groups=2, banks=4,
+                                token_bytes=512)
+    assert ddr.columns_per_token == 64 and ddr.capacity == 2 * 2 * 4 * 65536 * 2
+    a = DeviceMapper(hbm).place(3, 0)
+    assert a.tier == 0 and a.device == 1
