@@ -58,6 +58,10 @@ class DeviceShape:
         return cls(tier, device, channels, bank_groups, banks, geo.rows, geo.columns_per_row,
                    -(-token_bytes * 8 // geo.column_bits))
 
+    def with_rows(self, rows: int) -> "DeviceShape":
+        """The same device with fewer rows per bank (a scaled-down capacity)."""
+        return dataclasses.replace(self, rows=rows)
+
     @property
     def groups(self) -> int:
         """Bank groups over all channels (each is one level-1 target)."""
@@ -104,6 +108,7 @@ class DeviceMapper:
         self._open: dict[tuple[int, int], tuple[int, int]] = {}                # (request, group) -> (stripe, used)
         self._where: dict[tuple[int, int], tuple[int, int, int]] = {}         # (request, token) -> (group, stripe, bank)
         self._stripe_tokens: dict[tuple[int, int], int] = {}                   # (group, stripe) -> live tokens
+        self._holes: dict[tuple[int, int], list] = {}                          # (request, group) -> vacated slots
 
     # -- placement --------------------------------------------------------------
 
@@ -130,6 +135,9 @@ class DeviceMapper:
                          f"({self.shape.capacity} token slots)")
 
     def _slot_in(self, group: int, request: int):
+        holes = self._holes.get((request, group))
+        if holes:
+            return holes.pop()
         stripe, used = self._open.get((request, group), (None, self.shape.banks))
         if used == self.shape.banks:
             if not self._free[group]:
@@ -148,21 +156,43 @@ class DeviceMapper:
         return Address(s.tier, s.device, group // s.bank_groups, group % s.bank_groups, bank,
                        stripe // per_row, (stripe % per_row) * s.columns_per_token)
 
+    def free_token(self, request: int, token: int) -> None:
+        """Free one token (it migrated away). The slot is refilled by the same request's next token
+        in that bank group; a stripe with no live token returns to the free list."""
+        key = (request, token)
+        if key not in self._where:
+            raise ValueError(f"request {request} token {token} is not placed on this device")
+        group, stripe, bank = self._where.pop(key)
+        self._held[group] -= 1
+        self._stripe_tokens[group, stripe] -= 1
+        holes = self._holes.setdefault((request, group), [])
+        if self._stripe_tokens[group, stripe] > 0:
+            holes.append((stripe, bank))
+            return
+        del self._stripe_tokens[group, stripe]
+        holes[:] = [h for h in holes if h[0] != stripe]
+        if self._open.get((request, group), (None,))[0] == stripe:
+            del self._open[request, group]
+        self._free[group].append(stripe)
+
     def free_request(self, request: int) -> int:
         """Free every token of ``request``; its stripes return to the free lists. Returns tokens freed."""
         keys = [k for k in self._where if k[0] == request]
         if not keys:
             raise ValueError(f"request {request} holds no tokens on this device")
         for key in keys:
-            group, stripe, _ = self._where.pop(key)
-            self._held[group] -= 1
-            self._stripe_tokens[group, stripe] -= 1
-            if self._stripe_tokens[group, stripe] == 0:
-                del self._stripe_tokens[group, stripe]
-                self._free[group].append(stripe)
+            self.free_token(*key)
         for key in [k for k in self._open if k[0] == request]:
             del self._open[key]
+        for key in [k for k in self._holes if k[0] == request]:
+            del self._holes[key]
         return len(keys)
+
+    def has_room(self, request: int) -> bool:
+        """Whether ``place(request, …)`` would find a slot."""
+        return any(self._holes.get((request, g)) or self._free[g] or
+                   self._open.get((request, g), (None, self.shape.banks))[1] < self.shape.banks
+                   for g in range(self.shape.groups))
 
     def tokens_of(self, request: int) -> list[int]:
         return sorted(t for r, t in self._where if r == request)

@@ -128,20 +128,27 @@ def _digest(payload: bytes) -> str:
 def apply_migration(store: dict, transfers: Sequence[Transfer], plans: Sequence[LinkPlan]) -> int:
     """Move payloads ``store[address]`` to their destinations in the planned order; verify checksums.
 
+    Like the re-layout buffer, every source of the step is read before any
+    destination is written, so a swap may reuse a slot its partner vacates.
     Returns the number of tokens moved. Raises ValueError if a payload is
     missing, a destination is occupied, or a checksum differs after the move.
     """
     by_token = {tr.token: tr for tr in transfers}
+    in_flight = {}
     for plan in plans:
         for token in plan.order:
             tr = by_token[token]
             if tr.src not in store:
                 raise ValueError(f"token {token}: no payload at its source {tr.src}")
+            payload = store.pop(tr.src)
+            in_flight[token] = (payload, _digest(payload))
+    for plan in plans:
+        for token in plan.order:
+            tr = by_token[token]
             if tr.dst in store:
                 raise ValueError(f"token {token}: destination {tr.dst} is occupied")
-            payload = store.pop(tr.src)
-            before = _digest(payload)
-            store[tr.dst] = bytes(payload)          # through the re-layout buffer: a copy
-            if _digest(store[tr.dst]) != before:
+            payload, digest = in_flight.pop(token)
+            store[tr.dst] = bytes(payload)
+            if _digest(store[tr.dst]) != digest:
                 raise ValueError(f"token {token}: payload changed in transit")
     return sum(p.tokens for p in plans)

@@ -7,6 +7,7 @@ Bad input exits with status 2 and one line naming the field and the value.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -22,7 +23,9 @@ from golden.hwmodel import HwConfig, pam_attention_hw
 from golden.pamattention import pam_attention_f64
 from golden.placement import TierShape
 from golden.reference import decode_attention
+from host.driver import HostDriver
 from host.layered import layered_placement
+from host.mapping import DeviceShape
 from hw.fdot import FDot
 from hw.units import UNIT_SPECS, unit_formats, unit_spec
 from hw.verilog import LINT_WAIVERS, emit_verilog, lint_verilog
@@ -328,6 +331,37 @@ def cmd_waves(args):
     _emit(args, data, format_table(waves) + ([f"picture -> {args.png}"] if args.png else []))
 
 
+# -- host -------------------------------------------------------------------
+
+def cmd_host_run(args):
+    trace = read_trace(args.trace)
+    token_bytes = 2 * trace.kv_heads * trace.head_dim * 2
+    tiers = [load_tier("hbm3"), load_tier("ddr4"), load_tier("hbm3")]     # SSD: flash model comes with issue 5
+    shapes = [DeviceShape.from_tier(cfg, tier, 0, 1, groups, banks, token_bytes).with_rows(rows)
+              for tier, (cfg, groups, banks, rows) in enumerate(zip(tiers, (4, 2, 8), (4, 4, 1), args.rows))]
+    driver = HostDriver(shapes, args.x, args.y, args.source, args.lam, args.sparsity, args.max_moves)
+    reports = driver.run(trace, args.steps)
+    rows = [dataclasses.asdict(r) for r in reports]
+    moved = sum(r.moves for r in reports)
+    mean_ctx = float(np.mean([r.context for r in reports]))
+    summary = {"steps": len(reports), "moves": moved, "moved_per_step_pct": 100 * moved / len(reports) / mean_ctx,
+               "migration_bytes": sum(r.migration_bytes for r in reports),
+               "migration_time_s": sum(r.migration_time_s for r in reports),
+               "cpu_relayout_time_s": sum(r.cpu_relayout_time_s for r in reports),
+               "capacities": [s.capacity for s in shapes], "source": args.source}
+    lines = [f"host driver on {args.trace}: {len(reports)} steps, score source {args.source}, "
+             f"capacities HBM/DDR/SSD {summary['capacities']}"]
+    lines += _table([(r.step, r.context, r.moves, "/".join(map(str, r.tokens_per_tier)),
+                      "/".join(f"{v:.2e}" for v in r.importance_per_tier),
+                      "/".join(f"{b:.2f}" for b in r.balance_per_tier), r.migration_bytes,
+                      f"{r.migration_time_s * 1e6:.1f}") for r in reports],
+                    ("step", "context", "moves", "tokens H/D/S", "IS H/D/S", "bg balance H/D/S", "bytes", "us"))
+    lines.append(f"moved {moved} tokens: {summary['moved_per_step_pct']:.3f}% of the context per step "
+                 f"(paper: ~0.7%); migration {summary['migration_time_s'] * 1e6:.0f} us through the interface "
+                 f"vs {summary['cpu_relayout_time_s'] * 1e6:.0f} us CPU re-layout")
+    _emit(args, {"summary": summary, "steps": rows}, lines)
+
+
 # -- demo -----------------------------------------------------------------
 
 DEMO_TIERS = (TierShape("hbm", 1, 2, 2), TierShape("ddr", 1, 2, 2), TierShape("ssd", 1, 2, 2))
@@ -471,6 +505,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="random seed of the loaded data (default %(default)s)")
     p.add_argument("--waves", action="store_true", help="write a VCD")
     p.add_argument("--vcd", help="copy the VCD here (default: left in the build folder)")
+
+    host = sub.add_parser("host", help="host-side driver", description="host-side driver")
+    host_sub = host.add_subparsers(dest="host_command", required=True, metavar="WHAT")
+    p = command("run", cmd_host_run, "drive a v2 trace: importance, Algorithm 2, mapping, migration", host_sub)
+    p.add_argument("--trace", required=True, help="v2 trace (pam trace gen --locality)")
+    p.add_argument("--steps", type=int, help="steps to run (default: all)")
+    p.add_argument("--source", default="oracle", help="score source: oracle, double_sparsity, h2o, quest")
+    p.add_argument("--x", type=float, default=8.0, help="target IS_H/IS_S (default %(default)s)")
+    p.add_argument("--y", type=float, default=3.0, help="target IS_D/IS_S (default %(default)s)")
+    p.add_argument("--lam", type=float, default=0.6, help="Eq. 7 lambda (default %(default)s)")
+    p.add_argument("--sparsity", type=float, default=0.02, help="fraction activated per step (default %(default)s)")
+    p.add_argument("--max-moves", type=int, default=64, help="swap bound per step (default %(default)s)")
+    p.add_argument("--rows", type=int, nargs=3, default=(8, 64, 512), metavar=("HBM", "DDR", "SSD"),
+                   help="rows per bank of each tier's device, scaled down (default %(default)s)")
 
     p = command("waves", cmd_waves, "print signals of a VCD cycle by cycle, or draw them (--png)")
     p.add_argument("file", help="VCD file (Verilator or Amaranth)")

@@ -1,0 +1,121 @@
+"""The host-side driver: one decode step = score, rebalance tiers, remap, migrate.
+
+For each step of a v2 trace (one request):
+
+1. new tokens (the prompt at step 0, then one per step) are admitted: the
+   scheduler puts each in the fastest tier with room, and that tier's mapper
+   gives it a bank group, bank, row and column;
+2. a score source scores the context; the top ``sparsity`` fraction of
+   tokens count as activated (selected by sparse attention). Their scores
+   feed Eq. 7 and their bank groups' activation counts;
+3. Algorithm 2 swaps tokens between tiers; every move frees the source
+   slot, maps a destination slot, and goes through the migration interface,
+   which counts bytes, regions and time.
+
+Each step reports moves, tier occupancy and importance, per-tier bank-group
+balance and migration cost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from sim.trace import KVTrace
+
+from .importance import SCORE_SOURCES
+from .mapping import DeviceMapper, DeviceShape
+from .migration import Transfer, apply_migration, plan_migration
+from .scheduler import TierScheduler
+
+__all__ = ["StepReport", "HostDriver"]
+
+REQUEST = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class StepReport:
+    step: int
+    context: int
+    moves: int
+    tokens_per_tier: tuple
+    importance_per_tier: tuple
+    balance_per_tier: tuple          # max/mean activations per bank group, last step
+    migration_bytes: int
+    migration_time_s: float
+    cpu_relayout_time_s: float
+
+
+class HostDriver:
+    """Drives one request's KV over three tiers, one device each.
+
+    Parameters
+    ----------
+    shapes : three DeviceShape (HBM, DDR, SSD), tiers 0, 1, 2
+    x, y : Algorithm 2 targets
+    source : score source name (``host.importance.SCORE_SOURCES``)
+    lam : Eq. 7's λ
+    sparsity : fraction of the context activated per step
+    max_moves : swap bound per step
+    """
+
+    def __init__(self, shapes: Sequence[DeviceShape], x: float, y: float, source: str = "oracle",
+                 lam: float = 0.6, sparsity: float = 0.02, max_moves: int = 64):
+        if len(shapes) != 3 or [s.tier for s in shapes] != [0, 1, 2]:
+            raise ValueError("shapes must be three DeviceShape of tiers 0 (HBM), 1 (DDR), 2 (SSD)")
+        if source not in SCORE_SOURCES:
+            raise ValueError(f"unknown score source {source!r}; choose one of {sorted(SCORE_SOURCES)}")
+        if not 0 < sparsity <= 1:
+            raise ValueError(f"sparsity must be in (0, 1], not {sparsity!r}")
+        self.shapes, self.source_name, self.lam, self.sparsity = tuple(shapes), source, lam, sparsity
+        self.mappers = [DeviceMapper(s) for s in shapes]
+        self.scheduler = TierScheduler(tuple(s.capacity for s in shapes), x, y, max_moves)
+        self.payloads: dict = {}
+
+    def _admit(self, token: int, payload: bytes) -> None:
+        tier = self.scheduler.add(token, 0.0)
+        address = self.mappers[tier].place(REQUEST, token)
+        self.payloads[address] = payload
+
+    def run(self, trace: KVTrace, steps: int | None = None) -> list[StepReport]:
+        """Drive ``trace`` (format v2) for ``steps`` steps (default all)."""
+        if trace.prompt_tokens is None:
+            raise ValueError("the driver needs a v2 trace (a growing context): make one with "
+                             "pam trace gen --locality")
+        steps = trace.steps if steps is None else steps
+        if not 1 <= steps <= trace.steps:
+            raise ValueError(f"steps must be in 1..{trace.steps}, not {steps}")
+        q, k, _ = trace.as_float()
+        token_bytes = 2 * trace.kv_heads * trace.head_dim * 2            # K and V, all kv heads, 16 bits
+        columns = self.shapes[0].columns_per_token
+        score = SCORE_SOURCES[self.source_name](k[:trace.prompt_tokens])
+        reports = []
+        admitted = 0
+        for step in range(steps):
+            n = trace.context(step)
+            for token in range(admitted, n):
+                self._admit(token, trace.k[token].tobytes() + trace.v[token].tobytes())
+            admitted = n
+            s = np.asarray(score(q[step], k[:n]))
+            top = np.argsort(s)[-max(1, int(self.sparsity * n)):]
+            self.scheduler.apply_scores({int(t): float(s[t]) for t in top}, self.lam)
+            for tier, mapper in enumerate(self.mappers):
+                mapper.record_step([(REQUEST, int(t)) for t in top if self.scheduler.tier_of(int(t)) == tier])
+            moves = self.scheduler.step()
+            transfers = []
+            for mv in moves:
+                src = self.mappers[mv.src].address(REQUEST, mv.token)
+                self.mappers[mv.src].free_token(REQUEST, mv.token)
+                transfers.append((mv.token, src, mv.dst))
+            transfers = [Transfer(t, src, self.mappers[dst].place(REQUEST, t)) for t, src, dst in transfers]
+            plans = plan_migration(transfers, token_bytes, columns) if transfers else []
+            apply_migration(self.payloads, transfers, plans)
+            reports.append(StepReport(
+                step=step, context=n, moves=len(moves), tokens_per_tier=self.scheduler.counts(),
+                importance_per_tier=self.scheduler.tier_importance(),
+                balance_per_tier=tuple(m.balance() for m in self.mappers),
+                migration_bytes=sum(p.bytes for p in plans), migration_time_s=sum(p.time_s for p in plans),
+                cpu_relayout_time_s=sum(p.cpu_time_s for p in plans)))
+        return reports
