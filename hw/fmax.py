@@ -8,19 +8,24 @@ from golden.formats import FloatFormat
 
 from .pipeline import BinaryUnit, Pipeline
 
-__all__ = ["FMAX_LATENCY", "fmax_datapath", "FMax"]
+__all__ = ["FMAX_LATENCY", "fmax_value", "fmax_datapath", "FMax"]
 
 FMAX_LATENCY = 1
 
 
-def fmax_datapath(m: Module, pipe: Pipeline, a, b, fmt: FloatFormat, name: str):
-    """max(a, b): a sign-magnitude comparator; NaN in gives the canonical NaN; +0 > -0."""
+def fmax_value(a, b, fmt: FloatFormat):
+    """max(a, b), combinational: a sign-magnitude comparator; NaN in gives the canonical NaN; +0 > -0."""
     a, b = Value.cast(a)[:fmt.width], Value.cast(b)[:fmt.width]
     sa, sb = a[-1], b[-1]
     ma, mb = a[:-1], b[:-1]
     a_wins = Mux(sa != sb, ~sa, Mux(sa, ma <= mb, ma >= mb))
     nan = (ma > fmt.inf) | (mb > fmt.inf)
-    return pipe.register(f"{name}_s1_result", Mux(nan, Const(fmt.qnan, fmt.width), Mux(a_wins, a, b)))
+    return Mux(nan, Const(fmt.qnan, fmt.width), Mux(a_wins, a, b))
+
+
+def fmax_datapath(m: Module, pipe: Pipeline, a, b, fmt: FloatFormat, name: str):
+    """max(a, b), registered (latency 1)."""
+    return pipe.register(f"{name}_s1_result", fmax_value(a, b, fmt))
 
 
 class FMax(BinaryUnit):

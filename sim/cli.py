@@ -19,7 +19,7 @@ import numpy as np
 
 from golden.accuracy import ATTENTION_BOUND_EPS, UNITS, attention_bound, attention_error, unit_error
 from golden.formats import FP32, format_by_name
-from golden.hwmodel import HwConfig, pam_attention_hw
+from golden.hwmodel import HwConfig, block_tokens_for, pam_attention_hw
 from golden.pamattention import pam_attention_f64
 from golden.placement import TierShape
 from golden.reference import decode_attention
@@ -29,7 +29,8 @@ from host.mapping import DeviceShape
 from hw.fdot import FDot
 from hw.units import UNIT_SPECS, unit_formats, unit_spec
 from hw.verilog import LINT_WAIVERS, emit_verilog, lint_verilog
-from hw.bank import Command
+from hw.bank import Bank, Command
+from hw.pu import PU
 from hw.tierconfig import load_tier
 from sim.bank_stream import BankStreamer
 from sim.banktiming import streaming_figures
@@ -226,9 +227,22 @@ def cmd_golden(args):
 
 def _verilog_targets(args):
     """(unit name, format name, component factory) for the chosen unit(s) and format(s)."""
-    names = [args.unit] if args.unit else list(UNIT_SPECS) + ["fdot"]
+    names = [args.unit] if args.unit else list(UNIT_SPECS) + ["fdot", "pu", "bank"]
     targets = []
     for name in names:
+        if name == "bank":
+            for tier_name in ([args.tier] if args.tier else ["hbm3", "ddr4"]):
+                tier = load_tier(tier_name).with_rows(args.rows)
+                targets.append((f"bank_{tier.name}", "-", lambda tier=tier: Bank(tier)))
+            continue
+        if name == "pu":
+            tier = load_tier(args.tier or "hbm3")
+            block = block_tokens_for(tier.buffer_bytes, FP32, args.max_group)
+            for f in [args.format] if args.format else ["fp16", "bf16"]:
+                fmt = format_by_name(f)
+                targets.append((f"pu_{tier.name}", f, lambda fmt=fmt, tier=tier, block=block: PU(
+                    fmt, FP32, tier.lanes, args.head_dim, args.max_group, block)))
+            continue
         if name == "fdot":
             formats = [args.format] if args.format else ["fp16", "bf16"]
             for f in formats:
@@ -252,16 +266,16 @@ def cmd_verilog(args):
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, f, build in _verilog_targets(args):
-        top = f"{name}_{f}"
+        top = name if f == "-" else f"{name}_{f}"
         path = out / f"{top}.v"
         component = build()
         path.write_text(emit_verilog(component, top))
-        row = {"unit": name, "format": f, "path": str(path), "latency": component.latency}
+        row = {"unit": name, "format": f, "path": str(path), "latency": getattr(component, "latency", None)}
         if args.lint:
             row["lint_clean"], row["lint_output"] = lint_verilog(path, top)
         rows.append(row)
     data = {"modules": rows, "waivers": LINT_WAIVERS if args.lint else None}
-    lines = _table([(r["unit"], r["format"], r["latency"], r["path"]) + ((("clean" if r["lint_clean"] else "FAIL"),)
+    lines = _table([(r["unit"], r["format"], "-" if r["latency"] is None else r["latency"], r["path"]) + ((("clean" if r["lint_clean"] else "FAIL"),)
                     if args.lint else ()) for r in rows],
                    ("unit", "format", "latency", "verilog") + (("lint -Wall",) if args.lint else ()))
     if args.lint:
@@ -484,6 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("unit", nargs="?", help="unit name (default with --lint: every unit)")
     p.add_argument("--format", choices=("fp16", "bf16", "fp32"), help="number format (default: every one)")
     p.add_argument("--lanes", type=int, default=16, help="lanes of fdot (default %(default)s)")
+    p.add_argument("--tier", help="tier config of pu/bank: hbm3, ddr4 or a .toml (default: hbm3 for pu, both for bank)")
+    p.add_argument("--head-dim", type=int, default=128, help="head_dim of pu (default %(default)s)")
+    p.add_argument("--max-group", type=int, default=8, help="largest GQA group of pu (default %(default)s)")
+    p.add_argument("--rows", type=int, default=1024, help="rows of the emitted bank (default %(default)s)")
     p.add_argument("--out", "-o", default="build/verilog", help="output folder (default %(default)s)")
     p.add_argument("--lint", action="store_true", help="lint with verilator --lint-only -Wall")
 
