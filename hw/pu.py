@@ -112,6 +112,27 @@ class PU(wiring.Component):
     def chunks(self) -> int:
         return self._c
 
+    def block_overhead(self, block: int, group: int) -> int:
+        """Cycles of one block spent outside the K and V column streams (drains, α/P chain, rescale)."""
+        C = self._c
+        k_drain = fdot_latency(self._w) + FADD_LATENCY + 2
+        p_drain = FADD_LATENCY + FCONVERT_LATENCY + FEXP2_LATENCY + FCONVERT_LATENCY + 2
+        return 1 + k_drain + group * (block + 1) + p_drain + group * C + FMUL_LATENCY + 2 + \
+            FMUL_LATENCY + FADD_LATENCY + 2
+
+    def cycles(self, tokens: int, group: int) -> int:
+        """Cycles from the command to the last partial, with inputs always valid and outputs always ready.
+
+        2·G·C (clear O, load q) + per block of Bt tokens [C·max(Bt·G, 4) (K) + Bt·C·G (V)
+        + block_overhead] + G·(C + 1) (gather and send each head's partial).
+        """
+        C = self._c
+        total = 2 * group * C + group * (C + 1)
+        for start in range(0, tokens, self._b):
+            bt = min(self._b, tokens - start)
+            total += C * max(bt * group, MIN_PASS) + bt * C * group + self.block_overhead(bt, group)
+        return total
+
     def elaborate(self, platform):
         m = Module()
         fmt, acc, W, C, G_MAX, B = self._fmt, self._acc, self._w, self._c, self._gmax, self._b

@@ -35,6 +35,7 @@ from hw.tierconfig import load_tier
 from sim.bank_stream import BankStreamer
 from sim.banktiming import streaming_figures
 from sim.bench_fp import bench_fp
+from sim.pu_bench import run_pu_on_bank
 from sim.runner import build_design, run_bench
 from sim.waves import WaveError, draw_png, format_table, load_waves
 from sim.toolchain import ToolchainError, check_toolchain
@@ -336,6 +337,28 @@ def cmd_sim_bank(args):
          if vcd else []))
 
 
+def cmd_sim_pu(args):
+    trace = read_trace(args.trace)
+    if not 0 <= args.kv_head < trace.kv_heads:
+        raise ValueError(f"--kv-head {args.kv_head} out of range 0..{trace.kv_heads - 1}")
+    run = run_pu_on_bank(trace, kv_head=args.kv_head, step=args.step if args.step is not None else 0,
+                         tier_name=args.tier, waves=args.waves, tokens=args.tokens)
+    if run.vcd and args.vcd:
+        Path(args.vcd).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run.vcd, args.vcd)
+        run = dataclasses.replace(run, vcd=args.vcd)
+    _emit(args, dataclasses.asdict(run), [
+        f"PU on a {run.tier} bank: {run.format}, head_dim {run.head_dim}, G = {run.group}, "
+        f"{run.tokens} tokens in blocks of {run.block_tokens}",
+        f"  partials vs golden hardware model: " + ("BIT-EXACT" if run.bit_exact else f"MISMATCH: {run.mismatch}"),
+        f"  {run.cycles} cycles ({run.cycles_per_token:.1f} per token); read bus {100 * run.utilisation:.1f}% "
+        f"= {100 * run.fraction_of_limit:.1f}% of the bank-alone rate ({100 * run.timing_limit:.1f}%)",
+        f"  simulation {run.sim_cycles_per_s:,.0f} cycles/s",
+    ] + ([f"  waves -> {run.vcd}  (try: pam waves {run.vcd} --signals 'pu.phase,pu.kv__valid,bank.cmd' "
+          f"--from 0 --to 200 --png pu.png)"] if run.vcd else []))
+    return 0 if run.bit_exact else 1
+
+
 def cmd_waves(args):
     waves = load_waves(args.file, args.signals, args.clock, args.first, args.last, args.signed or "")
     if args.png:
@@ -537,6 +560,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-moves", type=int, default=64, help="swap bound per step (default %(default)s)")
     p.add_argument("--rows", type=int, nargs=3, default=(8, 64, 512), metavar=("HBM", "DDR", "SSD"),
                    help="rows per bank of each tier's device, scaled down (default %(default)s)")
+
+    p = command("pu", cmd_sim_pu, "run a PU fed by a bank on one kv head of a trace; check it against golden",
+                sim_sub)
+    p.add_argument("--trace", required=True, help="trace .npz (v1 or v2)")
+    p.add_argument("--tier", default="hbm3", help="tier config: hbm3, ddr4 or a .toml (default %(default)s)")
+    p.add_argument("--kv-head", type=int, default=0, help="kv head (default %(default)s)")
+    p.add_argument("--step", type=int, help="decode step (default 0)")
+    p.add_argument("--tokens", type=int, help="use only the first N tokens of the context")
+    p.add_argument("--waves", action="store_true", help="write a VCD")
+    p.add_argument("--vcd", help="copy the VCD here")
 
     p = command("waves", cmd_waves, "print signals of a VCD cycle by cycle, or draw them (--png)")
     p.add_argument("file", help="VCD file (Verilator or Amaranth)")

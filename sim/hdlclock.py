@@ -7,6 +7,7 @@ cocotb ``Clock``. The wrapper exposes every port of the design except ``clk``.
 
 from __future__ import annotations
 
+from amaranth import Value
 from amaranth.lib import wiring
 
 __all__ = ["TIMING_FLAGS", "TIMESCALE", "clocked_wrapper"]
@@ -19,7 +20,7 @@ TIMESCALE = ("1ns", "1ps")
 
 def _ports(component: wiring.Component):
     for path, member, value in component.signature.flatten(component):
-        yield "__".join(str(p) for p in path), len(value), member.flow == wiring.In
+        yield "__".join(str(p) for p in path), len(Value.cast(value)), member.flow == wiring.In
 
 
 def clocked_wrapper(component: wiring.Component, dut: str, period_ns: int = 2) -> tuple[str, str]:

@@ -64,3 +64,12 @@ def test_constructor_errors(kwargs, match):
     args = {"fmt": FP16, "acc": FP32, "lanes": 4, "head_dim": 16, "max_group": 1, "block_tokens": 4, **kwargs}
     with pytest.raises(ValueError, match=match):
         PU(**args)
+
+
+@pytest.mark.parametrize("lanes,head_dim,group,tokens,block",
+                         [(4, 16, 1, 9, 4), (4, 16, 3, 2, 4), (16, 64, 2, 5, 8), (4, 16, 1, 0, 4)])
+def test_cycles_match_the_formula(lanes, head_dim, group, tokens, block, seed):
+    pu = PU(FP16, FP32, lanes, head_dim, group, block)
+    _, measured = run_pu(pu, [job(FP16, head_dim, group, tokens, seed)], lanes, block)
+    # The bench counts from its first clock edge, one before the command transfers.
+    assert measured == pu.cycles(tokens, group) + 1, (measured, pu.cycles(tokens, group))

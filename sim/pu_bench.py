@@ -1,0 +1,94 @@
+"""Run a PU on a bank under Verilator and check it: partials bit-exact, cycles and utilisation measured."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from golden.formats import FP32, format_by_name
+from golden.hwmodel import HwConfig, block_tokens_for, prescale_query, pu_partials
+from hw.tierconfig import load_tier
+from sim.bank_stream import BankStreamer
+from sim.banktiming import streaming_figures
+from sim.pu_bank import PUBank
+from sim.pu_stream import kv_columns
+from sim.runner import BUILD_ROOT, build_design, run_bench
+from sim.trace import KVTrace
+
+__all__ = ["PURun", "run_pu_on_bank"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PURun:
+    tier: str
+    format: str
+    head_dim: int
+    group: int
+    tokens: int
+    block_tokens: int
+    cycles: int
+    stream_cycles: int
+    read_bus_cycles: int
+    utilisation: float            # read-bus busy / stream cycles
+    timing_limit: float           # the same stream from the bank alone (BankStreamer run), busy / cycles
+    fraction_of_limit: float
+    cycles_per_token: float
+    bit_exact: bool
+    sim_cycles_per_s: float
+    mismatch: str | None
+    vcd: str | None = None
+
+
+def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: str = "hbm3",
+                   max_group: int | None = None, rows: int = 256, waves: bool = False,
+                   tokens: int | None = None) -> PURun:
+    """Place one kv head's tokens of ``trace`` in a bank, run the PU for its query group, compare with golden.
+
+    ``tokens`` limits the bank to the first ``tokens`` tokens of the step's context (0: the identity).
+    """
+    tier = load_tier(tier_name)
+    fmt = trace.fmt
+    group = trace.group
+    max_group = max_group or group
+    block = block_tokens_for(tier.buffer_bytes, FP32, max_group)
+    n = trace.context(step) if tokens is None else tokens
+    if not 0 <= n <= trace.context(step):
+        raise ValueError(f"tokens must be in 0..{trace.context(step)}, not {n}")
+    heads = slice(kv_head * group, (kv_head + 1) * group)
+    q = prescale_query(trace.q[step, heads], fmt)                                   # [G, d]
+    k, v = trace.k[:n, kv_head].astype(np.int64), trace.v[:n, kv_head].astype(np.int64)
+    columns = np.array(kv_columns(k, v, tier.lanes, block), np.int64).reshape(-1, tier.lanes)
+    need_rows = -(-len(columns) // tier.geometry.columns_per_row) + 1
+    tier = tier.with_rows(max(rows, need_rows))
+    build = build_design(PUBank(tier, fmt, FP32, trace.head_dim, max_group, block),
+                         f"pu_bank_{tier.name}_{fmt.name}_d{trace.head_dim}_g{max_group}", waves=waves, clock_ns=2)
+    job = build.build_dir / f"job_{n}_{group}.npz"
+    np.savez(job, q=q, columns=columns, tokens=n, lanes=tier.lanes)
+    report = run_bench(build, "sim.tb_pu", {"PAM_PU_JOB": job}, results_name=f"pu_{n}_{group}", waves=waves)
+    want = pu_partials(q[None], k[None], v[None], [n], HwConfig(fmt, FP32, tier.lanes, block))
+    mismatch = None
+    for g, part in enumerate(report["partials"]):
+        got = (part["m"], part["l"], part["o"])
+        exp = (int(want.m[0, g]), int(want.l[0, g]), [int(x) for x in want.o[0, g]])
+        if got != exp:
+            bad = [i for i, (a, b) in enumerate(zip(got[2], exp[2])) if a != b][:4]
+            mismatch = (f"head {g}: m 0x{got[0]:08x} vs 0x{exp[0]:08x}, l 0x{got[1]:08x} vs 0x{exp[1]:08x}, "
+                        f"O differs at {bad}")
+            break
+    limit = _bank_alone(tier, len(columns)) if len(columns) else 0.0
+    util = report["read_bus_cycles"] / report["stream_cycles"] if report["stream_cycles"] else 0.0
+    vcd = str(build.build_dir / "dump.vcd") if waves else None
+    return PURun(tier.name, fmt.name, trace.head_dim, group, n, block, report["cycles"], report["stream_cycles"],
+                 report["read_bus_cycles"], util, limit, util / limit if limit else 0.0,
+                 report["cycles"] / max(n, 1), mismatch is None, report["sim_cycles_per_s"], mismatch, vcd)
+
+
+def _bank_alone(tier, reads: int) -> float:
+    """Read-bus utilisation of the same column stream from the bank with no PU (measured, not assumed)."""
+    build = build_design(BankStreamer(tier), f"bank_stream_{tier.name}_r{tier.geometry.rows}", clock_ns=2)
+    capacity = tier.geometry.rows * tier.geometry.columns_per_row
+    report = run_bench(build, "sim.tb_bank", {"PAM_BANK_LOAD": 0, "PAM_BANK_CAPACITY": capacity,
+                                               "PAM_BANK_READS": reads, "PAM_BANK_SEED": 0},
+                       results_name=f"alone_{reads}")
+    return report["read_bus_cycles"] / report["cycles"]
