@@ -253,6 +253,24 @@ class PU(wiring.Component):
             m.d.sync += l_acc[va_g].eq(l_sum)
 
         # -- sequencer ---------------------------------------------------------------
+        def after_drain(*then):
+            """Count ``drain`` down to 0, then run ``then``: pipelines empty before the next phase."""
+            with m.If(drain == 0):
+                m.d.sync += list(then)
+            with m.Else():
+                m.d.sync += drain.eq(drain - 1)
+
+        def step_heads_chunks(*when_done):
+            """Advance c, then g, over G heads × C chunks; run ``when_done`` after the last pair."""
+            with m.If(c == C - 1):
+                m.d.sync += c.eq(0)
+                with m.If(last_g):
+                    m.d.sync += [g.eq(0), *when_done]
+                with m.Else():
+                    m.d.sync += g.eq(g + 1)
+            with m.Else():
+                m.d.sync += c.eq(c + 1)
+
         m.d.sync += self.busy_cycles.eq(self.busy_cycles + (phase != Phase.IDLE))
         with m.Switch(phase):
             with m.Case(Phase.IDLE):
@@ -263,26 +281,12 @@ class PU(wiring.Component):
                     for i in range(heads):
                         m.d.sync += [m_run[i].eq(neg_inf), l_acc[i].eq(0)]
             with m.Case(Phase.CLEAR):                       # O = +0 for every head and chunk
-                with m.If(c == C - 1):
-                    m.d.sync += c.eq(0)
-                    with m.If(last_g):
-                        m.d.sync += [g.eq(0), phase.eq(Phase.LOADQ)]
-                    with m.Else():
-                        m.d.sync += g.eq(g + 1)
-                with m.Else():
-                    m.d.sync += c.eq(c + 1)
+                step_heads_chunks(phase.eq(Phase.LOADQ))
             with m.Case(Phase.LOADQ):                       # G·C query vectors, head-major
                 m.d.comb += [self.q.ready.eq(1), q_wr.addr.eq(g * C + c), q_wr.data.eq(self.q.payload),
                              q_wr.en.eq(self.q.valid)]
                 with m.If(self.q.valid):
-                    with m.If(c == C - 1):
-                        m.d.sync += c.eq(0)
-                        with m.If(last_g):
-                            m.d.sync += [g.eq(0), phase.eq(Mux(n_tokens == 0, Phase.GATHER, Phase.BLOCK))]
-                        with m.Else():
-                            m.d.sync += g.eq(g + 1)
-                    with m.Else():
-                        m.d.sync += c.eq(c + 1)
+                    step_heads_chunks(phase.eq(Mux(n_tokens == 0, Phase.GATHER, Phase.BLOCK)))
             with m.Case(Phase.BLOCK):
                 left = n_tokens - blk_start
                 m.d.sync += [blk_len.eq(Mux(left > B, B, left)), t.eq(0), c.eq(0), g.eq(0), slot.eq(0),
@@ -312,10 +316,7 @@ class PU(wiring.Component):
                             with m.Else():
                                 m.d.sync += g.eq(g + 1)
             with m.Case(Phase.K_DRAIN):
-                with m.If(drain == 0):
-                    m.d.sync += [t.eq(0), g.eq(0), p_is_alpha.eq(1), phase.eq(Phase.P)]
-                with m.Else():
-                    m.d.sync += drain.eq(drain - 1)
+                after_drain(t.eq(0), g.eq(0), p_is_alpha.eq(1), phase.eq(Phase.P))
             with m.Case(Phase.P):                           # G alphas, then Bt·G probabilities
                 m.d.comb += [p_issue.eq(1)]
                 with m.If(last_g):
@@ -329,27 +330,12 @@ class PU(wiring.Component):
                 with m.Else():
                     m.d.sync += g.eq(g + 1)
             with m.Case(Phase.P_DRAIN):
-                with m.If(drain == 0):
-                    m.d.sync += [g.eq(0), c.eq(0), phase.eq(Phase.RESCALE)]
-                    for i in range(heads):
-                        m.d.sync += m_run[i].eq(m_acc[i])
-                with m.Else():
-                    m.d.sync += drain.eq(drain - 1)
+                after_drain(g.eq(0), c.eq(0), phase.eq(Phase.RESCALE), *(m_run[i].eq(m_acc[i]) for i in range(heads)))
             with m.Case(Phase.RESCALE):                     # O·α for every row, l·α at c == 0
                 m.d.comb += r_issue.eq(1)
-                with m.If(c == C - 1):
-                    m.d.sync += c.eq(0)
-                    with m.If(last_g):
-                        m.d.sync += [g.eq(0), drain.eq(FMUL_LATENCY + 1), phase.eq(Phase.R_DRAIN)]
-                    with m.Else():
-                        m.d.sync += g.eq(g + 1)
-                with m.Else():
-                    m.d.sync += c.eq(c + 1)
+                step_heads_chunks(drain.eq(FMUL_LATENCY + 1), phase.eq(Phase.R_DRAIN))
             with m.Case(Phase.R_DRAIN):
-                with m.If(drain == 0):
-                    m.d.sync += [t.eq(0), c.eq(0), g.eq(0), phase.eq(Phase.V)]
-                with m.Else():
-                    m.d.sync += drain.eq(drain - 1)
+                after_drain(t.eq(0), c.eq(0), g.eq(0), phase.eq(Phase.V))
             with m.Case(Phase.V):                           # token-major: t, then c, then g
                 need_col = g == 0
                 go = ~need_col | self.kv.valid
@@ -370,11 +356,8 @@ class PU(wiring.Component):
                     with m.Else():
                         m.d.sync += g.eq(g + 1)
             with m.Case(Phase.V_DRAIN):
-                with m.If(drain == 0):
-                    m.d.sync += [blk_start.eq(blk_start + blk_len), t.eq(0), c.eq(0), g.eq(0),
-                                 phase.eq(Mux(blk_start + blk_len < n_tokens, Phase.BLOCK, Phase.GATHER))]
-                with m.Else():
-                    m.d.sync += drain.eq(drain - 1)
+                after_drain(blk_start.eq(blk_start + blk_len), t.eq(0), c.eq(0), g.eq(0),
+                            phase.eq(Mux(blk_start + blk_len < n_tokens, Phase.BLOCK, Phase.GATHER)))
             with m.Case(Phase.GATHER):                      # read head g's O rows into the output register
                 with m.If(c == C - 1):
                     m.d.sync += [c.eq(0), phase.eq(Phase.SEND)]

@@ -16,7 +16,21 @@ from amaranth.lib.wiring import In, Out
 from hw.bank import Bank
 from hw.tierconfig import TierConfig
 
-__all__ = ["BankStreamer"]
+__all__ = ["BankStreamer", "share_bank_port"]
+
+
+def share_bank_port(m: Module, bank: Bank, running, reading, addr, wr_valid, wr_addr, wr_data, wr_ready) -> None:
+    """Give the bank's request port to the host write path when idle, to the read sequencer when running."""
+    cols = bank.tier.geometry.columns_per_row
+    target = Mux(running, addr, wr_addr)
+    m.d.comb += [
+        bank.req.valid.eq(Mux(running, reading, wr_valid)),
+        bank.req.payload.write.eq(~running),
+        bank.req.payload.row.eq(target // cols),
+        bank.req.payload.col.eq(target % cols),
+        bank.req.payload.data.eq(wr_data),
+        wr_ready.eq(~running & bank.req.ready),
+    ]
 
 
 class BankStreamer(wiring.Component):
@@ -42,15 +56,8 @@ class BankStreamer(wiring.Component):
             m.d.sync += [running.eq(1), issued.eq(0), addr.eq(self.first), self.beats.eq(0),
                          self.checksum.eq(0), self.cycles.eq(0), self.done.eq(0)]
         reading = running & (issued < self.count)
-        m.d.comb += [
-            bank.req.valid.eq(Mux(running, reading, self.wr_valid)),
-            bank.req.payload.write.eq(~running),
-            bank.req.payload.row.eq(Mux(running, addr, self.wr_addr) // cols),
-            bank.req.payload.col.eq(Mux(running, addr, self.wr_addr) % cols),
-            bank.req.payload.data.eq(self.wr_data),
-            self.wr_ready.eq(~running & bank.req.ready),
-            bank.rdata.ready.eq(1),
-        ]
+        share_bank_port(m, bank, running, reading, addr, self.wr_valid, self.wr_addr, self.wr_data, self.wr_ready)
+        m.d.comb += bank.rdata.ready.eq(1)
         capacity = self._tier.geometry.rows * cols
         with m.If(reading & bank.req.ready):
             m.d.sync += [issued.eq(issued + 1), addr.eq(Mux(addr == capacity - 1, 0, addr + 1))]

@@ -10,7 +10,7 @@ and the bank's counters give the read-bus utilisation.
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal
+from amaranth import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,6 +18,7 @@ from golden.formats import FloatFormat
 from hw.bank import Bank
 from hw.pu import PU
 from hw.tierconfig import TierConfig
+from sim.bank_stream import share_bank_port
 
 __all__ = ["PUBank"]
 
@@ -42,7 +43,6 @@ class PUBank(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cols = self._tier.geometry.columns_per_row
         chunks = self._pu_args[3] // self._tier.lanes
         m.submodules.bank = bank = Bank(self._tier)
         m.submodules.pu = pu = PU(*self._pu_args)
@@ -54,13 +54,8 @@ class PUBank(wiring.Component):
                          total.eq(2 * chunks * self.tokens), self.cycles.eq(0), self.stream_cycles.eq(0),
                          self.partials.eq(0), self.done.eq(0)]
         reading = running & (issued < total)
+        share_bank_port(m, bank, running, reading, addr, self.wr_valid, self.wr_addr, self.wr_data, self.wr_ready)
         m.d.comb += [
-            bank.req.valid.eq(Mux(running, reading, self.wr_valid)),
-            bank.req.payload.write.eq(~running),
-            bank.req.payload.row.eq(Mux(running, addr, self.wr_addr) // cols),
-            bank.req.payload.col.eq(Mux(running, addr, self.wr_addr) % cols),
-            bank.req.payload.data.eq(self.wr_data),
-            self.wr_ready.eq(~running & bank.req.ready),
             pu.cmd.valid.eq(running & ~cmd_sent & ~self.start),
             pu.cmd.payload.tokens.eq(self.tokens), pu.cmd.payload.group.eq(self.group),
         ]
