@@ -42,22 +42,29 @@ class PURun:
 
 def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: str = "hbm3",
                    max_group: int | None = None, rows: int = 256, waves: bool = False,
-                   tokens: int | None = None) -> PURun:
+                   tokens: int | None = None, token_ids=None) -> PURun:
     """Place one kv head's tokens of ``trace`` in a bank, run the PU for its query group, compare with golden.
 
-    ``tokens`` limits the bank to the first ``tokens`` tokens of the step's context (0: the identity).
+    ``tokens`` limits the bank to the first ``tokens`` tokens of the step's context (0: the identity);
+    ``token_ids`` instead gives the bank's tokens explicitly, in bank order (a placement's partition).
     """
     tier = load_tier(tier_name)
     fmt = trace.fmt
     group = trace.group
     max_group = max_group or group
     block = block_tokens_for(tier.buffer_bytes, FP32, max_group)
-    n = trace.context(step) if tokens is None else tokens
-    if not 0 <= n <= trace.context(step):
-        raise ValueError(f"tokens must be in 0..{trace.context(step)}, not {n}")
+    if token_ids is None:
+        n = trace.context(step) if tokens is None else tokens
+        if not 0 <= n <= trace.context(step):
+            raise ValueError(f"tokens must be in 0..{trace.context(step)}, not {n}")
+        token_ids = np.arange(n)
+    token_ids = np.asarray(token_ids, np.int64)
+    if len(token_ids) and (token_ids.min() < 0 or token_ids.max() >= trace.context(step)):
+        raise ValueError(f"token_ids must lie in the step's context 0..{trace.context(step) - 1}")
+    n = len(token_ids)
     heads = slice(kv_head * group, (kv_head + 1) * group)
     q = prescale_query(trace.q[step, heads], fmt)                                   # [G, d]
-    k, v = trace.k[:n, kv_head].astype(np.int64), trace.v[:n, kv_head].astype(np.int64)
+    k, v = trace.k[token_ids, kv_head].astype(np.int64), trace.v[token_ids, kv_head].astype(np.int64)
     columns = np.array(kv_columns(k, v, tier.lanes, block), np.int64).reshape(-1, tier.lanes)
     need_rows = -(-len(columns) // tier.geometry.columns_per_row) + 1
     tier = tier.with_rows(max(rows, need_rows))

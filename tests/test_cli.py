@@ -80,6 +80,7 @@ def test_demo_json(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 0, name
     bank = data["bank"]
     assert bank["checksum_ok"] and bank["columns"] == 2 * 600 * 2 * 128 // 16
+    assert data["pu"]["bit_exact"] and data["pu"]["tokens"] > 0 and data["pu"]["group"] == 4
     assert abs(bank["utilisation"] - bank["utilisation_limit"]) < 0.03
 
 
