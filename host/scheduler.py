@@ -159,7 +159,10 @@ class TierScheduler:
 
     def apply_scores(self, scores: dict[int, float], lam: float) -> None:
         """Eq. 7 for one step: I ← (1 − λ)·I + λ·S, touching only the tokens with S > 0."""
-        self.decay(1 - lam) if lam < 1 else self._zero_all()
+        if lam < 1:
+            self.decay(1 - lam)
+        else:
+            self._zero_all()
         for token, s in scores.items():
             if s > 0:
                 self.add_importance(token, lam * s)

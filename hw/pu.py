@@ -260,6 +260,15 @@ class PU(wiring.Component):
             with m.Else():
                 m.d.sync += drain.eq(drain - 1)
 
+        def take_column(active):
+            """At g == 0 of an active slot, take the next KV column (held for the other heads);
+            returns whether the slot can go ahead this cycle."""
+            need = active & (g == 0)
+            m.d.comb += self.kv.ready.eq(need)
+            with m.If(need & self.kv.valid):
+                m.d.sync += column.eq(self.kv.payload)
+            return ~need | self.kv.valid
+
         def step_heads_chunks(*when_done):
             """Advance c, then g, over G heads × C chunks; run ``when_done`` after the last pair."""
             with m.If(c == C - 1):
@@ -295,11 +304,8 @@ class PU(wiring.Component):
                     m.d.sync += m_acc[i].eq(m_run[i])
             with m.Case(Phase.K):                           # chunk-major passes over the block
                 real = slot < blk_len * group
-                need_col = real & (g == 0)
-                go = ~need_col | self.kv.valid
-                m.d.comb += [self.kv.ready.eq(need_col), k_issue.eq(real & go)]
-                with m.If(need_col & self.kv.valid):
-                    m.d.sync += column.eq(self.kv.payload)
+                go = take_column(real)
+                m.d.comb += k_issue.eq(real & go)
                 with m.If(go):
                     pass_len = Mux(blk_len * group > MIN_PASS, blk_len * group, MIN_PASS)
                     with m.If(slot + 1 == pass_len):
@@ -337,11 +343,8 @@ class PU(wiring.Component):
             with m.Case(Phase.R_DRAIN):
                 after_drain(t.eq(0), c.eq(0), g.eq(0), phase.eq(Phase.V))
             with m.Case(Phase.V):                           # token-major: t, then c, then g
-                need_col = g == 0
-                go = ~need_col | self.kv.valid
-                m.d.comb += [self.kv.ready.eq(need_col), v_issue.eq(go)]
-                with m.If(need_col & self.kv.valid):
-                    m.d.sync += column.eq(self.kv.payload)
+                go = take_column(Const(1))
+                m.d.comb += v_issue.eq(go)
                 with m.If(go):
                     with m.If(last_g):
                         m.d.sync += g.eq(0)

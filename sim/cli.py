@@ -143,15 +143,15 @@ def _golden_units(args):
         ("unit", "format", "inputs", "max ulp", "worst input", "correctly rounded", "special mismatches")))
 
 
-def _golden_case(trace, step, cfg, banks):
+def _golden_case(trace, step, cfg, partitions, tree=None) -> dict:
+    """One step's errors: PAMattention in float64 and in hardware order, against the float64 reference."""
     n = trace.context(step)
     q, k, v = trace.as_float()
     k, v = k[:n], v[:n]
     ref = decode_attention(q[step], k, v)
-    partitions = np.array_split(np.arange(n), banks)
-    f64 = pam_attention_f64(q[step], k, v, partitions)
-    hw = cfg.fmt.to_float(pam_attention_hw(trace.q[step], trace.k[:n], trace.v[:n], partitions, cfg=cfg))
-    return attention_error(f64, ref)["max_rel_err"], attention_error(hw, ref)
+    f64 = pam_attention_f64(q[step], k, v, partitions, tree)
+    hw = cfg.fmt.to_float(pam_attention_hw(trace.q[step], trace.k[:n], trace.v[:n], partitions, tree, cfg))
+    return dict(step=step, pam_f64_rel_err=attention_error(f64, ref)["max_rel_err"], **attention_error(hw, ref))
 
 
 SWEEP_CONTEXTS = (1, 7, 256, 4096, 32768)
@@ -205,8 +205,7 @@ def cmd_golden(args):
     bound = attention_bound(trace.fmt, acc)
     steps = []
     for step in range(trace.steps):
-        f64_err, hw_err = _golden_case(trace, step, cfg, args.banks)
-        steps.append(dict(step=step, pam_f64_rel_err=f64_err, **hw_err))
+        steps.append(_golden_case(trace, step, cfg, np.array_split(np.arange(trace.context(step)), args.banks)))
     worst = {key: max(s[key] for s in steps) for key in ("max_abs_err", "max_rel_err", "pam_f64_rel_err")}
     data = dict(worst, format=trace.fmt.name, acc=acc.name, tokens=trace.tokens, lanes=cfg.lanes,
                 block_tokens=cfg.block_tokens, banks=args.banks, steps=steps, bound_rel_err=bound,
@@ -418,14 +417,7 @@ def cmd_demo(args):
     per_tier = np.bincount(placement.coords[:, 0], minlength=len(DEMO_TIERS))
     cfg = HwConfig(trace.fmt, FP32, lanes=16, block_tokens=128)
     bound = attention_bound(cfg.fmt, cfg.acc)
-    q, k, v = trace.as_float()
-    steps = []
-    for step in range(trace.steps):
-        ref = decode_attention(q[step], k, v)
-        f64 = pam_attention_f64(q[step], k, v, partitions, tree)
-        hw = cfg.fmt.to_float(pam_attention_hw(trace.q[step], trace.k, trace.v, partitions, tree, cfg))
-        steps.append(dict(step=step, pam_f64_rel_err=attention_error(f64, ref)["max_rel_err"],
-                          **attention_error(hw, ref)))
+    steps = [_golden_case(trace, step, cfg, partitions, tree) for step in range(trace.steps)]
     worst = max(s["max_rel_err"] for s in steps)
     # RTL stage: the HBM3 bank model streams this request's K and V columns under Verilator.
     columns = 2 * trace.tokens * trace.kv_heads * trace.head_dim // 16   # K and V, 16 FP16 lanes per column
