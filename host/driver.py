@@ -89,7 +89,7 @@ class HostDriver:
             raise ValueError(f"steps must be in 1..{trace.steps}, not {steps}")
         q, k, _ = trace.as_float()
         token_bytes = 2 * trace.kv_heads * trace.head_dim * 2            # K and V, all kv heads, 16 bits
-        columns = self.shapes[0].columns_per_token
+        columns = {shape.tier: shape.columns_per_token for shape in self.shapes}
         score = SCORE_SOURCES[self.source_name](k[:trace.prompt_tokens])
         reports = []
         admitted = 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 
 from .mapping import Address
@@ -83,9 +83,13 @@ def _opens(keys) -> int:
     return sum(1 for i, k in enumerate(keys) if i == 0 or k != keys[i - 1])
 
 
-def plan_migration(transfers: Sequence[Transfer], token_bytes: int, columns_per_token: int,
+def plan_migration(transfers: Sequence[Transfer], token_bytes: int, columns_per_token: Mapping[int, int],
                    config: dict | None = None) -> list[LinkPlan]:
-    """Plan the transfers of one step, per link."""
+    """Plan the transfers of one step, per link.
+
+    ``columns_per_token`` maps each destination tier to its stripe width in columns (tiers have
+    different column widths, so a token spans a different number of columns in each).
+    """
     if token_bytes < 1:
         raise ValueError(f"token_bytes must be >= 1, not {token_bytes}")
     config = load_system_config() if config is None else config
@@ -95,6 +99,8 @@ def plan_migration(transfers: Sequence[Transfer], token_bytes: int, columns_per_
     for tr in transfers:
         if tr.src.tier == tr.dst.tier:
             raise ValueError(f"token {tr.token}: source and destination are both in tier {tr.src.tier}")
+        if tr.dst.tier not in columns_per_token:
+            raise ValueError(f"token {tr.token}: no columns_per_token for destination tier {tr.dst.tier}")
         by_link.setdefault(_link_name(tr.src.tier, tr.dst.tier), []).append(tr)
     plans = []
     for name, items in sorted(by_link.items()):
@@ -105,9 +111,9 @@ def plan_migration(transfers: Sequence[Transfer], token_bytes: int, columns_per_
             batch = sorted(reordered[start:start + buffer_tokens], key=lambda tr: (_stripe_key(tr.dst), tr.dst.bank))
             stripes = [_stripe_key(tr.dst) for tr in batch]
             distinct = [s for i, s in enumerate(stripes) if i == 0 or s != stripes[i - 1]]
-            # A region is a run of stripes at consecutive column ranges of one row.
+            # A region is a run of stripes at consecutive column ranges of one row (s[0] is the tier).
             regions += sum(1 for i, s in enumerate(distinct) if i == 0 or not (
-                s[:5] == distinct[i - 1][:5] and s[5] == distinct[i - 1][5] + columns_per_token))
+                s[:5] == distinct[i - 1][:5] and s[5] == distinct[i - 1][5] + columns_per_token[s[0]]))
             order.extend(tr.token for tr in batch)
         total = len(items) * token_bytes
         plans.append(LinkPlan(

@@ -1,5 +1,7 @@
 """Migration through PAM's interface: reorder, re-layout buffer, regions, time, payloads intact."""
 
+from dataclasses import replace as dataclass_replace
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ from host.mapping import Address, DeviceMapper, DeviceShape
 from host.migration import Transfer, apply_migration, load_system_config, plan_migration
 
 TOKEN_BYTES = 2 * 128 * 2          # K and V rows of one kv head, head_dim 128, FP16
+WIDTHS = {0: 16, 1: 16}            # columns per token in each tier's devices (as in mapper() below)
 
 
 def mapper(tier):
@@ -24,7 +27,7 @@ def transfers(n, rng):
 
 def test_plan_counts_bytes_rows_and_regions(rng):
     trs = transfers(300, rng)
-    (plan,) = plan_migration(trs, TOKEN_BYTES, 16)
+    (plan,) = plan_migration(trs, TOKEN_BYTES, WIDTHS)
     assert plan.link == "hbm_ddr" and plan.tokens == 300 and plan.bytes == 300 * TOKEN_BYTES
     assert plan.source_rows_reordered < plan.source_rows_in_order
     distinct_rows = len({(t.src.channel, t.src.bank_group, t.src.bank, t.src.row) for t in trs})
@@ -36,7 +39,7 @@ def test_plan_counts_bytes_rows_and_regions(rng):
 
 
 def test_interface_time_against_cpu_relayout(rng):
-    (plan,) = plan_migration(transfers(500, rng), TOKEN_BYTES, 16)
+    (plan,) = plan_migration(transfers(500, rng), TOKEN_BYTES, WIDTHS)
     link = load_system_config()["links"]["hbm_ddr"]
     expected = plan.bytes / (link["bandwidth_gb_s"] * 1e9) + plan.destination_regions * link["region_setup_ns"] * 1e-9
     assert plan.time_s == pytest.approx(expected)
@@ -49,7 +52,7 @@ def test_payloads_move_bit_for_bit(rng):
     trs = transfers(200, rng)
     store = {t.src: rng.bytes(TOKEN_BYTES) for t in trs}
     digests = {t.token: hash(store[t.src]) for t in trs}
-    plans = plan_migration(trs, TOKEN_BYTES, 16)
+    plans = plan_migration(trs, TOKEN_BYTES, WIDTHS)
     assert apply_migration(store, trs, plans) == 200
     assert all(hash(store[t.dst]) == digests[t.token] for t in trs)
     assert not any(t.src in store for t in trs)
@@ -59,10 +62,21 @@ def test_bad_migrations_are_refused(rng):
     trs = transfers(5, rng)
     store = {t.src: b"x" * TOKEN_BYTES for t in trs[1:]}
     with pytest.raises(ValueError, match=f"token {trs[0].token}: no payload at its source"):
-        apply_migration(store, trs, plan_migration(trs, TOKEN_BYTES, 16))
+        apply_migration(store, trs, plan_migration(trs, TOKEN_BYTES, WIDTHS))
     a = Address(0, 0, 0, 0, 0, 0, 0)
     with pytest.raises(ValueError, match="token 3: source and destination are both in tier 0"):
-        plan_migration([Transfer(3, a, a)], TOKEN_BYTES, 16)
+        plan_migration([Transfer(3, a, a)], TOKEN_BYTES, WIDTHS)
     occupied = {trs[0].src: b"a", trs[0].dst: b"b"}
+    with pytest.raises(ValueError, match=f"token {trs[0].token}: no columns_per_token for destination tier 1"):
+        plan_migration(trs[:1], TOKEN_BYTES, {0: 16})
     with pytest.raises(ValueError, match="is occupied"):
-        apply_migration(occupied, trs[:1], plan_migration(trs[:1], TOKEN_BYTES, 16))
+        apply_migration(occupied, trs[:1], plan_migration(trs[:1], TOKEN_BYTES, WIDTHS))
+
+
+def test_regions_follow_each_destination_tiers_stripe_width():
+    """Two stripes 16 columns apart form one region where a token spans 16 columns, two where it spans 8."""
+    src = Address(0, 0, 0, 0, 0, 0, 0)
+    dst = [Address(1, 0, 0, 0, 0, 5, 0), Address(1, 0, 0, 0, 0, 5, 16)]
+    trs = [Transfer(t, dataclass_replace(src, row=t), d) for t, d in enumerate(dst)]
+    assert plan_migration(trs, TOKEN_BYTES, {1: 16})[0].destination_regions == 1
+    assert plan_migration(trs, TOKEN_BYTES, {1: 8})[0].destination_regions == 2
