@@ -39,9 +39,10 @@ from golden.formats import FloatFormat
 from .fadd import FADD_LATENCY, fadd_datapath
 from .fconvert import FCONVERT_LATENCY, fconvert_datapath
 from .fdot import fdot_datapath, fdot_latency
-from .fexp2 import FEXP2_LATENCY, fexp2_datapath
+from .expdiff import EXP2_DIFF_LATENCY, exp2_difference_datapath
 from .fmax import fmax_value
 from .fmul import FMUL_LATENCY, fmul_datapath
+from .partial import identity_bits, partial_layout
 from .pipeline import Pipeline
 
 __all__ = ["PU", "MIN_PASS"]
@@ -99,7 +100,7 @@ class PU(wiring.Component):
         self._gmax, self._b = max_group, block_tokens
         self._c = head_dim // lanes
         vec = data.ArrayLayout(fmt.width, lanes)
-        partial = data.StructLayout({"m": acc.width, "l": acc.width, "o": data.ArrayLayout(acc.width, head_dim)})
+        partial = partial_layout(acc, head_dim)
         super().__init__({
             "cmd": In(stream.Signature(data.StructLayout({"tokens": 32, "group": range(max_group + 1)}))),
             "q": In(stream.Signature(vec)),
@@ -116,7 +117,7 @@ class PU(wiring.Component):
         """Cycles of one block spent outside the K and V column streams (drains, α/P chain, rescale)."""
         C = self._c
         k_drain = fdot_latency(self._w) + FADD_LATENCY + 2
-        p_drain = FADD_LATENCY + FCONVERT_LATENCY + FEXP2_LATENCY + FCONVERT_LATENCY + 2
+        p_drain = EXP2_DIFF_LATENCY + 2
         return 1 + k_drain + group * (block + 1) + p_drain + group * C + FMUL_LATENCY + 2 + \
             FMUL_LATENCY + FADD_LATENCY + 2
 
@@ -139,7 +140,7 @@ class PU(wiring.Component):
         pipe = Pipeline(m, Const(1))
         vec = data.ArrayLayout(fmt.width, W)
         avec = data.ArrayLayout(acc.width, W)
-        neg_inf = acc.sign_mask | acc.inf
+        neg_inf = identity_bits(acc)
 
         def delay(value, n, name):
             for i in range(n):
@@ -192,12 +193,8 @@ class PU(wiring.Component):
         p_issue = Signal(name="p_issue")
         p_is_alpha = Signal(name="p_is_alpha")
         p_a = Mux(p_is_alpha, m_run[g], s_rd.data)
-        p_b = m_acc[g]
-        diff = fadd_datapath(m, pipe, p_a, Cat(p_b[:-1], ~p_b[-1]), acc, "psub")
-        narrow = fconvert_datapath(m, pipe, diff, acc, fmt, "pnarrow")
-        prob = fexp2_datapath(m, pipe, narrow, fmt, "pexp")
-        wide = fconvert_datapath(m, pipe, prob, fmt, acc, "pwiden")
-        pl = FADD_LATENCY + FCONVERT_LATENCY + FEXP2_LATENCY
+        prob, wide = exp2_difference_datapath(m, pipe, p_a, m_acc[g], fmt, acc, "p")
+        pl = EXP2_DIFF_LATENCY - FCONVERT_LATENCY
         pv_valid, pv_alpha, pv_t, pv_g = (delay(x, pl, f"pexp_{n}") for n, x in
                                           (("valid", p_issue), ("alpha", p_is_alpha), ("t", t), ("g", g)))
         w_valid, w_alpha, w_g = (delay(x, FCONVERT_LATENCY, f"pwiden_{n}") for n, x in

@@ -14,23 +14,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.bank import Bank
+from hw.bankpu import share_bank_port
 from hw.tierconfig import TierConfig
 
-__all__ = ["BankStreamer", "share_bank_port"]
-
-
-def share_bank_port(m: Module, bank: Bank, running, reading, addr, wr_valid, wr_addr, wr_data, wr_ready) -> None:
-    """Give the bank's request port to the host write path when idle, to the read sequencer when running."""
-    cols = bank.tier.geometry.columns_per_row
-    target = Mux(running, addr, wr_addr)
-    m.d.comb += [
-        bank.req.valid.eq(Mux(running, reading, wr_valid)),
-        bank.req.payload.write.eq(~running),
-        bank.req.payload.row.eq(target // cols),
-        bank.req.payload.col.eq(target % cols),
-        bank.req.payload.data.eq(wr_data),
-        wr_ready.eq(~running & bank.req.ready),
-    ]
+__all__ = ["BankStreamer"]
 
 
 class BankStreamer(wiring.Component):

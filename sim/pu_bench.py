@@ -42,11 +42,14 @@ class PURun:
 
 def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: str = "hbm3",
                    max_group: int | None = None, rows: int = 256, waves: bool = False,
-                   tokens: int | None = None, token_ids=None) -> PURun:
+                   tokens: int | None = None, token_ids=None, seed: int | None = None,
+                   reset_at: int = 0) -> PURun:
     """Place one kv head's tokens of ``trace`` in a bank, run the PU for its query group, compare with golden.
 
     ``tokens`` limits the bank to the first ``tokens`` tokens of the step's context (0: the identity);
     ``token_ids`` instead gives the bank's tokens explicitly, in bank order (a placement's partition).
+    ``seed`` turns on random query idle cycles and partial back-pressure; ``reset_at`` resets the design that
+    many cycles into a first run, then runs again (``sim/tb_pu.py``).
     """
     tier = load_tier(tier_name)
     fmt = trace.fmt
@@ -72,7 +75,8 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
                          f"pu_bank_{tier.name}_{fmt.name}_d{trace.head_dim}_g{max_group}", waves=waves, clock_ns=2)
     job = build.build_dir / f"job_{n}_{group}.npz"
     np.savez(job, q=q, columns=columns, tokens=n, lanes=tier.lanes)
-    report = run_bench(build, "sim.tb_pu", {"PAM_PU_JOB": job}, results_name=f"pu_{n}_{group}", waves=waves)
+    env = {"PAM_PU_JOB": job, "PAM_PU_RESET_AT": reset_at, "PAM_PU_SEED": "" if seed is None else seed}
+    report = run_bench(build, "sim.tb_pu", env, results_name=f"pu_{n}_{group}", waves=waves)
     want = pu_partials(q[None], k[None], v[None], [n], HwConfig(fmt, FP32, tier.lanes, block))
     mismatch = None
     for g, part in enumerate(report["partials"]):

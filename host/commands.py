@@ -1,0 +1,50 @@
+"""The host's side of the device command interface (``hw.device``): encode a request's KV and query.
+
+A request owns one aligned region [base, base + span) in every bank of a
+device; bank b holds its tokens in the PU's column order
+(``sim.pu_stream.kv_columns``) from ``base``. The span is the columns of the
+fullest bank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hw.device import Op
+from sim.pu_stream import kv_columns
+
+__all__ = ["lanes_word", "region_span", "device_commands"]
+
+
+def lanes_word(lanes) -> int:
+    """Pack 16-bit lanes, lane 0 in the low bits."""
+    return sum(int(x) << (16 * i) for i, x in enumerate(lanes))
+
+
+def region_span(counts: Sequence[int], head_dim: int, lanes: int) -> int:
+    """Columns a request needs in every bank: 2·C per token of the fullest bank."""
+    return 2 * (head_dim // lanes) * max(counts, default=0)
+
+
+def device_commands(q, k, v, partitions: Sequence[np.ndarray], banks: int, lanes: int, block: int,
+                    req: int = 0, base: int = 0, limit: int | None = None) -> list[dict]:
+    """SET_REGION, WRITE_KV for every column, LOAD_Q per head, then RUN, for one device.
+
+    q : [G, d] pre-scaled query bits; k, v : [tokens, d] bits of one kv head;
+    partitions : token indices per bank (bank-group major, ``banks`` per group), in bank order.
+    """
+    q = np.asarray(q)
+    group, head_dim = q.shape
+    counts = [len(p) for p in partitions]
+    limit = base + region_span(counts, head_dim, lanes) if limit is None else limit
+    cmds = [{"op": Op.SET_REGION, "req": req, "addr": base, "limit": limit}]
+    for b, idx in enumerate(partitions):
+        idx = np.asarray(idx, np.int64)
+        for i, col in enumerate(kv_columns(k[idx], v[idx], lanes, block)):
+            cmds.append({"op": Op.WRITE_KV, "req": req, "bg": b // banks, "bank": b % banks, "addr": base + i,
+                         "data": lanes_word(col)})
+    cmds += [{"op": Op.LOAD_Q, "addr": g, "q": [int(x) for x in q[g]]} for g in range(group)]
+    cmds.append({"op": Op.RUN, "req": req, "group": group, "counts": counts})
+    return cmds

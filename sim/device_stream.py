@@ -1,0 +1,50 @@
+"""amaranth.sim run of a device top: commands in, statuses and partials out."""
+
+from __future__ import annotations
+
+from amaranth.sim import Simulator
+
+__all__ = ["run_device"]
+
+
+def run_device(dev, commands, expect_parts: int, part_ready=None, limit: int = 200_000):
+    """Send ``commands`` (dicts of ``hw.device.command_layout`` fields) in order; collect every status
+    and ``expect_parts`` partials. Returns (statuses [(op, code)], partials [(m, l, o)], cycles)."""
+    statuses, parts, cycles = [], [], [0]
+    layout_fields = dict(dev.cmd.payload.shape())
+
+    async def producer(ctx):
+        for cmd in commands:
+            payload = {name: 0 for name in layout_fields if name not in ("q", "counts")}
+            payload.update({k: (int(v) if k not in ("q", "counts") else v) for k, v in cmd.items()})
+            payload.setdefault("q", [0] * len(dev.cmd.payload.q))
+            counts = list(payload.get("counts", []))
+            payload["counts"] = counts + [0] * (len(dev.cmd.payload.counts) - len(counts))
+            ctx.set(dev.cmd.payload, payload)
+            ctx.set(dev.cmd.valid, 1)
+            await ctx.tick().until(dev.cmd.ready)
+        ctx.set(dev.cmd.valid, 0)
+
+    async def consumer(ctx):
+        ctx.set(dev.status.ready, 1)
+        for cycle in range(limit):
+            take = 1 if part_ready is None else next(part_ready)
+            ctx.set(dev.part.ready, take)
+            _, _, s_valid, s_payload, p_valid, p_payload = await ctx.tick().sample(
+                dev.status.valid, dev.status.payload, dev.part.valid, dev.part.payload)
+            if s_valid:
+                statuses.append((int(s_payload.op), int(s_payload.code)))
+            if p_valid and take:
+                parts.append((int(p_payload.m), int(p_payload.l), [int(x) for x in p_payload.o]))
+            if len(statuses) == len(commands) and len(parts) == expect_parts:
+                cycles[0] = cycle + 1
+                return
+        raise AssertionError(f"after {limit} cycles: {len(statuses)} of {len(commands)} statuses, "
+                             f"{len(parts)} of {expect_parts} partials")
+
+    sim = Simulator(dev)
+    sim.add_clock(1e-9)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run()
+    return statuses, parts, cycles[0]

@@ -1,0 +1,98 @@
+"""Device top under amaranth.sim: bank-group and device RUs over per-bank PUs, bit-exact to the golden tree."""
+
+import numpy as np
+import pytest
+
+from golden.formats import BF16, FP16, FP32
+from golden.hwmodel import HwConfig, block_tokens_for, prescale_query, pu_partials, ru_merge
+from golden.pamattention import Partial, reduce_tree
+from hw.device import Device, Op, Status
+from hw.tierconfig import load_tier
+from host.commands import device_commands
+from sim.device_stream import run_device
+from sim.streamsim import pattern
+from sim.trace import generate_trace
+
+HEAD_DIM, GROUPS, BANKS = 16, 2, 2
+
+
+def small_device(fmt, max_group=2, requests=2):
+    tier = load_tier("ddr4").with_rows(2)
+    block = block_tokens_for(tier.buffer_bytes, FP32, max_group)
+    return Device(tier, fmt, FP32, HEAD_DIM, max_group, block, GROUPS, BANKS, requests), tier, block
+
+
+def golden_device(q, k, v, partitions, cfg):
+    leaves = []
+    for idx in partitions:
+        n = len(idx)
+        kp = np.zeros((1, max(n, 1), HEAD_DIM), np.int64)
+        vp = np.zeros_like(kp)
+        kp[0, :n], vp[0, :n] = k[idx], v[idx]
+        p = pu_partials(q[None], kp, vp, [n], cfg)
+        leaves.append(Partial(p.m[0], p.l[0], p.o[0]))
+    tree = tuple(tuple(range(g * BANKS, (g + 1) * BANKS)) for g in range(GROUPS))
+    top = reduce_tree(tree, leaves, lambda parts: ru_merge(parts, cfg))
+    return [(int(top.m[g]), int(top.l[g]), [int(x) for x in top.o[g]]) for g in range(len(q))]
+
+
+def case(fmt, counts, seed, group=2):
+    tr = generate_trace(tokens=max(sum(counts), 1), q_heads=group, kv_heads=1, head_dim=HEAD_DIM,
+                        dtype=fmt.name, dist="heavy", seed=seed)
+    q = prescale_query(tr.q[0], fmt)
+    k, v = tr.k[:, 0].astype(np.int64), tr.v[:, 0].astype(np.int64)
+    bounds = np.cumsum([0, *counts])
+    return q, k, v, [np.arange(bounds[i], bounds[i + 1]) for i in range(len(counts))]
+
+
+@pytest.mark.parametrize("fmt,counts", [(FP16, [3, 2, 2, 1]), (FP16, [0, 0, 5, 0]), (FP16, [0, 0, 0, 0]),
+                                        (BF16, [1, 0, 0, 0]), (BF16, [2, 3, 0, 1])],
+                         ids=lambda x: x.name if hasattr(x, "name") else "-".join(map(str, x)))
+def test_device_matches_golden_tree(fmt, counts, seed):
+    """Lopsided, one-token, and empty placements; random back-pressure on the device output."""
+    dev, tier, block = small_device(fmt)
+    q, k, v, parts = case(fmt, counts, seed)
+    cmds = device_commands(q, k, v, parts, BANKS, tier.lanes, block, base=1)
+    statuses, got, _ = run_device(dev, cmds, expect_parts=len(q), part_ready=pattern("random", seed))
+    assert all(code == Status.OK for _, code in statuses), statuses
+    assert got == golden_device(q, k, v, parts, HwConfig(fmt, FP32, tier.lanes, block)), f"seed {seed}"
+
+
+def test_bad_commands_are_rejected_and_another_requests_kv_is_never_read(seed):
+    """Request 1's RUN would reach into request 0's columns: rejected, and nothing runs."""
+    dev, tier, block = small_device(FP16)
+    q, k, v, parts = case(FP16, [2, 1, 1, 1], seed)
+    cmds = device_commands(q, k, v, parts, BANKS, tier.lanes, block, req=0, base=0)
+    span = cmds[0]["limit"]
+    capacity = tier.geometry.rows * tier.geometry.columns_per_row
+    bad = [
+        {"op": Op.SET_REGION, "req": 1, "addr": span, "limit": span + 8},            # ok: next to request 0
+        {"op": Op.RUN, "req": 1, "group": 2, "counts": [1, 0, 0, 0]},                  # 8 columns: fits
+        {"op": Op.RUN, "req": 1, "group": 2, "counts": [2, 0, 0, 0]},                  # 16 columns: beyond
+        {"op": Op.WRITE_KV, "req": 1, "bg": 0, "bank": 0, "addr": 0, "data": 7},      # request 0's column
+        {"op": Op.WRITE_KV, "req": 0, "bg": GROUPS, "bank": 0, "addr": 0, "data": 7},  # no such bank group
+        {"op": Op.WRITE_KV, "req": 5, "bg": 0, "bank": 0, "addr": 0, "data": 7},      # no such request slot
+        {"op": Op.SET_REGION, "req": 1, "addr": 0, "limit": capacity + 1},            # beyond the bank
+        {"op": Op.LOAD_Q, "addr": 2},                                                  # head beyond max_group
+        {"op": Op.RUN, "req": 0, "group": 3, "counts": [1, 0, 0, 0]},                  # group beyond max
+        {"op": 7},
+    ]
+    want = [Status.OK, Status.OK, Status.OUT_OF_REGION, Status.OUT_OF_REGION, Status.OUT_OF_DEVICE,
+            Status.OUT_OF_DEVICE, Status.BAD_REGION, Status.OUT_OF_DEVICE, Status.OUT_OF_DEVICE, Status.BAD_OP]
+    # Request 0 loads and runs; then the bad commands; then request 0 runs again and must be unchanged.
+    statuses, got, _ = run_device(dev, cmds + bad + [cmds[-1]], expect_parts=3 * len(q))
+    codes = [code for _, code in statuses]
+    assert all(c == Status.OK for c in codes[:len(cmds)])
+    assert codes[len(cmds):-1] == want
+    expect = golden_device(q, k, v, parts, HwConfig(FP16, FP32, tier.lanes, block))
+    assert got[:2] == expect and got[-2:] == expect
+    # Request 1's accepted run saw only its own (empty, zero) columns: a partial over one all-zero token.
+    zero = golden_device(q, np.zeros_like(k), np.zeros_like(v), [np.arange(1), *[np.arange(0)] * 3],
+                         HwConfig(FP16, FP32, tier.lanes, block))
+    assert got[2:4] == zero
+
+
+def test_device_parameter_errors():
+    tier = load_tier("ddr4").with_rows(2)
+    with pytest.raises(ValueError, match="bank_groups"):
+        Device(tier, FP16, FP32, HEAD_DIM, 1, 4, 0, 2)
