@@ -121,6 +121,15 @@ class PU(wiring.Component):
         return 1 + k_drain + group * (block + 1) + p_drain + group * C + FMUL_LATENCY + 2 + \
             FMUL_LATENCY + FADD_LATENCY + 2
 
+    def phase_cycles(self, tokens: int, group: int) -> tuple[int, int]:
+        """Cycles of the K and the V column streams over ``tokens`` (inputs always valid)."""
+        k = v = 0
+        for start in range(0, tokens, self._b):
+            bt = min(self._b, tokens - start)
+            k += self._c * max(bt * group, MIN_PASS)
+            v += bt * self._c * group
+        return k, v
+
     def cycles(self, tokens: int, group: int) -> int:
         """Cycles from the command to the last partial, with inputs always valid and outputs always ready.
 
@@ -128,11 +137,9 @@ class PU(wiring.Component):
         + block_overhead] + G·(C + 1) (gather and send each head's partial).
         """
         C = self._c
-        total = 2 * group * C + group * (C + 1)
-        for start in range(0, tokens, self._b):
-            bt = min(self._b, tokens - start)
-            total += C * max(bt * group, MIN_PASS) + bt * C * group + self.block_overhead(bt, group)
-        return total
+        overhead = sum(self.block_overhead(min(self._b, tokens - start), group)
+                       for start in range(0, tokens, self._b))
+        return 2 * group * C + group * (C + 1) + sum(self.phase_cycles(tokens, group)) + overhead
 
     def elaborate(self, platform):
         m = Module()

@@ -30,6 +30,9 @@ from hw.fdot import FDot
 from hw.units import UNIT_SPECS, unit_formats, unit_spec
 from hw.verilog import LINT_WAIVERS, emit_verilog, lint_verilog
 from hw.bank import Bank, Command
+from hw.device import Device
+from hw.normalize import Normalize
+from hw.ru import RU
 from hw.pu import PU
 from hw.tierconfig import load_tier
 from sim.bank_stream import BankStreamer
@@ -227,9 +230,24 @@ def cmd_golden(args):
 
 def _verilog_targets(args):
     """(unit name, format name, component factory) for the chosen unit(s) and format(s)."""
-    names = [args.unit] if args.unit else list(UNIT_SPECS) + ["fdot", "pu", "bank"]
+    names = [args.unit] if args.unit else list(UNIT_SPECS) + ["fdot", "pu", "bank", "ru", "normalize"]
     targets = []
     for name in names:
+        if name in ("ru", "normalize", "device"):
+            tier = load_tier(args.tier or "hbm3")
+            for f in [args.format] if args.format else ["fp16", "bf16"]:
+                fmt = format_by_name(f)
+                if name == "device":
+                    def build(fmt=fmt, tier=tier):
+                        block = block_tokens_for(tier.buffer_bytes, FP32, args.max_group)
+                        return Device(tier.with_rows(args.rows), fmt, FP32, args.head_dim, args.max_group, block,
+                                      args.bank_groups, args.banks)
+                    targets.append((f"device_{tier.name}_{args.bank_groups}x{args.banks}", f, build))
+                else:
+                    cls = RU if name == "ru" else Normalize
+                    targets.append((f"{name}_w{tier.lanes}", f, lambda fmt=fmt, tier=tier, cls=cls: cls(
+                        fmt, FP32, tier.lanes, args.head_dim)))
+            continue
         if name == "bank":
             for tier_name in ([args.tier] if args.tier else ["hbm3", "ddr4"]):
                 tier = load_tier(tier_name).with_rows(args.rows)
@@ -261,7 +279,7 @@ def _verilog_targets(args):
 def cmd_verilog(args):
     if not args.unit and not args.lint:
         raise ValueError("name a UNIT to write its Verilog, or pass --lint; units: "
-                         + ", ".join(list(UNIT_SPECS) + ["fdot"]))
+                         + ", ".join(list(UNIT_SPECS) + ["fdot", "pu", "bank", "ru", "normalize", "device"]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -334,6 +352,31 @@ def cmd_sim_bank(args):
         f"  simulation {report['sim_cycles_per_s']:,.0f} cycles/s (clock in HDL)",
     ] + ([f"  waves -> {vcd}  (try: pam waves {vcd} --signals 'bank.cmd*' --from 0 --to 80 --png wave.png)"]
          if vcd else []))
+
+
+def cmd_bench_pu(args):
+    rows = []
+    for tier in args.tiers.split(","):
+        for group in (int(g) for g in args.groups.split(",")):
+            trace = generate_trace(tokens=args.tokens, q_heads=group, kv_heads=1, head_dim=args.head_dim,
+                                   dtype=args.dtype, dist="heavy", seed=args.seed)
+            run = run_pu_on_bank(trace, tier_name=tier)
+            pu = PU(format_by_name(args.dtype), FP32, load_tier(tier).lanes, args.head_dim, group, run.block_tokens)
+            k_cycles, v_cycles = pu.phase_cycles(args.tokens, group)
+            rows.append({**dataclasses.asdict(run), "k_cycles_per_token": k_cycles / args.tokens,
+                         "v_cycles_per_token": v_cycles / args.tokens,
+                         "bound": "memory" if run.fraction_of_limit >= 0.95 else "compute",
+                         "partials_per_s": group * run.sim_cycles_per_s / run.cycles})
+    _emit(args, {"runs": rows, "tokens": args.tokens, "head_dim": args.head_dim, "format": args.dtype}, [
+        f"PU fed by its bank, {args.tokens} tokens, head_dim {args.head_dim}, {args.dtype} "
+        f"(cycles per token: K and V columns the PU takes at full rate; total measured)",
+        *_table([(r["tier"], r["group"], r["block_tokens"], f'{r["k_cycles_per_token"]:.1f}',
+                  f'{r["v_cycles_per_token"]:.1f}', f'{r["cycles_per_token"]:.1f}', f'{100 * r["utilisation"]:.1f}%',
+                  f'{100 * r["fraction_of_limit"]:.1f}%', r["bound"], "yes" if r["bit_exact"] else "NO",
+                  f'{r["sim_cycles_per_s"]:,.0f}', f'{r["partials_per_s"]:,.1f}') for r in rows],
+               ["tier", "G", "B", "K/tok", "V/tok", "cyc/tok", "bus", "of limit", "bound", "exact",
+                "sim cyc/s", "partials/s"])])
+    return 0 if all(r["bit_exact"] for r in rows) else 1
 
 
 def cmd_sim_pu(args):
@@ -517,13 +560,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gen_options(p)
 
     p = command("verilog", cmd_verilog, "write the Verilog of a unit; --lint runs Verilator -Wall on it")
-    p.add_argument("unit", nargs="?", help="unit name (default with --lint: every unit)")
+    p.add_argument("unit", nargs="?", help="unit name: an FP unit, fdot, pu, bank, ru, normalize or device "
+                   "(default with --lint: every unit but device)")
     p.add_argument("--format", choices=("fp16", "bf16", "fp32"), help="number format (default: every one)")
     p.add_argument("--lanes", type=int, default=16, help="lanes of fdot (default %(default)s)")
     p.add_argument("--tier", help="tier config of pu/bank: hbm3, ddr4 or a .toml (default: hbm3 for pu, both for bank)")
     p.add_argument("--head-dim", type=int, default=128, help="head_dim of pu (default %(default)s)")
     p.add_argument("--max-group", type=int, default=8, help="largest GQA group of pu (default %(default)s)")
     p.add_argument("--rows", type=int, default=1024, help="rows of the emitted bank (default %(default)s)")
+    p.add_argument("--bank-groups", type=int, default=2, help="bank groups of device (default %(default)s)")
+    p.add_argument("--banks", type=int, default=2, help="banks per group of device (default %(default)s)")
     p.add_argument("--out", "-o", default="build/verilog", help="output folder (default %(default)s)")
     p.add_argument("--lint", action="store_true", help="lint with verilator --lint-only -Wall")
 
@@ -534,6 +580,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lanes", type=int, default=16, help="copies of each unit (default %(default)s)")
     p.add_argument("--random", type=int, default=200_000, help="random pairs per format (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
+
+    p = command("pu", cmd_bench_pu, "PU fed by its bank under Verilator: cycles per token, bus utilisation "
+                "against the bank-alone limit, simulation speed", bench_sub)
+    p.add_argument("--tiers", default="hbm3,ddr4", help="comma-separated tiers (default %(default)s)")
+    p.add_argument("--groups", default="1", help="comma-separated GQA group sizes; each is a build "
+                   "(default %(default)s)")
+    p.add_argument("--tokens", type=int, default=1024, help="tokens in the bank (default %(default)s)")
+    p.add_argument("--head-dim", type=int, default=128, help="head_dim (default %(default)s)")
+    p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
 
     simp = sub.add_parser("sim", help="run a cocotb + Verilator simulation", description="simulations")
     sim_sub = simp.add_subparsers(dest="sim_command", required=True, metavar="WHAT")

@@ -61,6 +61,12 @@ def test_bad_trace_gives_one_line_and_status_2(tmp_path, capsys):
     assert err.startswith("pam: error: meta.format") and err.count("\n") == 1
 
 
+def test_verilog_lint_is_clean_for_a_device_top(tmp_path, capsys):
+    data = run_json(capsys, "verilog", "device", "--tier", "ddr4", "--head-dim", "16", "--max-group", "2",
+                    "--rows", "2", "--format", "bf16", "--lint", "-o", str(tmp_path))
+    assert [(r["unit"], r["lint_clean"]) for r in data["modules"]] == [("device_ddr4_2x2", True)]
+
+
 @pytest.mark.parametrize("argv,match", [
     (["golden", "--banks", "0"], "--banks must be >= 1, not 0"),
     (["golden", "--lanes", "3"], "lanes must be a power of two"),
@@ -101,8 +107,8 @@ def test_verilog_writes_a_module(tmp_path, capsys):
 
 
 def test_verilog_lint_is_clean_for_every_unit(tmp_path, capsys):
-    data = run_json(capsys, "verilog", "--lint", "-o", str(tmp_path))
-    assert len(data["modules"]) == 25          # 21 unit/format pairs, the PU in 2 formats, 2 banks
+    data = run_json(capsys, "verilog", "--lint", "--head-dim", "64", "-o", str(tmp_path))
+    assert len(data["modules"]) == 29          # 21 unit/format pairs, PU, RU and normalise in 2 formats, 2 banks
     dirty = [(r["unit"], r["format"], r["lint_output"]) for r in data["modules"] if not r["lint_clean"]]
     assert not dirty
     assert set(data["waivers"]) == {"WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL", "PROCASSINIT", "CASEINCOMPLETE",
