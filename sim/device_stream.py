@@ -1,15 +1,26 @@
-"""amaranth.sim run of a device top: commands in, statuses and partials out."""
+"""amaranth.sim run of a device or system top: commands in, statuses and results out."""
 
 from __future__ import annotations
 
 from amaranth.sim import Simulator
 
-__all__ = ["run_device"]
+__all__ = ["run_device", "unpack_partial", "unpack_output"]
 
 
-def run_device(dev, commands, expect_parts: int, part_ready=None, limit: int = 200_000):
-    """Send ``commands`` (dicts of ``hw.device.command_layout`` fields) in order; collect every status
-    and ``expect_parts`` partials. Returns (statuses [(op, code)], partials [(m, l, o)], cycles)."""
+def unpack_partial(payload):
+    return int(payload.m), int(payload.l), [int(x) for x in payload.o]
+
+
+def unpack_output(payload):
+    return [int(x) for x in payload.o], int(payload.error)
+
+
+def run_device(dev, commands, expect_parts: int, part_ready=None, limit: int = 20_000, output: str = "part",
+               unpack=unpack_partial):
+    """Send ``commands`` (dicts of the top's command fields) in order; collect every status and
+    ``expect_parts`` results from the ``output`` stream (a device's ``part``, a system's ``out``).
+    Returns (statuses [(op, code)], results, cycles)."""
+    out = getattr(dev, output)
     statuses, parts, cycles = [], [], [0]
     layout_fields = dict(dev.cmd.payload.shape())
 
@@ -29,13 +40,13 @@ def run_device(dev, commands, expect_parts: int, part_ready=None, limit: int = 2
         ctx.set(dev.status.ready, 1)
         for cycle in range(limit):
             take = 1 if part_ready is None else next(part_ready)
-            ctx.set(dev.part.ready, take)
+            ctx.set(out.ready, take)
             _, _, s_valid, s_payload, p_valid, p_payload = await ctx.tick().sample(
-                dev.status.valid, dev.status.payload, dev.part.valid, dev.part.payload)
+                dev.status.valid, dev.status.payload, out.valid, out.payload)
             if s_valid:
                 statuses.append((int(s_payload.op), int(s_payload.code)))
             if p_valid and take:
-                parts.append((int(p_payload.m), int(p_payload.l), [int(x) for x in p_payload.o]))
+                parts.append(unpack(p_payload))
             if len(statuses) == len(commands) and len(parts) == expect_parts:
                 cycles[0] = cycle + 1
                 return

@@ -41,7 +41,7 @@ class PURun:
 
 
 def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: str = "hbm3",
-                   max_group: int | None = None, rows: int = 256, waves: bool = False,
+                   max_group: int | None = None, rows: int = 512, waves: bool = False,
                    tokens: int | None = None, token_ids=None, seed: int | None = None,
                    reset_at: int = 0) -> PURun:
     """Place one kv head's tokens of ``trace`` in a bank, run the PU for its query group, compare with golden.

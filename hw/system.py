@@ -1,0 +1,113 @@
+"""System top: one device per tier, the inter-device RU (in HBM-PIM) and the final normalisation.
+
+``cmd`` carries a device command (``hw.device``) plus ``dev``, the device it
+goes to (index into ``devices``, tier order), or the system's own
+``REDUCE`` {group}: fold the G partials of every device, device by device
+in index order (``golden.placement.Placement.tree`` top level), and divide
+once. The answer is one ``out`` word per query head: O/l in ``fmt`` and the
+error flags of ``hw.normalize``. Each command gets one ``status``; a command
+for a device that does not exist is rejected with ``OUT_OF_DEVICE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from amaranth import Array, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.formats import FloatFormat
+
+from .device import Device, Status, ordered_merge
+from .normalize import Normalize, output_layout
+from .ru import RU
+
+__all__ = ["System", "REDUCE", "system_command_layout"]
+
+REDUCE = 5
+
+
+def system_command_layout(fmt: FloatFormat, devices: Sequence[Device], head_dim: int) -> data.StructLayout:
+    column_bits = max(len(dev.cmd.payload.data) for dev in devices)
+    banks = max(len(dev.cmd.payload.counts) for dev in devices)
+    return data.StructLayout({
+        "dev": 4, "op": 3, "req": 8, "bg": 8, "bank": 8, "addr": 32, "limit": 32, "group": 8,
+        "data": column_bits, "q": data.ArrayLayout(fmt.width, head_dim), "counts": data.ArrayLayout(16, banks),
+    })
+
+
+class System(wiring.Component):
+    """Devices of every tier merged by the inter-device RU.
+
+    Parameters
+    ----------
+    devices : sequence of Device
+        In tier order (HBM, DDR, SSD); all with the same fmt, acc and head_dim.
+    fmt, acc : FloatFormat
+    lanes, head_dim : int
+        W of the inter-device RU and normalise stage (HBM's), and head_dim.
+    """
+
+    def __init__(self, devices: Sequence[Device], fmt: FloatFormat, acc: FloatFormat, lanes: int, head_dim: int):
+        if not 1 <= len(devices) <= 15:
+            self._MustUse__silence = True
+            raise ValueError(f"a system needs 1 to 15 devices, not {len(devices)}")
+        self._devices = list(devices)
+        self._ru = RU(fmt, acc, lanes, head_dim)
+        self._norm = Normalize(fmt, acc, lanes, head_dim)
+        super().__init__({
+            "cmd": In(stream.Signature(system_command_layout(fmt, devices, head_dim))),
+            "status": Out(stream.Signature(data.StructLayout({"op": 3, "code": 3}))),
+            "out": Out(stream.Signature(output_layout(fmt, head_dim))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        devs = self._devices
+        for i, dev in enumerate(devs):
+            m.submodules[f"dev{i}"] = dev
+        m.submodules.top_ru = ru = self._ru
+        m.submodules.normalize = norm = self._norm
+        ordered_merge(m, [dev.part for dev in devs], ru.inp, "top")
+        wiring.connect(m, ru.out, norm.inp)
+        wiring.connect(m, norm.out, wiring.flipped(self.out))
+
+        cmd = self.cmd.payload
+        pending = Signal(name="pending")                 # a device command is waiting for its status
+        pending_dev = Signal(range(len(devs)), name="pending_dev")
+        reduce_left = Signal(8, name="reduce_left")
+        status_full = Signal(name="status_full")
+        status = Signal(self.status.payload.shape(), name="status_reg")
+        m.d.comb += [self.status.valid.eq(status_full), self.status.payload.eq(status)]
+        with m.If(self.status.valid & self.status.ready):
+            m.d.sync += status_full.eq(0)
+
+        is_reduce = cmd.op == REDUCE
+        known = cmd.dev < len(devs)
+        idle = ~status_full & ~pending
+        for i, dev in enumerate(devs):
+            for name in ("op", "req", "bg", "bank", "addr", "limit", "group"):
+                m.d.comb += getattr(dev.cmd.payload, name).eq(getattr(cmd, name))
+            m.d.comb += [dev.cmd.payload.data.eq(cmd.data), dev.cmd.payload.q.eq(cmd.q),
+                         dev.cmd.payload.counts.eq(cmd.counts.as_value()),
+                         dev.cmd.valid.eq(self.cmd.valid & idle & ~is_reduce & (cmd.dev == i))]
+            m.d.comb += dev.status.ready.eq(pending & (pending_dev == i) & ~status_full)
+            with m.If(dev.status.valid & dev.status.ready):
+                m.d.sync += [pending.eq(0), status_full.eq(1), status.eq(dev.status.payload)]
+        dev_ready = Array(dev.cmd.ready for dev in devs)[cmd.dev]
+        local = is_reduce | ~known
+        m.d.comb += self.cmd.ready.eq(idle & (local | dev_ready) & ~(is_reduce & (reduce_left != 0)))
+        with m.If(self.cmd.valid & self.cmd.ready):
+            with m.If(local):
+                ok = is_reduce & (cmd.group != 0)
+                m.d.sync += [status_full.eq(1), status.op.eq(cmd.op),
+                             status.code.eq(Mux(ok, Status.OK, Status.OUT_OF_DEVICE))]
+                with m.If(ok):
+                    m.d.sync += reduce_left.eq(cmd.group)
+            with m.Else():
+                m.d.sync += [pending.eq(1), pending_dev.eq(cmd.dev)]
+        m.d.comb += [ru.cmd.valid.eq(reduce_left != 0), ru.cmd.payload.inputs.eq(len(devs))]
+        with m.If(ru.cmd.valid & ru.cmd.ready):
+            m.d.sync += reduce_left.eq(reduce_left - 1)
+        return m
