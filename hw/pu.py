@@ -45,7 +45,7 @@ from .fmul import FMUL_LATENCY, fmul_datapath
 from .partial import identity_bits, partial_layout
 from .pipeline import Pipeline
 
-__all__ = ["PU", "MIN_PASS"]
+__all__ = ["PU", "MIN_PASS", "phase_cycles"]
 
 MIN_PASS = FADD_LATENCY + 1        # slots between two read-modify-writes of one accumulator
 
@@ -65,6 +65,17 @@ class Phase(enum.IntEnum):
     V_DRAIN = 11
     GATHER = 12
     SEND = 13
+
+
+def phase_cycles(tokens: int, group: int, chunks: int, block_tokens: int) -> tuple[int, int]:
+    """Cycles of a PU's K and V column streams over ``tokens`` in blocks of ``block_tokens`` (C = ``chunks``):
+    C·max(Bt·G, MIN_PASS) and Bt·C·G per block."""
+    k = v = 0
+    for start in range(0, tokens, block_tokens):
+        bt = min(block_tokens, tokens - start)
+        k += chunks * max(bt * group, MIN_PASS)
+        v += bt * chunks * group
+    return k, v
 
 
 class PU(wiring.Component):
@@ -123,12 +134,7 @@ class PU(wiring.Component):
 
     def phase_cycles(self, tokens: int, group: int) -> tuple[int, int]:
         """Cycles of the K and the V column streams over ``tokens`` (inputs always valid)."""
-        k = v = 0
-        for start in range(0, tokens, self._b):
-            bt = min(self._b, tokens - start)
-            k += self._c * max(bt * group, MIN_PASS)
-            v += bt * self._c * group
-        return k, v
+        return phase_cycles(tokens, group, self._c, self._b)
 
     def cycles(self, tokens: int, group: int) -> int:
         """Cycles from the command to the last partial, with inputs always valid and outputs always ready.

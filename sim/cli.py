@@ -33,7 +33,7 @@ from hw.bank import Bank, Command
 from hw.device import Device
 from hw.normalize import Normalize
 from hw.ru import RU
-from hw.pu import PU
+from hw.pu import PU, phase_cycles
 from hw.tierconfig import load_tier
 from sim.bank_stream import BankStreamer
 from sim.banktiming import streaming_figures
@@ -361,8 +361,8 @@ def cmd_bench_pu(args):
             trace = generate_trace(tokens=args.tokens, q_heads=group, kv_heads=1, head_dim=args.head_dim,
                                    dtype=args.dtype, dist="heavy", seed=args.seed)
             run = run_pu_on_bank(trace, tier_name=tier)
-            pu = PU(format_by_name(args.dtype), FP32, load_tier(tier).lanes, args.head_dim, group, run.block_tokens)
-            k_cycles, v_cycles = pu.phase_cycles(args.tokens, group)
+            k_cycles, v_cycles = phase_cycles(args.tokens, group, args.head_dim // load_tier(tier).lanes,
+                                              run.block_tokens)
             rows.append({**dataclasses.asdict(run), "k_cycles_per_token": k_cycles / args.tokens,
                          "v_cycles_per_token": v_cycles / args.tokens,
                          "bound": "memory" if run.fraction_of_limit >= 0.95 else "compute",
