@@ -24,7 +24,7 @@ from .fconvert import FCONVERT_LATENCY, fconvert_datapath
 from .fmul import FMUL_LATENCY, fmul_datapath
 from .freciprocal import FRECIPROCAL_LATENCY, freciprocal_datapath
 from .partial import check_vector_shape, partial_layout
-from .pipeline import Pipeline
+from .pipeline import Pipeline, after_countdown, delay_line
 
 __all__ = ["Normalize", "ERROR_EMPTY", "ERROR_OVERFLOW", "output_layout"]
 
@@ -89,9 +89,7 @@ class Normalize(wiring.Component):
         row = data.View(data.ArrayLayout(acc.width, W), rows[c])
         products = [fmul_datapath(m, pipe, row[i], recip, acc, fmt, f"mul{i}") for i in range(W)]
         issue = Signal(name="issue")
-        valid_d, c_d = issue, c
-        for i in range(FMUL_LATENCY):
-            valid_d, c_d = pipe.register(f"valid_d{i + 1}", valid_d), pipe.register(f"c_d{i + 1}", c_d)
+        valid_d, c_d = delay_line(pipe, "issue", FMUL_LATENCY, issue, c)
         with m.If(valid_d):
             m.d.sync += outs[c_d].eq(Cat(*products))
 
@@ -105,10 +103,7 @@ class Normalize(wiring.Component):
                     m.d.sync += [x.eq(self.inp.payload), wait.eq(NORMALIZE_SCALE_LATENCY - 1), c.eq(0),
                                  phase.eq(Phase.SCALE)]
             with m.Case(Phase.SCALE):
-                with m.If(wait == 0):
-                    m.d.sync += phase.eq(Phase.MULTIPLY)
-                with m.Else():
-                    m.d.sync += wait.eq(wait - 1)
+                after_countdown(m, wait, phase.eq(Phase.MULTIPLY))
             with m.Case(Phase.MULTIPLY):
                 m.d.comb += issue.eq(1)
                 with m.If(c == C - 1):
@@ -116,10 +111,7 @@ class Normalize(wiring.Component):
                 with m.Else():
                     m.d.sync += c.eq(c + 1)
             with m.Case(Phase.DRAIN):
-                with m.If(wait == 0):
-                    m.d.sync += phase.eq(Phase.SEND)
-                with m.Else():
-                    m.d.sync += wait.eq(wait - 1)
+                after_countdown(m, wait, phase.eq(Phase.SEND))
             with m.Case(Phase.SEND):
                 m.d.comb += self.out.valid.eq(1)
                 with m.If(self.out.ready):

@@ -14,7 +14,7 @@ from amaranth import Module, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Pipeline", "PipelinedUnit", "UnaryUnit", "BinaryUnit"]
+__all__ = ["Pipeline", "PipelinedUnit", "UnaryUnit", "BinaryUnit", "after_countdown", "delay_line"]
 
 
 class Pipeline:
@@ -38,6 +38,23 @@ class Pipeline:
         with self._m.If(self._advance):
             self._m.d.sync += reg.eq(value)
         return reg
+
+
+def after_countdown(m: Module, counter: Signal, *then) -> None:
+    """Count ``counter`` down to 0, then do ``then`` (sync statements): a phase waits for pipelines."""
+    with m.If(counter == 0):
+        m.d.sync += list(then)
+    with m.Else():
+        m.d.sync += counter.eq(counter - 1)
+
+
+def delay_line(pipe: Pipeline, name: str, cycles: int, *values):
+    """``values`` delayed by ``cycles`` pipeline registers (named ``{name}{i}_d{k}``), e.g. a valid bit and
+    the index travelling beside a datapath."""
+    values = list(values)
+    for k in range(cycles):
+        values = [pipe.register(f"{name}{i}_d{k + 1}", v) for i, v in enumerate(values)]
+    return values
 
 
 class PipelinedUnit(wiring.Component):

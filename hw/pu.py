@@ -43,7 +43,7 @@ from .expdiff import EXP2_DIFF_LATENCY, exp2_difference_datapath
 from .fmax import fmax_value
 from .fmul import FMUL_LATENCY, fmul_datapath
 from .partial import identity_bits, partial_layout
-from .pipeline import Pipeline
+from .pipeline import Pipeline, after_countdown
 
 __all__ = ["PU", "MIN_PASS", "phase_cycles"]
 
@@ -264,11 +264,8 @@ class PU(wiring.Component):
 
         # -- sequencer ---------------------------------------------------------------
         def after_drain(*then):
-            """Count ``drain`` down to 0, then run ``then``: pipelines empty before the next phase."""
-            with m.If(drain == 0):
-                m.d.sync += list(then)
-            with m.Else():
-                m.d.sync += drain.eq(drain - 1)
+            """Pipelines empty before the next phase."""
+            after_countdown(m, drain, *then)
 
         def take_column(active):
             """At g == 0 of an active slot, take the next KV column (held for the other heads);

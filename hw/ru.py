@@ -35,7 +35,7 @@ from .fadd import FADD_LATENCY, fadd_datapath
 from .fmax import fmax_value
 from .fmul import FMUL_LATENCY, fmul_datapath
 from .partial import check_vector_shape, identity_bits, partial_layout
-from .pipeline import Pipeline
+from .pipeline import Pipeline, after_countdown, delay_line
 
 __all__ = ["RU", "MERGE_OVERHEAD"]
 
@@ -114,9 +114,7 @@ class RU(wiring.Component):
         sums = [fadd_datapath(m, pipe, fmul_datapath(m, pipe, row_r[i], s_r, acc, acc, f"or_mul{i}"),
                               fmul_datapath(m, pipe, row_x[i], s_x, acc, acc, f"ox_mul{i}"), acc, f"o_add{i}")
                 for i in range(W)]
-        valid_d, c_d = issue, c
-        for i in range(FMUL_LATENCY + FADD_LATENCY):
-            valid_d, c_d = pipe.register(f"o_valid_d{i + 1}", valid_d), pipe.register(f"o_c_d{i + 1}", c_d)
+        valid_d, c_d = delay_line(pipe, "o_issue", FMUL_LATENCY + FADD_LATENCY, issue, c)
         with m.If(valid_d):
             m.d.sync += o_r[c_d].eq(Mux(empty, 0, Cat(*sums)))
 
@@ -136,10 +134,7 @@ class RU(wiring.Component):
                     m.d.sync += [x.eq(self.inp.payload), m_new.eq(fmax_value(m_r, self.inp.payload.m, acc)),
                                  wait.eq(EXP2_DIFF_LATENCY - 1), phase.eq(Phase.SCALE)]
             with m.Case(Phase.SCALE):                  # the exp2 chains settle
-                with m.If(wait == 0):
-                    m.d.sync += [c.eq(0), phase.eq(Phase.MERGE)]
-                with m.Else():
-                    m.d.sync += wait.eq(wait - 1)
+                after_countdown(m, wait, c.eq(0), phase.eq(Phase.MERGE))
             with m.Case(Phase.MERGE):
                 m.d.comb += issue.eq(1)
                 with m.If(c == C - 1):
@@ -147,11 +142,8 @@ class RU(wiring.Component):
                 with m.Else():
                     m.d.sync += c.eq(c + 1)
             with m.Case(Phase.DRAIN):                  # the last chunk lands; l and m take their new values
-                with m.If(wait == 0):
-                    m.d.sync += [m_r.eq(m_new), l_r.eq(Mux(empty, 0, l_sum)), count.eq(count - 1),
-                                 phase.eq(Mux(count == 1, Phase.SEND, Phase.TAKE))]
-                with m.Else():
-                    m.d.sync += wait.eq(wait - 1)
+                after_countdown(m, wait, m_r.eq(m_new), l_r.eq(Mux(empty, 0, l_sum)), count.eq(count - 1),
+                                phase.eq(Mux(count == 1, Phase.SEND, Phase.TAKE)))
             with m.Case(Phase.SEND):
                 m.d.comb += self.out.valid.eq(1)
                 with m.If(self.out.ready):
