@@ -44,7 +44,7 @@ from .reference import check_shapes
 
 __all__ = [
     "HwConfig", "block_tokens_for", "prescale_query", "identity_hw", "pu_partials",
-    "ru_merge", "finalize", "pam_attention_hw",
+    "bank_partial", "ru_merge", "finalize", "pam_attention_hw",
 ]
 
 LOG2E = 1.4426950408889634
@@ -174,6 +174,13 @@ def pu_partials(q, k, v, counts, cfg: HwConfig) -> Partial:
             o = np.where(take[:, :, None], fadd(o, pv, acc), o)
         m = np.where(active, m_new, m)
     return Partial(m, l, o)
+
+
+def bank_partial(q, k, v, cfg: HwConfig) -> Partial:
+    """One PU over its bank's tokens: q [G, d] pre-scaled, k, v [n, d] (n may be 0) -> Partial [G] / [G, d]."""
+    k, v = np.asarray(k, dtype=np.int64), np.asarray(v, dtype=np.int64)
+    part = pu_partials(np.asarray(q)[None], k[None], v[None], [len(k)], cfg)
+    return Partial(part.m[0], part.l[0], part.o[0])
 
 
 def _merge_pair(r: Partial, x: Partial, cfg: HwConfig) -> Partial:

@@ -13,14 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from hw.device import Op
-from sim.pu_stream import kv_columns
+from sim.pu_stream import kv_columns, lanes_word
 
-__all__ = ["lanes_word", "region_span", "device_commands"]
-
-
-def lanes_word(lanes) -> int:
-    """Pack 16-bit lanes, lane 0 in the low bits."""
-    return sum(int(x) << (16 * i) for i, x in enumerate(lanes))
+__all__ = ["region_span", "device_commands"]
 
 
 def region_span(counts: Sequence[int], head_dim: int, lanes: int) -> int:

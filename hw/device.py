@@ -39,7 +39,7 @@ from .partial import partial_layout
 from .ru import RU
 from .tierconfig import TierConfig
 
-__all__ = ["Op", "Status", "Device", "command_layout", "ordered_merge"]
+__all__ = ["Op", "Status", "STATUS_LAYOUT", "Device", "command_layout", "ordered_merge", "status_slot"]
 
 
 class Op(enum.IntEnum):
@@ -58,12 +58,26 @@ class Status(enum.IntEnum):
     BAD_REGION = 4          # base > limit or limit beyond the bank
 
 
+STATUS_LAYOUT = data.StructLayout({"op": 3, "code": 3})
+
+
 def command_layout(fmt: FloatFormat, column_bits: int, head_dim: int, banks: int) -> data.StructLayout:
     """Fields wide enough to carry out-of-range values, so the device can reject them."""
     return data.StructLayout({
         "op": 3, "req": 8, "bg": 8, "bank": 8, "addr": 32, "limit": 32, "group": 8,
         "data": column_bits, "q": data.ArrayLayout(fmt.width, head_dim), "counts": data.ArrayLayout(16, banks),
     })
+
+
+def status_slot(m: Module, port) -> tuple[Signal, Signal]:
+    """A one-entry register behind the ``status`` stream ``port``: returns (full, reg). Whoever fills it sets
+    both; a transfer on ``port`` empties it."""
+    full = Signal(name="status_full")
+    reg = Signal(port.payload.shape(), name="status_reg")
+    m.d.comb += [port.valid.eq(full), port.payload.eq(reg)]
+    with m.If(port.valid & port.ready):
+        m.d.sync += full.eq(0)
+    return full, reg
 
 
 def ordered_merge(m: Module, sources, sink, name: str) -> None:
@@ -111,7 +125,7 @@ class Device(wiring.Component):
         super().__init__({
             "cmd": In(stream.Signature(command_layout(fmt, tier.geometry.column_bits, head_dim,
                                                       bank_groups * banks))),
-            "status": Out(stream.Signature(data.StructLayout({"op": 3, "code": 3}))),
+            "status": Out(stream.Signature(STATUS_LAYOUT)),
             "part": Out(stream.Signature(partial_layout(acc, head_dim))),
             "busy": Out(1),
         })
@@ -179,20 +193,17 @@ class Device(wiring.Component):
         counts = Signal(self.cmd.payload.counts.shape(), name="run_counts")
 
         # Status: one per command, held until taken; a command is taken only when its status can go out.
-        status_full = Signal(name="status_full")
-        status = Signal(self.status.payload.shape(), name="status_reg")
-        m.d.comb += [self.status.valid.eq(status_full), self.status.payload.eq(status)]
-        with m.If(self.status.valid & self.status.ready):
-            m.d.sync += status_full.eq(0)
+        status_full, status = status_slot(m, self.status)
 
         wr_target = cmd.bg * M + cmd.bank
         wr_ready = Array(u.wr.ready for u in units)[wr_target]
         accept_write = (code == Status.OK) & (cmd.op == Op.WRITE_KV)
-        can_take = ~status_full & ~running & (~accept_write | wr_ready)
+        free = ~status_full & ~running
+        can_take = free & (~accept_write | wr_ready)
         m.d.comb += self.cmd.ready.eq(can_take)
         take = self.cmd.valid & can_take
         for i, u in enumerate(units):
-            m.d.comb += [u.wr.valid.eq(self.cmd.valid & accept_write & (wr_target == i) & ~status_full & ~running),
+            m.d.comb += [u.wr.valid.eq(self.cmd.valid & free & accept_write & (wr_target == i)),
                          u.wr.payload.addr.eq(cmd.addr), u.wr.payload.data.eq(cmd.data)]
         with m.If(take):
             m.d.sync += [status_full.eq(1), status.op.eq(cmd.op), status.code.eq(code)]

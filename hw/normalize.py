@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 
-from amaranth import Array, Cat, Module, Mux, Signal
+from amaranth import Array, Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -80,7 +80,7 @@ class Normalize(wiring.Component):
         wait = Signal(range(NORMALIZE_SCALE_LATENCY + FMUL_LATENCY + 1), name="wait")
         c = Signal(range(C + 1), name="c")
         x = Signal(self.inp.payload.shape(), name="x")
-        rows = Array(x.o.as_value()[i * W * acc.width:(i + 1) * W * acc.width] for i in range(C))
+        rows = data.View(data.ArrayLayout(W * acc.width, C), x.o.as_value())
         outs = Array(Signal(W * fmt.width, name=f"out{i}") for i in range(C))
 
         l_narrow = fconvert_datapath(m, pipe, x.l, acc, fmt, "l_narrow")

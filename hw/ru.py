@@ -109,7 +109,7 @@ class RU(wiring.Component):
 
         # O chunks: c issues at MERGE, its sum is written FMUL+FADD cycles later.
         issue = Signal(name="issue")
-        x_rows = Array(x.o.as_value()[i * W * acc.width:(i + 1) * W * acc.width] for i in range(C))
+        x_rows = data.View(data.ArrayLayout(W * acc.width, C), x.o.as_value())
         row_r, row_x = data.View(avec, o_r[c]), data.View(avec, x_rows[c])
         sums = [fadd_datapath(m, pipe, fmul_datapath(m, pipe, row_r[i], s_r, acc, acc, f"or_mul{i}"),
                               fmul_datapath(m, pipe, row_x[i], s_x, acc, acc, f"ox_mul{i}"), acc, f"o_add{i}")

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amaranth import Array, Module, Mux, Signal
+from amaranth import Array, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.formats import FloatFormat
 
-from .device import Device, Status, ordered_merge
+from .device import STATUS_LAYOUT, Device, Status, command_layout, ordered_merge, status_slot
 from .normalize import Normalize, output_layout
 from .ru import RU
 
@@ -29,12 +29,11 @@ REDUCE = 5
 
 
 def system_command_layout(fmt: FloatFormat, devices: Sequence[Device], head_dim: int) -> data.StructLayout:
+    """``dev`` plus a device command wide enough for the widest column and the most banks of ``devices``."""
     column_bits = max(len(dev.cmd.payload.data) for dev in devices)
     banks = max(len(dev.cmd.payload.counts) for dev in devices)
-    return data.StructLayout({
-        "dev": 4, "op": 3, "req": 8, "bg": 8, "bank": 8, "addr": 32, "limit": 32, "group": 8,
-        "data": column_bits, "q": data.ArrayLayout(fmt.width, head_dim), "counts": data.ArrayLayout(16, banks),
-    })
+    device_fields = command_layout(fmt, column_bits, head_dim, banks)
+    return data.StructLayout({"dev": 4, **{name: field.shape for name, field in device_fields}})
 
 
 class System(wiring.Component):
@@ -58,7 +57,7 @@ class System(wiring.Component):
         self._norm = Normalize(fmt, acc, lanes, head_dim)
         super().__init__({
             "cmd": In(stream.Signature(system_command_layout(fmt, devices, head_dim))),
-            "status": Out(stream.Signature(data.StructLayout({"op": 3, "code": 3}))),
+            "status": Out(stream.Signature(STATUS_LAYOUT)),
             "out": Out(stream.Signature(output_layout(fmt, head_dim))),
         })
 
@@ -77,21 +76,15 @@ class System(wiring.Component):
         pending = Signal(name="pending")                 # a device command is waiting for its status
         pending_dev = Signal(range(len(devs)), name="pending_dev")
         reduce_left = Signal(8, name="reduce_left")
-        status_full = Signal(name="status_full")
-        status = Signal(self.status.payload.shape(), name="status_reg")
-        m.d.comb += [self.status.valid.eq(status_full), self.status.payload.eq(status)]
-        with m.If(self.status.valid & self.status.ready):
-            m.d.sync += status_full.eq(0)
+        status_full, status = status_slot(m, self.status)
 
         is_reduce = cmd.op == REDUCE
         known = cmd.dev < len(devs)
         idle = ~status_full & ~pending
         for i, dev in enumerate(devs):
-            for name in ("op", "req", "bg", "bank", "addr", "limit", "group"):
-                m.d.comb += getattr(dev.cmd.payload, name).eq(getattr(cmd, name))
-            m.d.comb += [dev.cmd.payload.data.eq(cmd.data), dev.cmd.payload.q.eq(cmd.q),
-                         dev.cmd.payload.counts.eq(cmd.counts.as_value()),
-                         dev.cmd.valid.eq(self.cmd.valid & idle & ~is_reduce & (cmd.dev == i))]
+            for name, _ in dev.cmd.payload.shape():        # narrower data and counts take the low bits
+                m.d.comb += getattr(dev.cmd.payload, name).eq(Value.cast(getattr(cmd, name)))
+            m.d.comb += dev.cmd.valid.eq(self.cmd.valid & idle & ~is_reduce & (cmd.dev == i))
             m.d.comb += dev.status.ready.eq(pending & (pending_dev == i) & ~status_full)
             with m.If(dev.status.valid & dev.status.ready):
                 m.d.sync += [pending.eq(0), status_full.eq(1), status.eq(dev.status.payload)]

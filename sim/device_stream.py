@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from amaranth.sim import Simulator
 
-__all__ = ["run_device", "unpack_partial", "unpack_output"]
+from sim.ru_stream import unpack_partial
 
-
-def unpack_partial(payload):
-    return int(payload.m), int(payload.l), [int(x) for x in payload.o]
+__all__ = ["run_device", "unpack_output"]
 
 
 def unpack_output(payload):

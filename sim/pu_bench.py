@@ -6,14 +6,13 @@ import dataclasses
 
 import numpy as np
 
-from golden.formats import FP32, format_by_name
-from golden.hwmodel import HwConfig, block_tokens_for, prescale_query, pu_partials
+from golden.formats import FP32
+from golden.hwmodel import HwConfig, bank_partial, block_tokens_for, prescale_query
 from hw.tierconfig import load_tier
 from sim.bank_stream import BankStreamer
-from sim.banktiming import streaming_figures
 from sim.pu_bank import PUBank
 from sim.pu_stream import kv_columns
-from sim.runner import BUILD_ROOT, build_design, run_bench
+from sim.runner import build_design, run_bench
 from sim.trace import KVTrace
 
 __all__ = ["PURun", "run_pu_on_bank"]
@@ -77,11 +76,11 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
     np.savez(job, q=q, columns=columns, tokens=n, lanes=tier.lanes)
     env = {"PAM_PU_JOB": job, "PAM_PU_RESET_AT": reset_at, "PAM_PU_SEED": "" if seed is None else seed}
     report = run_bench(build, "sim.tb_pu", env, results_name=f"pu_{n}_{group}", waves=waves)
-    want = pu_partials(q[None], k[None], v[None], [n], HwConfig(fmt, FP32, tier.lanes, block))
+    want = bank_partial(q, k, v, HwConfig(fmt, FP32, tier.lanes, block))
     mismatch = None
     for g, part in enumerate(report["partials"]):
         got = (part["m"], part["l"], part["o"])
-        exp = (int(want.m[0, g]), int(want.l[0, g]), [int(x) for x in want.o[0, g]])
+        exp = (int(want.m[g]), int(want.l[g]), [int(x) for x in want.o[g]])
         if got != exp:
             bad = [i for i, (a, b) in enumerate(zip(got[2], exp[2])) if a != b][:4]
             mismatch = (f"head {g}: m 0x{got[0]:08x} vs 0x{exp[0]:08x}, l 0x{got[1]:08x} vs 0x{exp[1]:08x}, "

@@ -12,7 +12,12 @@ from amaranth.sim import Simulator
 
 from hw.pu import PU
 
-__all__ = ["kv_columns", "run_pu"]
+__all__ = ["kv_columns", "lanes_word", "run_pu"]
+
+
+def lanes_word(lanes) -> int:
+    """Pack 16-bit lanes into one column word, lane 0 in the low bits."""
+    return sum(int(x) << (16 * i) for i, x in enumerate(lanes))
 
 
 def kv_columns(k, v, lanes: int, block: int) -> list[list[int]]:

@@ -6,7 +6,7 @@ from amaranth.sim import Simulator
 
 from golden.pamattention import Partial
 
-__all__ = ["partial_payload", "run_ru", "run_normalize"]
+__all__ = ["partial_payload", "unpack_partial", "run_ru", "run_normalize"]
 
 
 def partial_payload(part: Partial, index=()) -> dict:
@@ -14,7 +14,8 @@ def partial_payload(part: Partial, index=()) -> dict:
     return {"m": int(part.m[index]), "l": int(part.l[index]), "o": [int(x) for x in part.o[index]]}
 
 
-def _unpack_partial(payload) -> tuple[int, int, list[int]]:
+def unpack_partial(payload) -> tuple[int, int, list[int]]:
+    """(m, l, [o…]) integers from a partial stream payload."""
     return int(payload.m), int(payload.l), [int(x) for x in payload.o]
 
 
@@ -64,7 +65,7 @@ def run_ru(ru, jobs, inp_valid=None, out_ready=None):
     cmds = [{"inputs": len(job)} for job in jobs]
     payloads = [p for job in jobs for p in job]
     limit = 200 * (len(payloads) + len(jobs)) + 100
-    return _simulate(ru, [(ru.cmd, cmds, None), (ru.inp, payloads, inp_valid)], len(jobs), _unpack_partial,
+    return _simulate(ru, [(ru.cmd, cmds, None), (ru.inp, payloads, inp_valid)], len(jobs), unpack_partial,
                      out_ready, limit)
 
 

@@ -17,9 +17,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-
-def _word(lanes) -> int:
-    return sum(int(x) << (16 * i) for i, x in enumerate(lanes))
+from sim.pu_stream import lanes_word
 
 
 async def _send(dut, valid, ready, assign):
@@ -56,7 +54,7 @@ async def _start(dut, q, tokens, lanes, rnd):
             while rnd is not None and rnd.random() < 0.3:
                 await RisingEdge(dut.clk)
             def vec(g=g, c=c):
-                dut.q__payload.value = _word(q[g, c * lanes:(c + 1) * lanes])
+                dut.q__payload.value = lanes_word(q[g, c * lanes:(c + 1) * lanes])
             await _send(dut, dut.q__valid, dut.q__ready, vec)
 
 
@@ -102,7 +100,7 @@ async def pu_on_bank(dut):
     for addr, col in enumerate(columns):
         def load(addr=addr, col=col):
             dut.wr_addr.value = addr
-            dut.wr_data.value = _word(col)
+            dut.wr_data.value = lanes_word(col)
         await _send(dut, dut.wr_valid, dut.wr_ready, load)
     reset_at = int(os.environ.get("PAM_PU_RESET_AT", "0"))
     if reset_at:

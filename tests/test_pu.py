@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from golden.formats import BF16, FP16, FP32
-from golden.hwmodel import HwConfig, prescale_query, pu_partials
+from golden.hwmodel import HwConfig, bank_partial, prescale_query
 from hw.pu import PU
 from sim.pu_stream import run_pu
 from sim.streamsim import pattern
@@ -18,8 +18,8 @@ def job(fmt, head_dim, group, tokens, seed):
 
 
 def golden(fmt, lanes, block, q, k, v):
-    part = pu_partials(q[None], k[None], v[None], [len(k)], HwConfig(fmt, FP32, lanes, block))
-    return [(int(part.m[0, g]), int(part.l[0, g]), [int(x) for x in part.o[0, g]]) for g in range(len(q))]
+    part = bank_partial(q, k, v, HwConfig(fmt, FP32, lanes, block))
+    return [(int(part.m[g]), int(part.l[g]), [int(x) for x in part.o[g]]) for g in range(len(q))]
 
 
 def check(fmt, lanes, head_dim, group, block, jobs, **flow):

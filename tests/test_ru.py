@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from golden.formats import BF16, FP16, FP32
-from golden.hwmodel import HwConfig, finalize, identity_hw, prescale_query, pu_partials, ru_merge
+from golden.hwmodel import HwConfig, bank_partial, finalize, identity_hw, prescale_query, ru_merge
 from golden.pamattention import Partial
 from hw.normalize import ERROR_EMPTY, ERROR_OVERFLOW, Normalize
 from hw.ru import RU
@@ -21,18 +21,8 @@ def bank_partials(fmt, counts, seed, group=1):
     tr = generate_trace(tokens=max(sum(counts), 1), q_heads=group, kv_heads=1, head_dim=HEAD_DIM,
                         dtype=fmt.name, dist="heavy", seed=seed)
     q = prescale_query(tr.q[0], fmt)
-    parts, start = [], 0
-    for n in counts:
-        k = tr.k[start:start + n, 0].astype(np.int64)
-        v = tr.v[start:start + n, 0].astype(np.int64)
-        k = np.zeros((0, HEAD_DIM), np.int64) if n == 0 else k
-        v = np.zeros((0, HEAD_DIM), np.int64) if n == 0 else v
-        k_pad = np.zeros((1, max(n, 1), HEAD_DIM), np.int64)
-        v_pad = np.zeros_like(k_pad)
-        k_pad[0, :n], v_pad[0, :n] = k, v
-        parts.append(pu_partials(q[None], k_pad, v_pad, [n], cfg))
-        start += n
-    return cfg, [Partial(p.m[0], p.l[0], p.o[0]) for p in parts]      # each [G] / [G, d]
+    bounds = np.cumsum([0, *counts])
+    return cfg, [bank_partial(q, tr.k[a:b, 0], tr.v[a:b, 0], cfg) for a, b in zip(bounds, bounds[1:])]
 
 
 def as_tuple(part: Partial, g=0):

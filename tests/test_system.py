@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from golden.formats import BF16, FP16, FP32
-from golden.hwmodel import HwConfig, block_tokens_for, finalize, prescale_query, pu_partials, ru_merge
-from golden.pamattention import Partial, reduce_tree
+from golden.hwmodel import HwConfig, bank_partial, block_tokens_for, finalize, prescale_query, ru_merge
+from golden.pamattention import reduce_tree
 from golden.placement import Placement, TierShape
 from golden.reference import decode_attention
 from golden.accuracy import attention_bound, attention_error
@@ -40,16 +40,10 @@ def build(fmt):
 
 def golden(fmt, tiers, q, k, v, placement):
     """Each bank's PU in its own tier's lanes and block size, then PAM's tree and one division."""
-    leaves, banks_of = [], []
+    banks_of = []
     for (tier, block), shape in zip(tiers, placement.tiers):
-        banks_of += [(tier, block)] * shape.banks_total
-    for (tier, block), idx in zip(banks_of, placement.partitions()):
-        n = len(idx)
-        kp = np.zeros((1, max(n, 1), HEAD_DIM), np.int64)
-        vp = np.zeros_like(kp)
-        kp[0, :n], vp[0, :n] = k[idx], v[idx]
-        p = pu_partials(q[None], kp, vp, [n], HwConfig(fmt, FP32, tier.lanes, block))
-        leaves.append(Partial(p.m[0], p.l[0], p.o[0]))
+        banks_of += [HwConfig(fmt, FP32, tier.lanes, block)] * shape.banks_total
+    leaves = [bank_partial(q, k[idx], v[idx], bank_cfg) for bank_cfg, idx in zip(banks_of, placement.partitions())]
     cfg = HwConfig(fmt, FP32, tiers[0][0].lanes, tiers[0][1])
     return finalize(reduce_tree(placement.tree(), leaves, lambda parts: ru_merge(parts, cfg)), cfg)
 
