@@ -354,10 +354,21 @@ def cmd_sim_bank(args):
          if vcd else []))
 
 
+def _positive_ints(text: str) -> list[int]:
+    """argparse type: a comma-separated list of positive integers."""
+    try:
+        values = [int(x) for x in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of positive integers")
+    return values
+
+
 def cmd_bench_pu(args):
     rows = []
     for tier in args.tiers.split(","):
-        for group in (int(g) for g in args.groups.split(",")):
+        for group in args.groups:
             trace = generate_trace(tokens=args.tokens, q_heads=group, kv_heads=1, head_dim=args.head_dim,
                                    dtype=args.dtype, dist="heavy", seed=args.seed)
             run = run_pu_on_bank(trace, tier_name=tier)
@@ -584,8 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("pu", cmd_bench_pu, "PU fed by its bank under Verilator: cycles per token, bus utilisation "
                 "against the bank-alone limit, simulation speed", bench_sub)
     p.add_argument("--tiers", default="hbm3,ddr4", help="comma-separated tiers (default %(default)s)")
-    p.add_argument("--groups", default="1", help="comma-separated GQA group sizes; each is a build "
-                   "(default %(default)s)")
+    p.add_argument("--groups", type=_positive_ints, default=[1],
+                   help="comma-separated GQA group sizes; each is a build (default 1)")
     p.add_argument("--tokens", type=int, default=1024, help="tokens in the bank (default %(default)s)")
     p.add_argument("--head-dim", type=int, default=128, help="head_dim (default %(default)s)")
     p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")

@@ -71,11 +71,20 @@ def test_verilog_lint_is_clean_for_a_device_top(tmp_path, capsys):
     (["golden", "--banks", "0"], "--banks must be >= 1, not 0"),
     (["golden", "--lanes", "3"], "lanes must be a power of two"),
     (["trace", "gen", "-o", "x.npz", "--tokens", "-4"], "tokens: must be a positive integer, not -4"),
+    (["bench", "pu", "--tiers", "hbm9"], "unknown tier 'hbm9'"),
+    (["bench", "pu", "--head-dim", "40"], "head_dim 40 must be a multiple of lanes 16"),
 ])
 def test_bad_arguments(capsys, argv, match, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert match in capsys.readouterr().err
+
+
+def test_argument_type_errors_exit_with_usage(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "pu", "--groups", "1,0"])
+    assert exc.value.code == 2
+    assert "argument --groups: '1,0' is not a comma-separated list of positive integers" in capsys.readouterr().err
 
 
 @pytest.mark.verilator
@@ -119,6 +128,7 @@ def test_verilog_lint_is_clean_for_every_unit(tmp_path, capsys):
     (["verilog", "fsqrt"], "unknown unit 'fsqrt'"),
     (["verilog", "fexp2", "--format", "fp32"], "--format fp32 is not made for unit fexp2"),
     (["verilog"], "name a UNIT"),
+    (["verilog", "device", "--bank-groups", "0"], "bank_groups (0), banks (2) and requests (4) must be >= 1"),
 ])
 def test_verilog_bad_arguments(argv, match, capsys, tmp_path):
     assert main([*argv, "-o", str(tmp_path)]) == 2
