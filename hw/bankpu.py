@@ -1,5 +1,8 @@
 """One bank with its PU: the host write path, the read sequencer that feeds the PU, and the PU.
 
+The bank is a DRAM bank (``hw.bank.Bank``) or, for a flash tier, a flash die
+on its channel (``hw.flash.FlashDie``); both have the same ports.
+
 The host stores a (request, kv head)'s KV in the bank in exactly the order
 the PU consumes it (``sim.pu_stream.kv_columns``: per block, K chunk-major,
 then V token-major) from a column address ``base``. A ``run`` command
@@ -20,11 +23,17 @@ from amaranth.lib.wiring import In, Out
 from golden.formats import FloatFormat
 
 from .bank import Bank
+from .flash import FlashDie
 from .partial import partial_layout
 from .pu import PU
 from .tierconfig import TierConfig
 
-__all__ = ["BankPU", "share_bank_port", "address_bits"]
+__all__ = ["BankPU", "share_bank_port", "address_bits", "memory_for"]
+
+
+def memory_for(tier: TierConfig, sharers: int = 1) -> Bank | FlashDie:
+    """The tier's storage element: a DRAM bank, or a flash die sharing its channel with ``sharers`` dies."""
+    return FlashDie(tier, sharers) if tier.is_flash else Bank(tier)
 
 
 def address_bits(tier: TierConfig) -> int:
@@ -60,11 +69,14 @@ class BankPU(wiring.Component):
         The bank's timing and geometry (``tier.with_rows`` for a small bank) and the PU's lanes.
     fmt, acc, head_dim, max_group, block_tokens
         As :class:`hw.pu.PU`.
+    sharers : int
+        Flash tiers: dies on the same channel (the die gets 1/sharers of it). Ignored for DRAM.
     """
 
     def __init__(self, tier: TierConfig, fmt: FloatFormat, acc: FloatFormat, head_dim: int, max_group: int,
-                 block_tokens: int):
+                 block_tokens: int, sharers: int = 1):
         self._tier = tier
+        self._memory = memory_for(tier, sharers)
         self._pu = PU(fmt, acc, tier.lanes, head_dim, max_group, block_tokens)
         self._chunks = head_dim // tier.lanes
         bits = address_bits(tier)
@@ -75,17 +87,21 @@ class BankPU(wiring.Component):
             "part": Out(stream.Signature(partial_layout(acc, head_dim))),
             "reading": Out(1), "columns_taken": Out(32),
             "reads": Out(32), "activates": Out(32), "refreshes": Out(32), "read_bus_cycles": Out(32),
-            "pu_busy_cycles": Out(32),
+            "pu_busy": Out(1), "pu_busy_cycles": Out(32),
         })
 
     @property
     def pu(self) -> PU:
         return self._pu
 
+    @property
+    def memory(self) -> Bank | FlashDie:
+        return self._memory
+
     def elaborate(self, platform):
         m = Module()
         capacity = self._tier.geometry.rows * self._tier.geometry.columns_per_row
-        m.submodules.bank = bank = Bank(self._tier)
+        m.submodules.bank = bank = self._memory
         m.submodules.pu = pu = self._pu
         running, cmd_sent = Signal(name="running"), Signal(name="cmd_sent")
         issued, total = Signal(32, name="issued"), Signal(32, name="total")
@@ -115,5 +131,5 @@ class BankPU(wiring.Component):
         wiring.connect(m, pu.part, wiring.flipped(self.part))
         m.d.comb += [self.reads.eq(bank.reads), self.activates.eq(bank.activates),
                      self.refreshes.eq(bank.refreshes), self.read_bus_cycles.eq(bank.read_bus_cycles),
-                     self.pu_busy_cycles.eq(pu.busy_cycles)]
+                     self.pu_busy.eq(pu.busy), self.pu_busy_cycles.eq(pu.busy_cycles)]
         return m

@@ -1,19 +1,29 @@
 """Tier parameter sets (timing, geometry, PU sizes), read from ``hw/configs/<name>.toml``.
 
-Timings are in memory-clock cycles, as in the paper's Table 1. Each config
-file marks every value as from the paper or assumed, with its reason.
+DRAM tiers (HBM3, DDR4) give bank timings in memory-clock cycles, as in the
+paper's Table 1 (``[timing]``); the flash tier (SSD) gives its page read time
+in controller cycles and its channel's rate (``[flash]``). Each config file
+marks every value as from the paper or assumed, with its reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tomllib
+from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["BankTiming", "BankGeometry", "TierConfig", "load_tier", "TIER_NAMES"]
+__all__ = ["BankTiming", "FlashTiming", "BankGeometry", "TierConfig", "load_tier", "TIER_NAMES"]
 
-TIER_NAMES = ("hbm3", "ddr4")
+TIER_NAMES = ("hbm3", "ddr4", "ssd")
+
+
+def _check_positive_ints(obj, section: str) -> None:
+    for field in dataclasses.fields(obj):
+        value = getattr(obj, field.name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{section}.{field.name}: must be a positive integer, not {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,10 +40,7 @@ class BankTiming:
     tRFC: int
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"timing.{field.name}: must be a positive integer of cycles, not {value!r}")
+        _check_positive_ints(self, "timing")
         if self.tREFI <= self.tRFC + self.tRP:
             raise ValueError(f"timing.tREFI: {self.tREFI} leaves no time between refreshes "
                              f"(tRFC {self.tRFC} + tRP {self.tRP})")
@@ -45,16 +52,34 @@ class BankTiming:
 
 
 @dataclasses.dataclass(frozen=True)
+class FlashTiming:
+    """A flash die on a shared channel: a page read takes ``tR`` controller cycles, then the page's
+    bytes cross the channel (``channel_mts`` transfers/s of ``channel_bits``), which the
+    ``dies_per_channel`` dies share."""
+    tR: int
+    channel_mts: int
+    channel_bits: int
+    dies_per_channel: int
+
+    def __post_init__(self):
+        _check_positive_ints(self, "flash")
+        if self.channel_bits % 8:
+            raise ValueError(f"flash.channel_bits: {self.channel_bits} is not a whole number of bytes")
+
+    def column_cycles(self, column_bits: int, clock_mhz: float, sharers: int) -> Fraction:
+        """Controller cycles one die needs to move one column over its 1/``sharers`` share of the channel."""
+        channel_bytes_per_us = Fraction(self.channel_mts * self.channel_bits // 8)   # MT/s x bytes = bytes/us
+        return Fraction(column_bits // 8) * Fraction(clock_mhz) * sharers / channel_bytes_per_us
+
+
+@dataclasses.dataclass(frozen=True)
 class BankGeometry:
     column_bits: int
     columns_per_row: int
     rows: int
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"geometry.{field.name}: must be a positive integer, not {value!r}")
+        _check_positive_ints(self, "geometry")
         if self.column_bits % 16:
             raise ValueError(f"geometry.column_bits: {self.column_bits} is not a whole number of 16-bit lanes")
 
@@ -68,10 +93,14 @@ class TierConfig:
     name: str
     memory_mhz: float
     pu_mhz: float
-    timing: BankTiming
+    timing: BankTiming | FlashTiming
     geometry: BankGeometry
     lanes: int
     buffer_bytes: int
+
+    @property
+    def is_flash(self) -> bool:
+        return isinstance(self.timing, FlashTiming)
 
     def with_rows(self, rows: int) -> "TierConfig":
         """The same tier with a smaller bank, for simulation."""
@@ -96,7 +125,7 @@ def _build(cls, table: dict, section: str, path: str):
 
 
 def load_tier(name_or_path: str | Path) -> TierConfig:
-    """Load ``hbm3``/``ddr4`` (shipped) or a TOML file path; errors name the file and field."""
+    """Load ``hbm3``/``ddr4``/``ssd`` (shipped) or a TOML file path; errors name the file and field."""
     if isinstance(name_or_path, Path) or str(name_or_path).endswith(".toml"):
         path = Path(name_or_path)
         try:
@@ -115,7 +144,10 @@ def load_tier(name_or_path: str | Path) -> TierConfig:
     clock = _section(doc, "clock", path)
     pu = _section(doc, "pu", path)
     try:
-        timing = _build(BankTiming, _section(doc, "timing", path), "timing", path)
+        if "flash" in doc:
+            timing = _build(FlashTiming, _section(doc, "flash", path), "flash", path)
+        else:
+            timing = _build(BankTiming, _section(doc, "timing", path), "timing", path)
         geometry = _build(BankGeometry, _section(doc, "geometry", path), "geometry", path)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}" if not str(exc).startswith(str(path)) else str(exc)) from None

@@ -1,5 +1,7 @@
 """Device top under amaranth.sim: bank-group and device RUs over per-bank PUs, bit-exact to the golden tree."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,15 @@ def small_device(fmt, max_group=2, requests=2, groups=GROUPS, banks=BANKS):
     tier = load_tier("ddr4").with_rows(2)
     block = block_tokens_for(tier.buffer_bytes, FP32, max_group)
     return Device(tier, fmt, FP32, HEAD_DIM, max_group, block, groups, banks, requests), tier, block
+
+
+def small_ssd_device(fmt, tR=60):
+    """An SSD device (1 channel x 2 dies) narrowed to 4 lanes, 8-column pages and a short tR for amaranth.sim."""
+    tier = load_tier("ssd").with_rows(4)
+    tier = dataclasses.replace(tier, lanes=4, timing=dataclasses.replace(tier.timing, tR=tR),
+                               geometry=dataclasses.replace(tier.geometry, column_bits=64, columns_per_row=8))
+    block = block_tokens_for(tier.buffer_bytes, FP32, 2)
+    return Device(tier, fmt, FP32, HEAD_DIM, 2, block, 1, 2, 1), tier, block
 
 
 def golden_device(q, k, v, partitions, cfg, groups=GROUPS, banks=BANKS):
@@ -100,3 +111,19 @@ def test_device_parameter_errors():
     tier = load_tier("ddr4").with_rows(2)
     with pytest.raises(ValueError, match="bank_groups"):
         Device(tier, FP16, FP32, HEAD_DIM, 1, 4, 0, 2)
+
+
+def test_ssd_device_reads_pages_through_its_channel_and_matches_golden(seed):
+    """Flash dies behind the controller's PUs: 3 and 2 tokens (8 columns each) span several 8-column pages,
+    so each die reads pages of tR; the result is the golden tree's, and the run takes at least a page read
+    per page of the fuller die."""
+    dev, tier, block = small_ssd_device(FP16)
+    counts = [3, 2]
+    q, k, v, parts = case(FP16, counts, seed)
+    cmds = device_commands(q, k, v, parts, 2, tier.lanes, block)
+    statuses, got, cycles = run_device(dev, cmds, expect_parts=len(q), part_ready=pattern("random", seed))
+    assert all(code == Status.OK for _, code in statuses), statuses
+    assert got == golden_device(q, k, v, parts, HwConfig(FP16, FP32, tier.lanes, block), groups=1, banks=2), \
+        f"seed {seed}"
+    pages = -(-2 * (HEAD_DIM // 4) * max(counts) // 8)
+    assert cycles > pages * tier.timing.tR
