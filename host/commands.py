@@ -15,7 +15,28 @@ import numpy as np
 from hw.device import Op
 from sim.pu_stream import kv_columns, lanes_word
 
-__all__ = ["region_span", "device_commands"]
+__all__ = ["region_span", "device_commands", "command_fields", "pack_command"]
+
+
+def command_fields(layout, cmd: dict) -> dict:
+    """``cmd`` with every field of the top's command ``layout`` (missing ones 0, ``q`` and ``counts`` padded)."""
+    fields = dict(layout)
+    unknown = sorted(set(cmd) - set(fields))
+    if unknown:
+        raise ValueError(f"command field {unknown[0]!r} is not in the command layout ({', '.join(fields)})")
+    out = {name: 0 for name in fields if name not in ("q", "counts")}
+    out.update({k: (int(v) if k not in ("q", "counts") else v) for k, v in cmd.items()})
+    out["q"] = list(out.get("q", [])) + [0] * (fields["q"].shape.length - len(out.get("q", [])))
+    counts = list(out.get("counts", []))
+    if len(counts) > fields["counts"].shape.length:
+        raise ValueError(f"counts: {len(counts)} banks for a top with {fields['counts'].shape.length}")
+    out["counts"] = counts + [0] * (fields["counts"].shape.length - len(counts))
+    return out
+
+
+def pack_command(layout, cmd: dict) -> int:
+    """The command word a top's ``cmd.payload`` carries, as an integer."""
+    return layout.const(command_fields(layout, cmd)).as_bits()
 
 
 def region_span(counts: Sequence[int], head_dim: int, lanes: int) -> int:

@@ -1,9 +1,13 @@
 """A PIM device: N bank groups × M banks, each bank with its PU, one RU per bank group and a device RU.
 
+For the SSD tier a bank group is a flash channel and a bank one of its dies
+(``hw.flash.FlashDie``, 1/M of the channel each); the PUs and RUs sit in the
+controller, one PU per die and one RU per channel.
+
 Structure (brief sections 1-3): every bank has a PU (``hw.bankpu.BankPU``);
 the bank-group RU merges its banks' partials in bank order, and the device RU
-(HBM: logic die; DDR: central buffer) merges the bank groups' partials in
-group order, head by head. That is ``golden.placement.Placement.tree`` for
+(HBM: logic die; DDR: central buffer; SSD: controller) merges the bank
+groups' partials in group order, head by head. That is ``golden.placement.Placement.tree`` for
 one device.
 
 Host command interface (``cmd`` in, one ``status`` out per command):
@@ -20,7 +24,8 @@ Host command interface (``cmd`` in, one ``status`` out per command):
   partials on ``part``, one per query head.
 
 A rejected command (``status.code`` != OK) touches no memory and starts
-nothing. A RUN waits (``cmd.ready`` low) until the previous run's partials
+nothing. ``pu_active`` / ``ru_active`` show any PU / RU of the device at work
+(for the overlap and reduction-tail figures). A RUN waits (``cmd.ready`` low) until the previous run's partials
 have all gone out.
 """
 
@@ -118,7 +123,8 @@ class Device(wiring.Component):
         self._tier, self._fmt, self._acc = tier, fmt, acc
         self._d, self._gmax, self._n, self._m, self._req = head_dim, max_group, bank_groups, banks, requests
         self._w = tier.lanes
-        self._units = [[BankPU(tier, fmt, acc, head_dim, max_group, block_tokens) for _ in range(banks)]
+        self._units = [[BankPU(tier, fmt, acc, head_dim, max_group, block_tokens, sharers=banks)
+                        for _ in range(banks)]
                        for _ in range(bank_groups)]
         self._rus = [RU(fmt, acc, self._w, head_dim) for _ in range(bank_groups)]
         self._dev_ru = RU(fmt, acc, self._w, head_dim)
@@ -127,7 +133,7 @@ class Device(wiring.Component):
                                                       bank_groups * banks))),
             "status": Out(stream.Signature(STATUS_LAYOUT)),
             "part": Out(stream.Signature(partial_layout(acc, head_dim))),
-            "busy": Out(1),
+            "busy": Out(1), "pu_active": Out(1), "ru_active": Out(1),
         })
 
     @property
@@ -244,5 +250,6 @@ class Device(wiring.Component):
             m.d.sync += out_left.eq(out_left - 1)
             with m.If(out_left == 1):
                 m.d.sync += running.eq(0)
-        m.d.comb += self.busy.eq(running)
+        m.d.comb += [self.busy.eq(running), self.pu_active.eq(Cat(*(u.pu_busy for u in units)).any()),
+                     self.ru_active.eq(Cat(*(ru.busy for ru in [*self._rus, dev_ru])).any())]
         return m

@@ -117,7 +117,7 @@ class PU(wiring.Component):
             "q": In(stream.Signature(vec)),
             "kv": In(stream.Signature(vec)),
             "part": Out(stream.Signature(partial)),
-            "busy_cycles": Out(32),
+            "busy": Out(1), "busy_cycles": Out(32),
         })
 
     @property
@@ -287,7 +287,8 @@ class PU(wiring.Component):
             with m.Else():
                 m.d.sync += c.eq(c + 1)
 
-        m.d.sync += self.busy_cycles.eq(self.busy_cycles + (phase != Phase.IDLE))
+        m.d.comb += self.busy.eq(phase != Phase.IDLE)
+        m.d.sync += self.busy_cycles.eq(self.busy_cycles + self.busy)
         with m.Switch(phase):
             with m.Case(Phase.IDLE):
                 m.d.comb += self.cmd.ready.eq(1)

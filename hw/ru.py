@@ -76,7 +76,7 @@ class RU(wiring.Component):
             "cmd": In(stream.Signature(data.StructLayout({"inputs": 16}))),
             "inp": In(stream.Signature(partial)),
             "out": Out(stream.Signature(partial)),
-            "busy_cycles": Out(32),
+            "busy": Out(1), "busy_cycles": Out(32),
         })
 
     def cycles(self, inputs: int) -> int:
@@ -120,7 +120,8 @@ class RU(wiring.Component):
 
         m.d.comb += [self.out.payload.m.eq(m_r), self.out.payload.l.eq(l_r),
                      self.out.payload.o.eq(Cat(*o_r))]
-        m.d.sync += self.busy_cycles.eq(self.busy_cycles + (phase != Phase.IDLE))
+        m.d.comb += self.busy.eq(phase != Phase.IDLE)
+        m.d.sync += self.busy_cycles.eq(self.busy_cycles + self.busy)
         with m.Switch(phase):
             with m.Case(Phase.IDLE):
                 m.d.comb += self.cmd.ready.eq(1)

@@ -5,7 +5,9 @@ goes to (index into ``devices``, tier order), or the system's own
 ``REDUCE`` {group}: fold the G partials of every device, device by device
 in index order (``golden.placement.Placement.tree`` top level), and divide
 once. The answer is one ``out`` word per query head: O/l in ``fmt`` and the
-error flags of ``hw.normalize``. Each command gets one ``status``; a command
+error flags of ``hw.normalize``. ``pu_active`` has a bit per device (any of
+its PUs at work), ``ru_active`` one per device and a last one for the
+inter-device RU. Each command gets one ``status``; a command
 for a device that does not exist is rejected with ``OUT_OF_DEVICE``.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amaranth import Array, Module, Mux, Signal, Value
+from amaranth import Array, Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -59,6 +61,7 @@ class System(wiring.Component):
             "cmd": In(stream.Signature(system_command_layout(fmt, devices, head_dim))),
             "status": Out(stream.Signature(STATUS_LAYOUT)),
             "out": Out(stream.Signature(output_layout(fmt, head_dim))),
+            "pu_active": Out(len(devices)), "ru_active": Out(len(devices) + 1),
         })
 
     def elaborate(self, platform):
@@ -100,7 +103,9 @@ class System(wiring.Component):
                     m.d.sync += reduce_left.eq(cmd.group)
             with m.Else():
                 m.d.sync += [pending.eq(1), pending_dev.eq(cmd.dev)]
-        m.d.comb += [ru.cmd.valid.eq(reduce_left != 0), ru.cmd.payload.inputs.eq(len(devs))]
+        m.d.comb += [ru.cmd.valid.eq(reduce_left != 0), ru.cmd.payload.inputs.eq(len(devs)),
+                     self.pu_active.eq(Cat(*(dev.pu_active for dev in devs))),
+                     self.ru_active.eq(Cat(*(dev.ru_active for dev in devs), ru.busy))]
         with m.If(ru.cmd.valid & ru.cmd.ready):
             m.d.sync += reduce_left.eq(reduce_left - 1)
         return m

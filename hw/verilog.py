@@ -25,6 +25,8 @@ LINT_WAIVERS = {
                    "this is how Amaranth expresses reset values",
     "CASEINCOMPLETE": "for a Switch, the backend assigns each signal its default first and then emits a case "
                       "statement listing only the cases that change it; uncovered values mean 'keep the default'",
+    "ASCRANGE": "zero-width signals (a region index when a device has one region slot, the pointers of a "
+                "depth-1 FIFO) come out as [-1:0]; nothing reads them",
     "DECLFILENAME": "Amaranth writes every module of a design (``top.sub`` names) into one file named after "
                     "the top module; this is a file-naming style check",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from amaranth.sim import Simulator
 
+from host.commands import command_fields
 from sim.ru_stream import unpack_partial
 
 __all__ = ["run_device", "unpack_output"]
@@ -20,16 +21,11 @@ def run_device(dev, commands, expect_parts: int, part_ready=None, limit: int = 2
     Returns (statuses [(op, code)], results, cycles)."""
     out = getattr(dev, output)
     statuses, parts, cycles = [], [], [0]
-    layout_fields = dict(dev.cmd.payload.shape())
+    layout = dev.cmd.payload.shape()
 
     async def producer(ctx):
         for cmd in commands:
-            payload = {name: 0 for name in layout_fields if name not in ("q", "counts")}
-            payload.update({k: (int(v) if k not in ("q", "counts") else v) for k, v in cmd.items()})
-            payload.setdefault("q", [0] * len(dev.cmd.payload.q))
-            counts = list(payload.get("counts", []))
-            payload["counts"] = counts + [0] * (len(dev.cmd.payload.counts) - len(counts))
-            ctx.set(dev.cmd.payload, payload)
+            ctx.set(dev.cmd.payload, command_fields(layout, cmd))
             ctx.set(dev.cmd.valid, 1)
             await ctx.tick().until(dev.cmd.ready)
         ctx.set(dev.cmd.valid, 0)

@@ -42,13 +42,14 @@ class PURun:
 def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: str = "hbm3",
                    max_group: int | None = None, rows: int = 512, waves: bool = False,
                    tokens: int | None = None, token_ids=None, seed: int | None = None,
-                   reset_at: int = 0) -> PURun:
+                   reset_at: int = 0, quick_compile: bool = False) -> PURun:
     """Place one kv head's tokens of ``trace`` in a bank, run the PU for its query group, compare with golden.
 
     ``tokens`` limits the bank to the first ``tokens`` tokens of the step's context (0: the identity);
     ``token_ids`` instead gives the bank's tokens explicitly, in bank order (a placement's partition).
     ``seed`` turns on random query idle cycles and partial back-pressure; ``reset_at`` resets the design that
-    many cycles into a first run, then runs again (``sim/tb_pu.py``).
+    many cycles into a first run, then runs again (``sim/tb_pu.py``). ``quick_compile`` builds without C++
+    optimisation (``sim.runner.build_design``): minutes less per build, a slower simulation.
     """
     tier = load_tier(tier_name)
     fmt = trace.fmt
@@ -71,7 +72,8 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
     need_rows = -(-len(columns) // tier.geometry.columns_per_row) + 1
     tier = tier.with_rows(max(rows, need_rows))
     build = build_design(PUBank(tier, fmt, FP32, trace.head_dim, max_group, block),
-                         f"pu_bank_{tier.name}_{fmt.name}_d{trace.head_dim}_g{max_group}", waves=waves, clock_ns=2)
+                         f"pu_bank_{tier.name}_{fmt.name}_d{trace.head_dim}_g{max_group}", waves=waves, clock_ns=2,
+                         quick_compile=quick_compile)
     job = build.build_dir / f"job_{n}_{group}.npz"
     np.savez(job, q=q, columns=columns, tokens=n, lanes=tier.lanes)
     env = {"PAM_PU_JOB": job, "PAM_PU_RESET_AT": reset_at, "PAM_PU_SEED": "" if seed is None else seed}

@@ -32,11 +32,14 @@ class SimBuild:
         self.top, self.build_dir, self.built_s = top, build_dir, built_s
 
 
-def build_design(component, top: str, waves: bool = False, clock_ns: int | None = None) -> SimBuild:
+def build_design(component, top: str, waves: bool = False, clock_ns: int | None = None,
+                 quick_compile: bool = False) -> SimBuild:
     """Emit ``component`` as Verilog module ``top`` and build it with Verilator (cached).
 
     With ``clock_ns``, the simulated top is ``<top>_clocked``, which makes its own
     clock of that period (``sim/hdlclock.py``); otherwise the bench drives ``clk``.
+    ``quick_compile`` compiles the C++ without optimisation: for large designs
+    whose runs are short, where the compiler's time dominates.
     """
     setup_environment()
     texts = {top: emit_verilog(component, top)}
@@ -44,7 +47,8 @@ def build_design(component, top: str, waves: bool = False, clock_ns: int | None 
     if clock_ns is not None:
         wrapper, hdl_top = clocked_wrapper(component, top, clock_ns)
         texts[hdl_top] = wrapper
-    digest = hashlib.sha256((repr(sorted(texts.items())) + str(waves)).encode()).hexdigest()[:12]
+    digest = hashlib.sha256((repr(sorted(texts.items())) + str(waves) + ("-O0" if quick_compile else ""))
+                            .encode()).hexdigest()[:12]
     build_dir = (BUILD_ROOT / f"{hdl_top}-{digest}").resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     sources = []
@@ -64,7 +68,8 @@ def build_design(component, top: str, waves: bool = False, clock_ns: int | None 
     # precompiled header would be passed to the compiler as an input file; a
     # command-line variable (through MAKEFLAGS) restores gcc's "-include".
     saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
+    opt = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0" if quick_compile else ""
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include", opt]))
     try:
         runner.build(sources=sources, hdl_toplevel=hdl_top, build_dir=build_dir, build_args=flags,
                      waves=waves, timescale=TIMESCALE if clock_ns is not None else None,

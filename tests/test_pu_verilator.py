@@ -1,6 +1,7 @@
 """The PU fed by the bank model under cocotb + Verilator: bit-exact partials, utilisation at the timing limit.
 
-Three builds (100-200 s each on 2 cores, cached in build/sim/) cover the
+Three builds (C++ compiled without optimisation, which takes several times less than an optimised
+build and is all these short runs need; cached in build/sim/) cover the
 matrix: FP16 and BF16, head_dim 64 and 128, W 16 and 4, G 1, 5 and 8. Each
 runs token counts 0, 1, B-1, B, B+1 and 1000. The G = 8 build also runs
 with random query idle cycles and partial back-pressure, and with a reset in
@@ -33,7 +34,7 @@ def trace_for(build, tokens, seed):
 def test_pu_on_bank_bit_exact(build, which, seed):
     tier, _, group, _, block = BUILDS[build]
     tokens = COUNTS[which](block)
-    run = run_pu_on_bank(trace_for(build, tokens, seed), tier_name=tier, tokens=tokens)
+    run = run_pu_on_bank(trace_for(build, tokens, seed), tier_name=tier, tokens=tokens, quick_compile=True)
     print(run)
     assert run.block_tokens == block
     assert run.bit_exact, run.mismatch
@@ -45,7 +46,8 @@ def test_pu_on_bank_bit_exact(build, which, seed):
 @pytest.mark.verilator
 def test_pu_on_bank_with_backpressure_and_idle_query_cycles(seed):
     tokens = 2 * BUILDS["hbm3-bf16-d128-g8"][4] + 3
-    run = run_pu_on_bank(trace_for("hbm3-bf16-d128-g8", tokens, seed), tier_name="hbm3", tokens=tokens, seed=seed)
+    run = run_pu_on_bank(trace_for("hbm3-bf16-d128-g8", tokens, seed), tier_name="hbm3", tokens=tokens, seed=seed,
+                         quick_compile=True)
     assert run.bit_exact, run.mismatch
 
 
@@ -53,7 +55,7 @@ def test_pu_on_bank_with_backpressure_and_idle_query_cycles(seed):
 def test_pu_on_bank_reset_mid_run_then_correct_run(seed):
     tokens = BUILDS["hbm3-bf16-d128-g8"][4] + 1
     trace = trace_for("hbm3-bf16-d128-g8", tokens, seed)
-    run = run_pu_on_bank(trace, tier_name="hbm3", tokens=tokens, reset_at=700)
+    run = run_pu_on_bank(trace, tier_name="hbm3", tokens=tokens, reset_at=700, quick_compile=True)
     assert run.bit_exact, run.mismatch
-    clean = run_pu_on_bank(trace, tier_name="hbm3", tokens=tokens)
+    clean = run_pu_on_bank(trace, tier_name="hbm3", tokens=tokens, quick_compile=True)
     assert run.cycles == clean.cycles            # the run after the reset starts from a clean state
