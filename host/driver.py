@@ -81,41 +81,65 @@ class HostDriver:
 
     def run(self, trace: KVTrace, steps: int | None = None) -> list[StepReport]:
         """Drive ``trace`` (format v2) for ``steps`` steps (default all)."""
-        if trace.prompt_tokens is None:
-            raise ValueError("the driver needs a v2 trace (a growing context): make one with "
-                             "pam trace gen --locality")
+        self.begin(trace)
         steps = trace.steps if steps is None else steps
         if not 1 <= steps <= trace.steps:
             raise ValueError(f"steps must be in 1..{trace.steps}, not {steps}")
-        q, k, _ = trace.as_float()
+        return [self.decode_step(step) for step in range(steps)]
+
+    def begin(self, trace: KVTrace) -> None:
+        """Take ``trace`` (format v2) as the request; :meth:`decode_step` then drives its steps in order."""
+        if trace.prompt_tokens is None:
+            raise ValueError("the driver needs a v2 trace (a growing context): make one with "
+                             "pam trace gen --locality")
+        self.trace, self._admitted = trace, 0
+        self._q, self._k, _ = trace.as_float()
+        self._score = SCORE_SOURCES[self.source_name](self._k[:trace.prompt_tokens])
+
+    def decode_step(self, step: int) -> StepReport:
+        """Admit the step's new tokens, score, rebalance the tiers and migrate."""
+        self.admit(step)
+        return self.rebalance(step)
+
+    def admit(self, step: int) -> None:
+        """Place the tokens that step ``step`` adds to the context (the prompt at step 0)."""
+        trace = self.trace
+        for token in range(self._admitted, trace.context(step)):
+            self._admit(token, trace.k[token].tobytes() + trace.v[token].tobytes())
+        self._admitted = trace.context(step)
+
+    def rebalance(self, step: int) -> StepReport:
+        """Score step ``step``'s attention, swap tokens between tiers (Algorithm 2) and migrate them."""
+        trace = self.trace
+        n = trace.context(step)
+        if self._admitted != n:
+            raise ValueError(f"step {step}: admit its tokens first ({self._admitted} of {n} placed)")
+        s = np.asarray(self._score(self._q[step], self._k[:n]))
+        top = np.argsort(s)[-max(1, int(self.sparsity * n)):]
+        self.scheduler.apply_scores({int(t): float(s[t]) for t in top}, self.lam)
+        for tier, mapper in enumerate(self.mappers):
+            mapper.record_step([(REQUEST, int(t)) for t in top if self.scheduler.tier_of(int(t)) == tier])
+        route: dict[int, list[int]] = {}       # token -> [first source, last destination]
+        for mv in self.scheduler.step():        # a token may move twice in a step (SSD -> DDR -> HBM)
+            route.setdefault(mv.token, [mv.src, mv.dst])[1] = mv.dst
+        moves = [(token, src, dst) for token, (src, dst) in route.items() if src != dst]
+        transfers = []
+        for token, src_tier, dst in moves:
+            src = self.mappers[src_tier].address(REQUEST, token)
+            self.mappers[src_tier].free_token(REQUEST, token)
+            transfers.append((token, src, dst))
+        transfers = [Transfer(t, src, self.mappers[dst].place(REQUEST, t)) for t, src, dst in transfers]
         token_bytes = 2 * trace.kv_heads * trace.head_dim * 2            # K and V, all kv heads, 16 bits
         columns = {shape.tier: shape.columns_per_token for shape in self.shapes}
-        score = SCORE_SOURCES[self.source_name](k[:trace.prompt_tokens])
-        reports = []
-        admitted = 0
-        for step in range(steps):
-            n = trace.context(step)
-            for token in range(admitted, n):
-                self._admit(token, trace.k[token].tobytes() + trace.v[token].tobytes())
-            admitted = n
-            s = np.asarray(score(q[step], k[:n]))
-            top = np.argsort(s)[-max(1, int(self.sparsity * n)):]
-            self.scheduler.apply_scores({int(t): float(s[t]) for t in top}, self.lam)
-            for tier, mapper in enumerate(self.mappers):
-                mapper.record_step([(REQUEST, int(t)) for t in top if self.scheduler.tier_of(int(t)) == tier])
-            moves = self.scheduler.step()
-            transfers = []
-            for mv in moves:
-                src = self.mappers[mv.src].address(REQUEST, mv.token)
-                self.mappers[mv.src].free_token(REQUEST, mv.token)
-                transfers.append((mv.token, src, mv.dst))
-            transfers = [Transfer(t, src, self.mappers[dst].place(REQUEST, t)) for t, src, dst in transfers]
-            plans = plan_migration(transfers, token_bytes, columns) if transfers else []
-            apply_migration(self.payloads, transfers, plans)
-            reports.append(StepReport(
-                step=step, context=n, moves=len(moves), tokens_per_tier=self.scheduler.counts(),
-                importance_per_tier=self.scheduler.tier_importance(),
-                balance_per_tier=tuple(m.balance() for m in self.mappers),
-                migration_bytes=sum(p.bytes for p in plans), migration_time_s=sum(p.time_s for p in plans),
-                cpu_relayout_time_s=sum(p.cpu_time_s for p in plans)))
-        return reports
+        plans = plan_migration(transfers, token_bytes, columns) if transfers else []
+        apply_migration(self.payloads, transfers, plans)
+        return StepReport(
+            step=step, context=n, moves=len(moves), tokens_per_tier=self.scheduler.counts(),
+            importance_per_tier=self.scheduler.tier_importance(),
+            balance_per_tier=tuple(m.balance() for m in self.mappers),
+            migration_bytes=sum(p.bytes for p in plans), migration_time_s=sum(p.time_s for p in plans),
+            cpu_relayout_time_s=sum(p.cpu_time_s for p in plans))
+
+    def bank_tokens(self, tier: int) -> list[list[int]]:
+        """The request's tokens in every bank of ``tier``'s device (bank-group major), in address order."""
+        return self.mappers[tier].bank_tokens(REQUEST)

@@ -197,6 +197,14 @@ class DeviceMapper:
     def tokens_of(self, request: int) -> list[int]:
         return sorted(t for r, t in self._where if r == request)
 
+    def bank_tokens(self, request: int) -> list[list[int]]:
+        """``request``'s tokens per bank (all channels' bank groups, then banks), in address order."""
+        slots = [[] for _ in range(self.shape.groups * self.shape.banks)]
+        for (r, token), (group, stripe, bank) in self._where.items():
+            if r == request:
+                slots[group * self.shape.banks + bank].append((stripe, token))
+        return [[token for _, token in sorted(bank)] for bank in slots]
+
     # -- activations and balance --------------------------------------------------
 
     def record_step(self, activated) -> None:

@@ -36,6 +36,29 @@ def test_driver_keeps_every_invariant(source, seed):
     assert sum(r.moves for r in reports) > 0
 
 
+def test_a_token_that_moves_twice_in_one_step_migrates_once(seed):
+    """Loop 1 can lift a token SSD -> DDR and loop 2 then DDR -> HBM in the same step: one migration,
+    SSD to HBM (the device shapes of the RTL system top, whose small tiers make such chains common)."""
+    shapes = [DeviceShape(0, 0, 1, 1, 2, 16, 32, 16), DeviceShape(1, 0, 1, 2, 1, 4, 128, 16),
+              DeviceShape(2, 0, 1, 1, 2, 2, 512, 16)]
+    trace = generate_locality_trace(prompt=150, steps=6, q_heads=2, kv_heads=1, head_dim=32, seed=1)
+    driver = HostDriver(shapes, 8.0, 3.0, sparsity=0.1, max_moves=8)
+    driver.begin(trace)
+    chains = 0
+    for step in range(6):
+        driver.admit(step)
+        before = dict(driver.scheduler.tokens())
+        report = driver.rebalance(step)
+        after = driver.scheduler.tokens()
+        moved = [t for t in after if before[t] != after[t]]
+        chains += sum(1 for t in moved if abs(before[t] - after[t]) == 2)
+        assert report.moves == len(moved)
+        for tier in range(3):                                     # the mappers agree with the scheduler
+            held = sorted(t for bank in driver.bank_tokens(tier) for t in bank)
+            assert held == sorted(t for t, where in after.items() if where == tier)
+    assert chains > 0, "no token went SSD -> HBM in one step: the case is not exercised"
+
+
 def test_driver_refuses_bad_input():
     with pytest.raises(ValueError, match="unknown score source 'magic'"):
         HostDriver(shapes(), 8.0, 3.0, source="magic")
