@@ -45,11 +45,14 @@ def region_span(counts: Sequence[int], head_dim: int, lanes: int) -> int:
 
 
 def device_commands(q, k, v, partitions: Sequence[np.ndarray], banks: int, lanes: int, block: int,
-                    req: int = 0, base: int = 0, limit: int | None = None) -> list[dict]:
+                    req: int = 0, base: int = 0, limit: int | None = None,
+                    previous: Sequence[np.ndarray] | None = None) -> list[dict]:
     """SET_REGION, WRITE_KV for every column, LOAD_Q per head, then RUN, for one device.
 
     q : [G, d] pre-scaled query bits; k, v : [tokens, d] bits of one kv head;
-    partitions : token indices per bank (bank-group major, ``banks`` per group), in bank order.
+    partitions : token indices per bank (bank-group major, ``banks`` per group), in bank order;
+    previous : what the banks held at the last step (same k, v); only the columns that changed are
+    written (a token appended, or the tail re-laid out after a migration).
     """
     q = np.asarray(q)
     group, head_dim = q.shape
@@ -58,7 +61,11 @@ def device_commands(q, k, v, partitions: Sequence[np.ndarray], banks: int, lanes
     cmds = [{"op": Op.SET_REGION, "req": req, "addr": base, "limit": limit}]
     for b, idx in enumerate(partitions):
         idx = np.asarray(idx, np.int64)
+        held = [] if previous is None else kv_columns(k[np.asarray(previous[b], np.int64)],
+                                                      v[np.asarray(previous[b], np.int64)], lanes, block)
         for i, col in enumerate(kv_columns(k[idx], v[idx], lanes, block)):
+            if i < len(held) and np.array_equal(held[i], col):
+                continue
             cmds.append({"op": Op.WRITE_KV, "req": req, "bg": b // banks, "bank": b % banks, "addr": base + i,
                          "data": lanes_word(col)})
     cmds += [{"op": Op.LOAD_Q, "addr": g, "q": [int(x) for x in q[g]]} for g in range(group)]

@@ -120,7 +120,9 @@ class RU(wiring.Component):
 
         m.d.comb += [self.out.payload.m.eq(m_r), self.out.payload.l.eq(l_r),
                      self.out.payload.o.eq(Cat(*o_r))]
-        m.d.comb += self.busy.eq(phase != Phase.IDLE)
+        # busy: merging an input (taking it, scaling, the O chunks, draining), not waiting on a stream
+        m.d.comb += self.busy.eq((phase == Phase.TAKE) & self.inp.valid | (phase == Phase.SCALE) |
+                                 (phase == Phase.MERGE) | (phase == Phase.DRAIN))
         m.d.sync += self.busy_cycles.eq(self.busy_cycles + self.busy)
         with m.Switch(phase):
             with m.Case(Phase.IDLE):

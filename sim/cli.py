@@ -21,15 +21,13 @@ from golden.accuracy import ATTENTION_BOUND_EPS, UNITS, attention_bound, attenti
 from golden.formats import FP32, format_by_name
 from golden.hwmodel import HwConfig, block_tokens_for, pam_attention_hw
 from golden.pamattention import pam_attention_f64
-from golden.placement import TierShape
 from golden.reference import decode_attention
 from host.driver import HostDriver
-from host.layered import layered_placement
 from host.mapping import DeviceShape
 from hw.fdot import FDot
 from hw.units import UNIT_SPECS, unit_formats, unit_spec
 from hw.verilog import LINT_WAIVERS, emit_verilog, lint_verilog
-from hw.bank import Bank, Command
+from hw.bank import Bank
 from hw.device import Device
 from hw.normalize import Normalize
 from hw.ru import RU
@@ -40,7 +38,8 @@ from sim.bank_stream import BankStreamer
 from sim.banktiming import streaming_figures
 from sim.bench_fp import bench_fp
 from sim.pu_bench import run_pu_on_bank
-from sim.system_job import SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
+from sim.driver_job import drive_system
+from sim.system_job import QUICK_DEVICES, SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
 from sim.runner import build_design, run_bench
 from sim.waves import WaveError, draw_png, format_table, load_waves
 from sim.toolchain import ToolchainError, check_toolchain
@@ -453,7 +452,7 @@ def cmd_sim_pu(args):
     _emit(args, dataclasses.asdict(run), [
         f"PU on a {run.tier} bank: {run.format}, head_dim {run.head_dim}, G = {run.group}, "
         f"{run.tokens} tokens in blocks of {run.block_tokens}",
-        f"  partials vs golden hardware model: " + ("BIT-EXACT" if run.bit_exact else f"MISMATCH: {run.mismatch}"),
+        "  partials vs golden hardware model: " + ("BIT-EXACT" if run.bit_exact else f"MISMATCH: {run.mismatch}"),
         f"  {run.cycles} cycles ({run.cycles_per_token:.1f} per token); read bus {100 * run.utilisation:.1f}% "
         f"= {100 * run.fraction_of_limit:.1f}% of the bank-alone rate ({100 * run.timing_limit:.1f}%)",
         f"  simulation {run.sim_cycles_per_s:,.0f} cycles/s",
@@ -501,7 +500,7 @@ def cmd_sim_device(args):
             "bound": step.bound, "figures": step.figures(), "vcd": vcd}
     lines = [f"system top (HBM 1x2, DDR 2x1, SSD 1x2; PUs of 4 lanes): {spec.fmt}, head_dim {spec.head_dim}, "
              f"G = {spec.group}, {tokens} tokens dealt round robin over the banks",
-             f"  outputs vs golden hardware model: " + ("BIT-EXACT" if step.bit_exact else "MISMATCH") +
+             "  outputs vs golden hardware model: " + ("BIT-EXACT" if step.bit_exact else "MISMATCH") +
              f"; max rel err vs float64 {step.max_rel_err:.3g} (bound {step.bound:.3g})"]
     lines += _step_lines(step)
     if vcd:
@@ -541,7 +540,7 @@ def cmd_waves(args):
 def cmd_host_run(args):
     trace = read_trace(args.trace)
     token_bytes = 2 * trace.kv_heads * trace.head_dim * 2
-    tiers = [load_tier("hbm3"), load_tier("ddr4"), load_tier("hbm3")]     # SSD: flash model comes with issue 5
+    tiers = [load_tier("hbm3"), load_tier("ddr4"), load_tier("ssd")]
     shapes = [DeviceShape.from_tier(cfg, tier, 0, 1, groups, banks, token_bytes).with_rows(rows)
               for tier, (cfg, groups, banks, rows) in enumerate(zip(tiers, (4, 2, 8), (4, 4, 1), args.rows))]
     driver = HostDriver(shapes, args.x, args.y, args.source, args.lam, args.sparsity, args.max_moves)
@@ -569,8 +568,8 @@ def cmd_host_run(args):
 
 # -- demo -----------------------------------------------------------------
 
-DEMO_TIERS = (TierShape("hbm", 1, 2, 2), TierShape("ddr", 1, 2, 2), TierShape("ssd", 1, 2, 2))
-DEMO_TOKENS_PER_BANK = (128, 256, 1024)
+DEMO_SIGNALS = "dut.cmd__valid,dut.cmd__ready,dut.pu_active,dut.ru_active,dut.out__valid"
+DEMO_ROWS = (8, 2, 4)          # rows of every bank the request gets: 32 tokens in HBM, 32 in DDR, 256 on the SSD
 
 
 def cmd_demo(args):
@@ -578,72 +577,58 @@ def cmd_demo(args):
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     tools = check_toolchain()
-    trace = generate_trace(tokens=args.tokens, steps=2, q_heads=8, kv_heads=2, head_dim=128,
-                           dtype="fp16", dist="heavy", seed=args.seed)
+    trace = generate_locality_trace(prompt=args.tokens, steps=args.steps, q_heads=2, kv_heads=1, head_dim=32,
+                                    dtype="fp16", seed=args.seed)
     write_trace(out / "trace.npz", trace)
-    placement = layered_placement(DEMO_TIERS, DEMO_TOKENS_PER_BANK, trace.tokens)
-    partitions, tree = placement.partitions(), placement.tree()
-    per_tier = np.bincount(placement.coords[:, 0], minlength=len(DEMO_TIERS))
-    cfg = HwConfig(trace.fmt, FP32, lanes=16, block_tokens=128)
-    bound = attention_bound(cfg.fmt, cfg.acc)
-    steps = [_golden_case(trace, step, cfg, partitions, tree) for step in range(trace.steps)]
-    worst = max(s["max_rel_err"] for s in steps)
-    # RTL stage: the HBM3 bank model streams this request's K and V columns under Verilator.
-    columns = 2 * trace.tokens * trace.kv_heads * trace.head_dim // 16   # K and V, 16 FP16 lanes per column
-    tier, bank, fig, _ = _run_bank_stream("hbm3", 64, columns, 1024, args.seed, waves=False)
-    # A short run of the same bank with waves on keeps the VCD small (a few MB).
-    _, _, _, vcd = _run_bank_stream("hbm3", 64, 600, 256, args.seed, waves=True)
-    shutil.copyfile(vcd, out / "bank.vcd")
-    act = _first_row_switch(out / "bank.vcd")
-    wave = load_waves(out / "bank.vcd", "dut.bank.cmd,dut.bank.cmd_row,dut.bank.cmd_col,dut.bank.rd_beat,"
-                      "dut.bank.bus_left", first=act - 6, last=act + 40)
-    draw_png(wave, out / "wave.png", title="HBM3 bank: ACT, tRCD, one RD every max(tCCD_L, tBL), data tCL later")
-    bank_util = bank["read_bus_cycles"] / bank["cycles"]
-    # The PU of HBM bank 0 computes its partial for kv head 0 on exactly the tokens the placement gave it.
-    pu = run_pu_on_bank(trace, kv_head=0, tier_name="hbm3", token_ids=partitions[0])
+    stats = locality_stats(trace)
+    spec = SystemSpec(QUICK_DEVICES, "fp16", trace.head_dim, trace.group)
+    job = drive_system(spec, trace, args.steps, rows=DEMO_ROWS, waves=True)
+    shutil.copyfile(job.run.verilog, out / "system.v")
+    shutil.copyfile(job.run.vcd, out / "system.vcd")
+    first = job.step_figures(0)
+    window = (max(0, first["pu_last"] - 24), first["output_cycle"] + 8)    # step 0: the last PUs, the tree, the output
+    wave = load_waves(out / "system.vcd", DEMO_SIGNALS, first=window[0], last=window[1])
+    draw_png(wave, out / "wave.png", title=f"system top, step 0: the last PUs finish, the reduction tree runs, "
+                                           f"the output leaves (cycles {window[0]}-{window[1]})")
+    worst, bound = max(job.max_rel_err), job.bound
     summary = {
-        "trace": str(out / "trace.npz"), "tokens": trace.tokens, "format": cfg.fmt.name, "acc": cfg.acc.name,
-        "tokens_per_tier": {s.name: int(n) for s, n in zip(DEMO_TIERS, per_tier)},
-        "banks": len(partitions), "steps": steps, "max_rel_err": worst, "bound_rel_err": bound,
-        "within_bound": worst <= bound, "toolchain": {t.name: t.version for t in tools},
-        "pu": {"tier": pu.tier, "tokens": pu.tokens, "group": pu.group, "bit_exact": pu.bit_exact,
-               "cycles": pu.cycles, "fraction_of_limit": pu.fraction_of_limit},
-        "bank": {"tier": tier.name, "columns": columns, "cycles": bank["cycles"], "utilisation": bank_util,
-                 "utilisation_limit": fig.utilisation_limit, "checksum_ok": bank["checksum_ok"],
-                 "sim_cycles_per_s": bank["sim_cycles_per_s"], "vcd": str(out / "bank.vcd"),
-                 "png": str(out / "wave.png")},
+        "trace": str(out / "trace.npz"), "prompt_tokens": args.tokens, "steps": args.steps, "format": "fp16",
+        "head_dim": trace.head_dim, "group": trace.group, "top1_mass": stats["top1_mass"],
+        "devices": [dataclasses.asdict(d) for d in spec.devices],
+        "tokens_per_tier": [list(r.tokens_per_tier) for r in job.reports],
+        "moves": [r.moves for r in job.reports], "columns_written": job.writes,
+        "bit_exact": job.bit_exact, "max_rel_err": worst, "bound_rel_err": bound, "within_bound": worst <= bound,
+        "step_cycles": job.step_cycles(), "step0": first,
+        "verilog": str(out / "system.v"), "verilog_bytes": (out / "system.v").stat().st_size,
+        "vcd": str(out / "system.vcd"), "png": str(out / "wave.png"), "build_s": round(job.run.built_s, 1),
+        "sim_wall_s": round(job.run.wall_s, 1), "toolchain": {t.name: t.version for t in tools},
     }
-    summary["wall_s"] = round(time.perf_counter() - t0, 2)
+    summary["wall_s"] = round(time.perf_counter() - t0, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    ok = all(job.bit_exact) and summary["within_bound"]
     lines = [
-        "PAM demo (golden model and the RTL that has landed: FP units, bank timing, PU; RUs and devices join next)",
-        f"  toolchain   verilator {summary['toolchain']['verilator']}, yosys "
-        f"{summary['toolchain']['yosys (amaranth built-in)']}, amaranth {summary['toolchain']['amaranth']}, "
-        f"cocotb {summary['toolchain']['cocotb']}",
-        f"  trace       {trace.tokens} tokens, heavy-tailed fp16, 8 q heads / 2 kv heads, d=128 -> {out / 'trace.npz'}",
-        "  placement   layered (newest first): " + ", ".join(f"{k} {v}" for k, v in summary["tokens_per_tier"].items())
-        + f" tokens over {len(partitions)} banks",
-        f"  PAM f64     max rel err vs reference {max(s['pam_f64_rel_err'] for s in steps):.1e} (merge algebra exact)",
-        f"  PAM fp16    max rel err {worst:.3e} = {worst / cfg.fmt.eps:.2f} eps (bound {ATTENTION_BOUND_EPS:g} eps): "
-        + ("PASS" if summary["within_bound"] else "FAIL"),
-        f"  HBM3 bank   {columns} K+V columns streamed under Verilator in {bank['cycles']} cycles: "
-        f"bus {100 * bank_util:.1f}% (timing limit {100 * fig.utilisation_limit:.1f}%), data "
-        + ("intact" if bank["checksum_ok"] else "WRONG") + f", {bank['sim_cycles_per_s']:,.0f} cycles/s",
-        f"  HBM3 PU     bank 0's {pu.tokens} tokens, kv head 0 (G = {pu.group}) under Verilator: partials "
-        + ("BIT-EXACT" if pu.bit_exact else "MISMATCH") + f" to the golden model; {pu.cycles} cycles, "
-        f"read bus at {100 * pu.fraction_of_limit:.1f}% of the bank-alone rate",
-        f"  waves       {out / 'bank.vcd'} and {out / 'wave.png'} (pam waves {out / 'bank.vcd'} --signals 'dut.bank.cmd*')",
+        "PAM demo: a request's decode steps on the RTL system top (HBM, DDR, SSD devices + inter-device RU)",
+        "  toolchain   " + ", ".join(f"{t.name} {t.version}" for t in tools),
+        f"  trace       {args.tokens}-token prompt + {args.steps} steps with context locality (top 1% of tokens "
+        f"hold {100 * stats['top1_mass']:.0f}% of the attention), fp16, G = 2, d = 32 -> {out / 'trace.npz'}",
+        "  placement   host driver (Eq. 7 importance, Algorithm 2, bank-group mapping): tokens HBM/DDR/SSD "
+        + ", ".join("/".join(map(str, t)) for t in summary["tokens_per_tier"])
+        + f"; moved {summary['moves']} tokens after each step",
+        f"  verilog     {out / 'system.v'} ({summary['verilog_bytes'] / 1e6:.1f} MB; Verilator build "
+        f"{summary['build_s']} s, cached)",
+        f"  simulation  cocotb + Verilator, {args.steps} steps in one run: KV columns written {job.writes}, "
+        f"cycles per step {job.step_cycles()}",
+        "  golden      every output " + ("BIT-EXACT" if all(job.bit_exact) else f"MISMATCH {job.bit_exact}")
+        + f" to the hardware model; max rel err vs float64 {worst:.2e} = {worst / spec.format.eps:.2f} eps "
+        f"(bound {ATTENTION_BOUND_EPS:g} eps): " + ("PASS" if summary["within_bound"] else "FAIL"),
+        f"  step 0      PUs from cycle {first['pu_first']} to {first['pu_last']}, output at {first['output_cycle']}: "
+        f"reduction tail {first['tail_cycles']} cycles = {100 * first['tail_fraction']:.2f}% of the step's attention",
+        f"  waves       {out / 'system.vcd'} and {out / 'wave.png'} "
+        f"(pam waves {out / 'system.vcd'} --signals '{DEMO_SIGNALS}' --from {window[0]} --to {window[1]})",
         f"  wall time   {summary['wall_s']} s; summary -> {out / 'summary.json'}",
     ]
     _emit(args, summary, lines)
-    return 0 if summary["within_bound"] and bank["checksum_ok"] and pu.bit_exact else 1
-
-
-def _first_row_switch(vcd: Path) -> int:
-    """Cycle of the first ACT after reading has begun (a row switch worth drawing)."""
-    cmd = load_waves(vcd, "dut.bank.cmd").values[0]
-    first_read = cmd.index(Command.RD)
-    return next(i for i in range(first_read, len(cmd)) if cmd[i] == Command.ACT)
+    return 0 if ok else 1
 
 
 # -- parser ---------------------------------------------------------------
@@ -727,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "device, reduction tail after the last PU, RU/PU overlap", bench_sub)
     p.add_argument("--tokens", type=int, default=384, help="context, dealt round robin over the banks "
                    "(default %(default)s)")
-    p.add_argument("--head-dim", type=int, default=16, help="head_dim (default %(default)s)")
+    p.add_argument("--head-dim", type=int, default=32, help="head_dim (default %(default)s)")
     p.add_argument("--group", type=int, default=2, help="GQA group size (default %(default)s)")
     p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
@@ -754,8 +739,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=0.6, help="Eq. 7 lambda (default %(default)s)")
     p.add_argument("--sparsity", type=float, default=0.02, help="fraction activated per step (default %(default)s)")
     p.add_argument("--max-moves", type=int, default=64, help="swap bound per step (default %(default)s)")
-    p.add_argument("--rows", type=int, nargs=3, default=(8, 64, 512), metavar=("HBM", "DDR", "SSD"),
-                   help="rows per bank of each tier's device, scaled down (default %(default)s)")
+    p.add_argument("--rows", type=int, nargs=3, default=(8, 64, 32), metavar=("HBM", "DDR", "SSD"),
+                   help="rows (SSD: pages) per bank (die) of each tier's device, scaled down (default %(default)s)")
 
     p = command("device", cmd_sim_device, "run one decode step of a trace on the system top (HBM, DDR and SSD "
                 "devices, inter-device RU); check it bit for bit against golden", sim_sub)
@@ -794,7 +779,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo", cmd_demo, "the main job end to end on an embedded default")
     p.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")
-    p.add_argument("--tokens", type=int, default=2048, help="context length (default %(default)s)")
+    p.add_argument("--tokens", type=int, default=150, help="prompt tokens (default %(default)s; at most 300)")
+    p.add_argument("--steps", type=int, default=4, help="decode steps (default %(default)s)")
     p.add_argument("--seed", type=int, default=2026, help="random seed (default %(default)s)")
     return parser
 

@@ -31,8 +31,10 @@ async def _feed(ctx, port, payloads, valid):
 
 
 def _simulate(dut, inputs, expected: int, unpack, out_ready, limit: int):
-    """Feed each (port, payloads, valid) and collect ``expected`` outputs; returns (outputs, cycles)."""
-    results, cycles = [], [0]
+    """Feed each (port, payloads, valid) and collect ``expected`` outputs; returns (outputs, cycles, cycles
+    with ``dut.busy`` high, or None for a unit without it)."""
+    results, cycles, busy = [], [0], [0]
+    probe = [dut.busy] if hasattr(dut, "busy") else []
 
     def producer(port, payloads, valid):
         async def run(ctx):
@@ -43,7 +45,8 @@ def _simulate(dut, inputs, expected: int, unpack, out_ready, limit: int):
         for cycle in range(limit):
             take = 1 if out_ready is None else next(out_ready)
             ctx.set(dut.out.ready, take)
-            _, _, valid, payload = await ctx.tick().sample(dut.out.valid, dut.out.payload)
+            _, _, valid, payload, *working = await ctx.tick().sample(dut.out.valid, dut.out.payload, *probe)
+            busy[0] += sum(working)
             if valid and take:
                 results.append(unpack(payload))
                 if len(results) == expected:
@@ -57,11 +60,12 @@ def _simulate(dut, inputs, expected: int, unpack, out_ready, limit: int):
         sim.add_testbench(producer(port, payloads, valid))
     sim.add_testbench(consumer)
     sim.run()
-    return results, cycles[0]
+    return results, cycles[0], busy[0] if probe else None
 
 
 def run_ru(ru, jobs, inp_valid=None, out_ready=None):
-    """``jobs``: list of lists of partial payloads; each list is one command. Returns (results, cycles)."""
+    """``jobs``: list of lists of partial payloads; each list is one command.
+    Returns (results, cycles, cycles the RU was busy merging)."""
     cmds = [{"inputs": len(job)} for job in jobs]
     payloads = [p for job in jobs for p in job]
     limit = 200 * (len(payloads) + len(jobs)) + 100
@@ -71,5 +75,6 @@ def run_ru(ru, jobs, inp_valid=None, out_ready=None):
 
 def run_normalize(unit, payloads, inp_valid=None, out_ready=None):
     """Returns ([(o bits list, error)], cycles)."""
-    return _simulate(unit, [(unit.inp, payloads, inp_valid)], len(payloads),
-                     lambda p: ([int(x) for x in p.o], int(p.error)), out_ready, 200 * len(payloads) + 100)
+    results, cycles, _ = _simulate(unit, [(unit.inp, payloads, inp_valid)], len(payloads),
+                                   lambda p: ([int(x) for x in p.o], int(p.error)), out_ready, 200 * len(payloads) + 100)
+    return results, cycles

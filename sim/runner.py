@@ -32,17 +32,33 @@ class SimBuild:
         self.top, self.build_dir, self.built_s = top, build_dir, built_s
 
 
+def _trace_only(verilog: str, depth: int) -> str:
+    """``verilog`` with Verilator's ``tracing_off`` in every module more than ``depth`` levels down
+    (Amaranth names a submodule by its path: ``top.dev0.bg0_ru``). cocotb's Verilator main traces 99
+    levels whatever ``--trace-depth`` says, so the pragma is what keeps a big top's VCD small."""
+    out = []
+    for line in verilog.splitlines(keepends=True):
+        out.append(line)
+        if line.startswith("module ") and line.split()[1].split("(")[0].lstrip("\\").count(".") >= depth:
+            out.append("  /*verilator tracing_off*/\n")
+    return "".join(out)
+
+
 def build_design(component, top: str, waves: bool = False, clock_ns: int | None = None,
-                 quick_compile: bool = False) -> SimBuild:
+                 quick_compile: bool = False, wave_depth: int = 0) -> SimBuild:
     """Emit ``component`` as Verilog module ``top`` and build it with Verilator (cached).
 
     With ``clock_ns``, the simulated top is ``<top>_clocked``, which makes its own
     clock of that period (``sim/hdlclock.py``); otherwise the bench drives ``clk``.
     ``quick_compile`` compiles the C++ without optimisation: for large designs
-    whose runs are short, where the compiler's time dominates.
+    whose runs are short, where the compiler's time dominates. ``wave_depth``
+    limits the traced hierarchy to the top and ``wave_depth - 1`` levels of its
+    submodules (0: all of it).
     """
     setup_environment()
     texts = {top: emit_verilog(component, top)}
+    if waves and wave_depth:
+        texts[top] = _trace_only(texts[top], wave_depth)
     hdl_top = top
     if clock_ns is not None:
         wrapper, hdl_top = clocked_wrapper(component, top, clock_ns)

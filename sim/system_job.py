@@ -12,6 +12,7 @@ RU's lanes, HBM's).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 
 import numpy as np
@@ -26,10 +27,10 @@ from hw.device import STATUS_LAYOUT, Device
 from hw.system import REDUCE, System
 from hw.tierconfig import TierConfig, load_tier
 from host.commands import device_commands, pack_command
-from sim.runner import build_design, run_bench
+from sim.runner import SimBuild, build_design, run_bench
 
-__all__ = ["SMALL_DEVICES", "DeviceSpec", "SystemSpec", "spread_placement", "SystemStep", "system_step", "SystemRun", "system_commands", "system_golden", "count_by_device",
-           "run_system"]
+__all__ = ["SMALL_DEVICES", "QUICK_DEVICES", "DeviceSpec", "SystemSpec", "spread_placement", "device_partitions", "SystemStep",
+           "system_step", "reference_error", "SystemRun", "window_figures", "system_commands", "system_golden", "count_by_device", "run_system"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +83,10 @@ class SystemSpec:
         return Placement(self.shapes(), np.column_stack([coords[:, 0], np.zeros(len(coords), np.int64),
                                                          coords[:, 1], coords[:, 2]]))
 
+    def tree(self) -> tuple:
+        """PAM's reduction tree over the banks of every device (``golden.placement.Placement.tree``)."""
+        return self.placement(np.zeros((0, 3), np.int64)).tree()
+
     def build(self) -> System:
         fmt, devices = self.format, []
         for d in self.devices:
@@ -93,9 +98,13 @@ class SystemSpec:
 
 # The scaled-down system of the end-to-end tests, `pam sim device` and `pam bench device` (one cached build per
 # format and head_dim): HBM 1 x 2 banks, DDR 2 bank groups x 1, SSD 1 channel x 2 dies; HBM and SSD PUs narrowed
-# to DDR's 4 lanes so a build takes minutes. 64 tokens per HBM/DDR bank and 128 per SSD die at head_dim 16.
-SMALL_DEVICES = (DeviceSpec("hbm3", 1, 2, rows=16, lanes=4), DeviceSpec("ddr4", 2, 1, rows=4),
-                 DeviceSpec("ssd", 1, 2, rows=2, lanes=4))
+# to DDR's 4 lanes so a build takes minutes. At head_dim 32 (16 columns per token) every HBM/DDR bank holds 64
+# tokens and every SSD die 128 (four 16 KiB pages): 512 in all.
+SMALL_DEVICES = (DeviceSpec("hbm3", 1, 2, rows=32, lanes=4), DeviceSpec("ddr4", 2, 1, rows=8),
+                 DeviceSpec("ssd", 1, 2, rows=4, lanes=4))
+# The same with a 3 us page read instead of 30 us, which keeps a decode step to thousands of cycles: the
+# end-to-end tests and `pam demo` (`pam bench device` keeps the full tR).
+QUICK_DEVICES = (*SMALL_DEVICES[:2], dataclasses.replace(SMALL_DEVICES[2], tR=3000))
 
 
 def spread_placement(spec: SystemSpec, tokens: int) -> Placement:
@@ -105,7 +114,8 @@ def spread_placement(spec: SystemSpec, tokens: int) -> Placement:
     return spec.placement([banks[i % len(banks)] for i in range(tokens)])
 
 
-def _per_device(spec: SystemSpec, placement: Placement) -> list[list[np.ndarray]]:
+def device_partitions(spec: SystemSpec, placement: Placement) -> list[list[np.ndarray]]:
+    """Token indices per bank of each device (bank-group major), as ``placement`` orders them."""
     parts, first, out = placement.partitions(), 0, []
     for d in spec.devices:
         out.append(parts[first:first + d.bank_groups * d.banks])
@@ -113,33 +123,39 @@ def _per_device(spec: SystemSpec, placement: Placement) -> list[list[np.ndarray]
     return out
 
 
-def system_commands(spec: SystemSpec, q, k, v, placement: Placement) -> list[dict]:
+def system_commands(spec: SystemSpec, q, k, v, banks: list[list[np.ndarray]],
+                    previous: list[list[np.ndarray]] | None = None) -> list[dict]:
     """Every device's SET_REGION, WRITE_KV, LOAD_Q and RUN (``dev`` set), then REDUCE.
 
-    q : [G, d] pre-scaled query bits; k, v : [tokens, d] bits of one kv head."""
+    q : [G, d] pre-scaled query bits; k, v : [tokens, d] bits of one kv head; banks : token indices per
+    bank of each device, in the order the bank holds them; previous : the same at the last step (only
+    changed columns are written)."""
     cmds = []
-    for dev, (d, parts) in enumerate(zip(spec.devices, _per_device(spec, placement))):
+    for dev, (d, parts) in enumerate(zip(spec.devices, banks)):
         tier = d.config()
-        cmds += [{**c, "dev": dev} for c in device_commands(q, k, v, parts, d.banks, tier.lanes, spec.block(tier))]
+        held = None if previous is None else previous[dev]
+        cmds += [{**c, "dev": dev} for c in device_commands(q, k, v, parts, d.banks, tier.lanes, spec.block(tier),
+                                                            previous=held)]
     cmds.append({"op": REDUCE, "group": spec.group})
     return cmds
 
 
-def system_golden(spec: SystemSpec, q, k, v, placement: Placement) -> np.ndarray:
-    """[G, d] output bits of the bit-exact hardware model for this placement."""
+def system_golden(spec: SystemSpec, q, k, v, banks: list[list[np.ndarray]]) -> np.ndarray:
+    """[G, d] output bits of the bit-exact hardware model, each bank's tokens taken in the given order."""
     fmt, leaves = spec.format, []
-    for d, parts in zip(spec.devices, _per_device(spec, placement)):
+    for d, parts in zip(spec.devices, banks):
         tier = d.config()
         cfg = HwConfig(fmt, FP32, tier.lanes, spec.block(tier))
-        leaves += [bank_partial(q, k[idx], v[idx], cfg) for idx in parts]
+        leaves += [bank_partial(q, k[np.asarray(idx, np.int64)], v[np.asarray(idx, np.int64)], cfg)
+                   for idx in parts]
     top_tier = spec.devices[0].config()
     cfg = HwConfig(fmt, FP32, top_tier.lanes, spec.block(top_tier))
-    return finalize(reduce_tree(placement.tree(), leaves, lambda ps: ru_merge(ps, cfg)), cfg)
+    return finalize(reduce_tree(spec.tree(), leaves, lambda ps: ru_merge(ps, cfg)), cfg)
 
 
 def count_by_device(spec: SystemSpec, placement: Placement) -> list[list[int]]:
     """Tokens per bank, device by device."""
-    return [[len(p) for p in parts] for parts in _per_device(spec, placement)]
+    return [[len(p) for p in parts] for parts in device_partitions(spec, placement)]
 
 
 @dataclasses.dataclass
@@ -149,24 +165,66 @@ class SystemRun:
     outputs: list[tuple[list[int], int]]      # (O/l bits per lane, error flags) per query head
     output_cycles: list[int]
     cycles: int
-    activity: dict                            # "pu"/"ru": [first, last, cycles] per device (+ top RU)
-    overlap: list[int]
+    changes: list[tuple[int, int, int]]       # (cycle, pu_active, ru_active) at every change
+    units: int                                # ru_active bits: one per device, then the inter-device RU
     built_s: float
     wall_s: float
+    verilog: str
     vcd: str | None = None
+
+    def activity(self, start: int = 0, end: int | None = None) -> tuple[dict, list[int]]:
+        """PU and RU activity in cycles [start, end]: ``{"pu"|"ru": [first, last, busy cycles] per unit}``
+        (a device's PUs, its RUs; the last unit is the inter-device RU, which has no PUs) and, per unit,
+        the cycles its RUs work while its PUs do (the top RU: while any PU does)."""
+        end = self.cycles - 1 if end is None else end
+        top = self.units - 1
+        act = {key: [[None, None, 0] for _ in range(self.units)] for key in ("pu", "ru")}
+        overlap = [0] * self.units
+        for (c0, pu, ru), (c1, _, _) in zip(self.changes, [*self.changes[1:], (self.cycles, 0, 0)]):
+            lo, hi = max(c0, start), min(c1 - 1, end)
+            if lo > hi:
+                continue
+            both = pu & ru | (int(pu != 0) << top & ru)
+            for i in range(self.units):
+                for key, bits in (("pu", pu), ("ru", ru)):
+                    if bits >> i & 1:
+                        slot = act[key][i]
+                        slot[0] = lo if slot[0] is None else slot[0]
+                        slot[1] = hi
+                        slot[2] += hi - lo + 1
+                overlap[i] += (hi - lo + 1) * (both >> i & 1)
+        return act, overlap
+
+
+# Waves of the system top cover the top and its devices' own logic (command checks, muxes) by default; a
+# whole top traced for thousands of cycles writes gigabytes.
+WAVE_DEPTH = 2
+
+
+@functools.cache
+def _system_build(spec: SystemSpec, waves: bool, wave_depth: int) -> tuple[System, SimBuild]:
+    """The top and its Verilator build, once per process (emitting the Verilog alone takes tens of seconds)."""
+    system = spec.build()
+    return system, build_design(system, "system", waves=waves, clock_ns=2, quick_compile=True,
+                                wave_depth=wave_depth if waves else 0)
 
 
 def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, reset_at: int = 0,
-               waves: bool = False, limit: int = 10_000_000) -> SystemRun:
-    """Build ``spec`` under Verilator (cached per configuration) and play ``commands`` into it."""
-    system = spec.build()
+               waves: bool = False, limit: int = 10_000_000, wave_depth: int = WAVE_DEPTH) -> SystemRun:
+    """Build ``spec`` under Verilator (cached per configuration) and play ``commands`` into it; a command
+    that follows a REDUCE waits for that REDUCE's outputs, as the next decode step needs them. With
+    ``waves``, the VCD holds ``wave_depth`` levels of hierarchy (0: all)."""
+    system, build = _system_build(spec, waves, wave_depth)
     layout, out_layout = system.cmd.payload.shape(), system.out.payload.shape()
     words = [hex(pack_command(layout, c)) for c in commands]
-    outputs = sum(int(c["group"]) for c in commands if c["op"] == REDUCE)
-    build = build_design(system, "system", waves=waves, clock_ns=2, quick_compile=True)
+    outputs, gates = 0, []
+    for i, c in enumerate(commands):          # a command after a REDUCE waits for its outputs
+        if outputs and commands[i - 1]["op"] == REDUCE:
+            gates.append((i, outputs))
+        outputs += int(c["group"]) if c["op"] == REDUCE else 0
     job = build.build_dir / "job.json"
-    job.write_text(json.dumps({"commands": words, "outputs": outputs, "seed": seed, "reset_at": reset_at,
-                               "limit": limit}))
+    job.write_text(json.dumps({"commands": words, "outputs": outputs, "gates": gates, "seed": seed,
+                               "reset_at": reset_at, "limit": limit}))
     data = run_bench(build, "sim.tb_system", {"PAM_SYSTEM_JOB": job}, waves=waves)
     statuses = []
     for raw in data["statuses"]:
@@ -177,8 +235,8 @@ def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, 
         out = out_layout.from_bits(int(word, 16))
         results.append(([int(x) for x in out.o], int(out.error)))
     vcd = str(build.build_dir / "dump.vcd") if waves else None
-    return SystemRun(statuses, results, data["output_cycles"], data["cycles"], data["activity"], data["overlap"],
-                     build.built_s, data["wall_s"], vcd)
+    return SystemRun(statuses, results, data["output_cycles"], data["cycles"], [tuple(c) for c in data["changes"]],
+                     data["units"], build.built_s, data["wall_s"], str(build.build_dir / "system.v"), vcd)
 
 
 @dataclasses.dataclass
@@ -195,25 +253,44 @@ class SystemStep:
 
     def figures(self) -> dict:
         """Cycles per device and for the system, the reduction tail after the last PU, and RU/PU overlap."""
-        act, n = self.run.activity, len(self.spec.devices)
-        devices = []
-        for d, dev in enumerate(self.spec.devices):
-            pu, ru = act["pu"][d], act["ru"][d]
-            devices.append({"tier": dev.tier, "shape": f"{dev.bank_groups}x{dev.banks}",
-                            "tokens": int(sum(count_by_device(self.spec, self.placement)[d])),
-                            "pu_first": pu[0], "pu_last": pu[1], "pu_span": pu[1] - pu[0] + 1 if pu[0] is not None
-                            else 0, "ru_busy": ru[2], "ru_overlapping_pu": self.run.overlap[d]})
-        starts = [d["pu_first"] for d in devices if d["pu_first"] is not None]
-        ends = [d["pu_last"] for d in devices if d["pu_last"] is not None]
-        last_out = max(self.run.output_cycles)
-        first = min(starts) if starts else last_out
-        attention = last_out - first + 1
-        tail = last_out - max(ends) if ends else attention
-        ru_busy = sum(d["ru_busy"] for d in devices) + act["ru"][n][2]
-        ru_overlap = sum(d["ru_overlapping_pu"] for d in devices) + self.run.overlap[n]
-        return {"devices": devices, "attention_cycles": attention, "tail_cycles": tail,
-                "tail_fraction": tail / attention, "ru_busy": ru_busy, "ru_overlapping_pu": ru_overlap,
-                "ru_overlap_fraction": ru_overlap / ru_busy if ru_busy else 0.0, "total_cycles": self.run.cycles}
+        return window_figures(self.spec, self.run, count_by_device(self.spec, self.placement))
+
+
+def window_figures(spec: SystemSpec, run: SystemRun, tokens_per_bank: list[list[int]], start: int = 0,
+                   end: int | None = None) -> dict:
+    """One step's figures from the cycles [start, end] of a run: PU span and RU work per device, attention
+    time (first PU start to the last output), the reduction tail after the last PU, and RU/PU overlap."""
+    end = run.cycles - 1 if end is None else end
+    act, overlap = run.activity(start, end)
+    n = len(spec.devices)
+    devices = []
+    for d, dev in enumerate(spec.devices):
+        pu, ru = act["pu"][d], act["ru"][d]
+        devices.append({"tier": dev.tier, "shape": f"{dev.bank_groups}x{dev.banks}",
+                        "tokens": int(sum(tokens_per_bank[d])), "pu_first": pu[0], "pu_last": pu[1],
+                        "pu_span": pu[1] - pu[0] + 1 if pu[0] is not None else 0, "ru_busy": ru[2],
+                        "ru_overlapping_pu": overlap[d]})
+    starts = [d["pu_first"] for d in devices if d["pu_first"] is not None]
+    ends = [d["pu_last"] for d in devices if d["pu_last"] is not None]
+    last_out = max(c for c in run.output_cycles if start <= c <= end)
+    first = min(starts) if starts else last_out
+    attention = last_out - first + 1
+    tail = last_out - max(ends) if ends else attention
+    ru_busy = sum(d["ru_busy"] for d in devices) + act["ru"][n][2]
+    ru_overlap = sum(d["ru_overlapping_pu"] for d in devices) + overlap[n]
+    return {"devices": devices, "pu_first": first, "pu_last": max(ends) if ends else None, "output_cycle": last_out,
+            "attention_cycles": attention, "tail_cycles": tail, "tail_fraction": tail / attention,
+            "ru_busy": ru_busy, "ru_overlapping_pu": ru_overlap,
+            "ru_overlap_fraction": ru_overlap / ru_busy if ru_busy else 0.0, "total_cycles": end - start + 1}
+
+
+def reference_error(spec: SystemSpec, trace, kv_head: int, step: int, tokens: int, got) -> float:
+    """Largest relative error of output bits ``got`` [G, d] against float64 attention over the first
+    ``tokens`` tokens (placement-blind)."""
+    fmt, heads = spec.format, slice(kv_head * spec.group, (kv_head + 1) * spec.group)
+    ref = decode_attention(fmt.to_float(trace.q[step, heads]), fmt.to_float(trace.k[:tokens, kv_head:kv_head + 1]),
+                           fmt.to_float(trace.v[:tokens, kv_head:kv_head + 1]))
+    return attention_error(fmt.to_float(np.array(got)), ref)["max_rel_err"]
 
 
 def system_step(spec: SystemSpec, trace, placement: Placement, kv_head: int = 0, step: int = 0,
@@ -230,13 +307,12 @@ def system_step(spec: SystemSpec, trace, placement: Placement, kv_head: int = 0,
     n = placement.tokens
     q = prescale_query(trace.q[step, heads], fmt)
     k, v = trace.k[:n, kv_head].astype(np.int64), trace.v[:n, kv_head].astype(np.int64)
-    run = run_system(spec, system_commands(spec, q, k, v, placement), seed=seed, reset_at=reset_at, waves=waves)
-    want = system_golden(spec, q, k, v, placement) if n else None     # over no tokens: only the empty flag
+    banks = device_partitions(spec, placement)
+    run = run_system(spec, system_commands(spec, q, k, v, banks), seed=seed, reset_at=reset_at, waves=waves)
+    want = system_golden(spec, q, k, v, banks) if n else None     # over no tokens: only the empty flag
     got = [o for o, _ in run.outputs]
     ok_status = all(code == 0 for _, code in run.statuses)
     bit_exact = ok_status and want is not None and got == [[int(x) for x in row] for row in want]
-    ref = decode_attention(fmt.to_float(trace.q[step, heads]), fmt.to_float(trace.k[:n, kv_head:kv_head + 1]),
-                           fmt.to_float(trace.v[:n, kv_head:kv_head + 1])) if n else None
-    err = attention_error(fmt.to_float(np.array(got)), ref)["max_rel_err"] if n else 0.0
+    err = reference_error(spec, trace, kv_head, step, n, got) if n else 0.0
     return SystemStep(spec, placement, run, want, bit_exact, all(e == 0 for _, e in run.outputs), err,
                       attention_bound(fmt, FP32))

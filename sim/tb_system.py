@@ -2,13 +2,15 @@
 
 Environment: PAM_SYSTEM_JOB (JSON: ``commands``, packed command words as hex;
 ``outputs``, how many words to wait for on the output stream ``output``, "out"
-or "part"; ``seed``, optional: random idle cycles between commands and random
+or "part"; ``gates``, optional: [i, n] pairs, hold command i until n output
+words have arrived (the next decode step needs the last one's output); ``seed``, optional: random idle cycles between commands and random
 ready on the output and status streams; ``reset_at``, optional: after that
 many cycles, reset the top and play every command again), and PAM_RESULTS.
 
 Every cycle the bench samples the top's ``pu_active`` and ``ru_active``
-bits, so the runner can tell when the last PU finished, how long reduction
-went on after it, and how much RU work overlapped PU work.
+bits and records each change, so the runner can tell, over any window, when
+the last PU finished, how long reduction went on after it, and how much RU
+work overlapped PU work.
 """
 
 from __future__ import annotations
@@ -33,21 +35,10 @@ class Recorder:
 
     def restart(self):
         self.cycle, self.statuses, self.outputs, self.accepted = 0, [], [], []
-        n = len(self.dut.ru_active)
-        # per ru_active bit (devices, then the inter-device RU); pu_active has one bit fewer
-        self.activity = {key: [[None, None, 0] for _ in range(n)] for key in ("pu", "ru")}
-        self.overlap = [0] * n          # cycles a device's RUs work while its PUs work (last: top RU, any PU)
-
-    def _note(self, key, bits):
-        for i, slot in enumerate(self.activity[key]):
-            if bits >> i & 1:
-                slot[0] = self.cycle if slot[0] is None else slot[0]
-                slot[1] = self.cycle
-                slot[2] += 1
+        self.changes = []               # (cycle, pu_active, ru_active) whenever either changes
 
     async def run(self):
         dut = self.dut
-        top = len(dut.ru_active) - 1
         while True:
             self.out_ready.value = int(self.rnd.random() < 0.6) if self.rnd else 1
             dut.status__ready.value = int(self.rnd.random() < 0.8) if self.rnd else 1
@@ -59,18 +50,19 @@ class Recorder:
                     self.outputs.append((self.cycle, int(self.out_payload.value)))
                 if dut.cmd__valid.value and dut.cmd__ready.value:
                     self.accepted.append(self.cycle)
-                pu, ru = int(dut.pu_active.value), int(dut.ru_active.value)
-                self._note("pu", pu)
-                self._note("ru", ru)
-                both = pu & ru | (int(pu != 0) << top & ru)
-                for i in range(top + 1):
-                    self.overlap[i] += both >> i & 1
+                bits = (int(dut.pu_active.value), int(dut.ru_active.value))
+                if not self.changes or self.changes[-1][1:] != bits:
+                    self.changes.append((self.cycle, *bits))
                 self.cycle += 1
             await RisingEdge(dut.clk)
 
 
-async def _play(dut, commands, rnd):
-    for word in commands:
+async def _play(dut, commands, rnd, rec, gates):
+    for i, word in enumerate(commands):
+        if i in gates:
+            dut.cmd__valid.value = 0
+            while len(rec.outputs) < gates[i]:
+                await RisingEdge(dut.clk)
         while rnd is not None and rnd.random() < 0.2:
             dut.cmd__valid.value = 0
             await RisingEdge(dut.clk)
@@ -100,16 +92,17 @@ async def system_job(dut):
     seed = job.get("seed")
     rnd = random.Random(seed) if seed is not None else None
     rec = Recorder(dut, job.get("output", "out"), rnd)
+    gates = {int(i): int(n) for i, n in job.get("gates", [])}
     await _reset(dut)
     cocotb.start_soon(rec.run())
     if job.get("reset_at"):
-        player = cocotb.start_soon(_play(dut, commands, None))
+        player = cocotb.start_soon(_play(dut, commands, None, rec, gates))
         await ClockCycles(dut.clk, int(job["reset_at"]))
         player.cancel()
         await _reset(dut)                 # memories keep their contents; every controller starts over
         rec.restart()
     t0 = time.perf_counter()
-    await _play(dut, commands, rnd)
+    await _play(dut, commands, rnd, rec, gates)
     limit = int(job.get("limit", 10_000_000))
     while len(rec.outputs) < job["outputs"] or len(rec.statuses) < len(commands):
         await RisingEdge(dut.clk)
@@ -119,6 +112,6 @@ async def system_job(dut):
     wall = time.perf_counter() - t0
     report = {"statuses": rec.statuses, "outputs": [hex(w) for _, w in rec.outputs],
               "output_cycles": [c for c, _ in rec.outputs], "accepted": rec.accepted,
-              "activity": rec.activity, "overlap": rec.overlap, "cycles": rec.cycle, "wall_s": wall}
+              "changes": rec.changes, "units": len(dut.ru_active), "cycles": rec.cycle, "wall_s": wall}
     with open(os.environ["PAM_RESULTS"], "w") as f:
         json.dump(report, f)

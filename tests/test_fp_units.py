@@ -5,8 +5,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden.formats import BF16, FP16, FP32
-from golden.hwmodel import HwConfig, _adder_tree
 from golden.fpops import fmul
+from golden.hwmodel import _adder_tree
 from hw.fdot import FDot
 from hw.fmul import FMul
 from hw.units import UNIT_SPECS

@@ -2,7 +2,6 @@
 
 from dataclasses import replace as dataclass_replace
 
-import numpy as np
 import pytest
 
 from host.mapping import Address, DeviceMapper, DeviceShape

@@ -35,10 +35,11 @@ def as_tuple(part: Partial, g=0):
 def test_ru_matches_golden_merge(fmt, counts, seed):
     cfg, parts = bank_partials(fmt, counts, seed)
     ru = RU(fmt, FP32, LANES, HEAD_DIM)
-    got, cycles = run_ru(ru, [[partial_payload(p, 0) for p in parts]])
+    got, cycles, busy = run_ru(ru, [[partial_payload(p, 0) for p in parts]])
     want = ru_merge(parts, cfg) if parts else identity_hw((1,), HEAD_DIM, cfg)
     assert got[0] == as_tuple(want), f"seed {seed}"
     assert cycles == ru.cycles(len(parts))
+    assert busy == ru.cycles(len(parts)) - 2                 # busy = merging: 16 + C cycles per input
 
 
 def test_ru_back_to_back_commands_with_idle_inputs_and_backpressure(seed):
@@ -47,9 +48,11 @@ def test_ru_back_to_back_commands_with_idle_inputs_and_backpressure(seed):
         cfg, parts = bank_partials(FP16, counts, seed + i)
         jobs.append([partial_payload(p, 0) for p in parts])
         wants.append(as_tuple(ru_merge(parts, cfg)) if parts else as_tuple(identity_hw((1,), HEAD_DIM, cfg)))
-    got, _ = run_ru(RU(FP16, FP32, LANES, HEAD_DIM), jobs, inp_valid=pattern("random", seed),
-                    out_ready=pattern("random", seed + 1))
+    ru = RU(FP16, FP32, LANES, HEAD_DIM)
+    got, _, busy = run_ru(ru, jobs, inp_valid=pattern("random", seed), out_ready=pattern("random", seed + 1))
     assert got == wants, f"seed {seed}"
+    # busy counts merging only, not waiting for an input or for the output to be taken
+    assert busy == sum(ru.cycles(len(job)) - 2 for job in jobs), f"seed {seed}"
 
 
 @pytest.mark.parametrize("fmt", [FP16, BF16], ids=lambda f: f.name)
