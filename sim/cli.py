@@ -249,6 +249,10 @@ def _verilog_targets(args):
                     targets.append((f"{name}_w{tier.lanes}", f, lambda fmt=fmt, tier=tier, cls=cls: cls(
                         fmt, FP32, tier.lanes, args.head_dim)))
             continue
+        if name == "system":
+            for f in [args.format] if args.format else ["fp16", "bf16"]:
+                targets.append(("system", f, lambda f=f: _system_spec(f, args.head_dim, args.max_group).build()))
+            continue
         if name == "bank":
             for tier_name in ([args.tier] if args.tier else ["hbm3", "ddr4"]):
                 tier = load_tier(tier_name).with_rows(args.rows)
@@ -280,7 +284,7 @@ def _verilog_targets(args):
 def cmd_verilog(args):
     if not args.unit and not args.lint:
         raise ValueError("name a UNIT to write its Verilog, or pass --lint; units: "
-                         + ", ".join(list(UNIT_SPECS) + ["fdot", "pu", "bank", "ru", "normalize", "device"]))
+                         + ", ".join(list(UNIT_SPECS) + ["fdot", "pu", "bank", "ru", "normalize", "device", "system"]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -684,8 +688,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gen_options(p)
 
     p = command("verilog", cmd_verilog, "write the Verilog of a unit; --lint runs Verilator -Wall on it")
-    p.add_argument("unit", nargs="?", help="unit name: an FP unit, fdot, pu, bank, ru, normalize or device "
-                   "(default with --lint: every unit but device)")
+    p.add_argument("unit", nargs="?", help="unit name: an FP unit, fdot, pu, bank, ru, normalize, device or "
+                   "system (the scaled-down HBM + DDR + SSD top of pam sim device; --head-dim, --max-group as G) "
+                   "(default with --lint: every unit but device and system)")
     _add_unit_options(p)
     p.add_argument("--out", "-o", default="build/verilog", help="output folder (default %(default)s)")
     p.add_argument("--lint", action="store_true", help="lint with verilator --lint-only -Wall")

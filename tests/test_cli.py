@@ -62,6 +62,16 @@ def test_bad_trace_gives_one_line_and_status_2(tmp_path, capsys):
     assert err.startswith("pam: error: meta.format") and err.count("\n") == 1
 
 
+@pytest.mark.slow
+def test_verilog_lint_is_clean_for_the_system_top(tmp_path, capsys):
+    data = run_json(capsys, "verilog", "system", "--head-dim", "32", "--max-group", "2", "--format", "fp16",
+                    "--lint", "-o", str(tmp_path))
+    assert [(r["unit"], r["lint_clean"]) for r in data["modules"]] == [("system", True)], \
+        data["modules"][0]["lint_output"][:2000]
+    text = (tmp_path / "system_fp16.v").read_text()
+    assert all(f"\\system_fp16.dev{i} " in text for i in range(3))          # HBM, DDR and SSD devices
+
+
 def test_verilog_lint_is_clean_for_a_device_top(tmp_path, capsys):
     data = run_json(capsys, "verilog", "device", "--tier", "ddr4", "--head-dim", "16", "--max-group", "2",
                     "--rows", "2", "--format", "bf16", "--lint", "-o", str(tmp_path))
