@@ -77,9 +77,7 @@ def drive_system(spec: SystemSpec, trace: KVTrace, steps: int, x: float = 8.0, y
     request holding ``rows`` of every bank per device (``driver_shapes``); ``seed`` adds random idle
     cycles and back-pressure."""
     fmt = spec.format
-    if trace.fmt.name != fmt.name or trace.head_dim != spec.head_dim or trace.group != spec.group:
-        raise ValueError(f"trace is {trace.fmt.name}, head_dim {trace.head_dim}, group {trace.group}; the system "
-                         f"is {fmt.name}, head_dim {spec.head_dim}, group {spec.group}")
+    spec.check_trace(trace)
     if not 0 <= kv_head < trace.kv_heads:
         raise ValueError(f"kv_head {kv_head} out of range 0..{trace.kv_heads - 1}")
     driver = HostDriver(driver_shapes(spec, trace.head_dim, rows), x, y, source, sparsity=sparsity, max_moves=max_moves)

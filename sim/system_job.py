@@ -83,6 +83,12 @@ class SystemSpec:
         return Placement(self.shapes(), np.column_stack([coords[:, 0], np.zeros(len(coords), np.int64),
                                                          coords[:, 1], coords[:, 2]]))
 
+    def check_trace(self, trace) -> None:
+        """Raise ValueError naming the fields where ``trace`` does not fit this system."""
+        if trace.fmt.name != self.fmt or trace.head_dim != self.head_dim or trace.group != self.group:
+            raise ValueError(f"trace is {trace.fmt.name}, head_dim {trace.head_dim}, group {trace.group}; the "
+                             f"system is {self.fmt}, head_dim {self.head_dim}, group {self.group}")
+
     def tree(self) -> tuple:
         """PAM's reduction tree over the banks of every device (``golden.placement.Placement.tree``)."""
         return self.placement(np.zeros((0, 3), np.int64)).tree()
@@ -298,9 +304,7 @@ def system_step(spec: SystemSpec, trace, placement: Placement, kv_head: int = 0,
     """Place the first ``placement.tokens`` tokens of the step's context, run the step on the system top
     under Verilator, and compare with the golden model and the float64 reference."""
     fmt = spec.format
-    if trace.fmt.name != fmt.name or trace.head_dim != spec.head_dim or trace.group != spec.group:
-        raise ValueError(f"trace is {trace.fmt.name}, head_dim {trace.head_dim}, group {trace.group}; the system "
-                         f"is {fmt.name}, head_dim {spec.head_dim}, group {spec.group}")
+    spec.check_trace(trace)
     if placement.tokens > trace.context(step):
         raise ValueError(f"placement has {placement.tokens} tokens; step {step} has only {trace.context(step)}")
     heads = slice(kv_head * spec.group, (kv_head + 1) * spec.group)
