@@ -12,13 +12,17 @@ For each step of a v2 trace (one request):
    slot, maps a destination slot, and goes through the migration interface,
    which counts bytes, regions and time.
 
-Each step reports moves, tier occupancy and importance, per-tier bank-group
-balance and migration cost.
+Each step reports moves (in all and by route, e.g. SSD→DDR), tier occupancy
+and importance (Eq. 8), per-tier bank-group balance, migration cost, and the
+host time the scheduling took: Eq. 7's update, the bank-group activation
+counts, Algorithm 2 and the new addresses of the moved tokens. Scoring
+itself is not in that time: it is the score source's (sparse attention's) work.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,7 +32,7 @@ from sim.trace import KVTrace
 from .importance import SCORE_SOURCES
 from .mapping import DeviceMapper, DeviceShape
 from .migration import Transfer, apply_migration, plan_migration
-from .scheduler import TierScheduler
+from .scheduler import TIER_NAMES, TierScheduler
 
 __all__ = ["StepReport", "HostDriver"]
 
@@ -40,12 +44,14 @@ class StepReport:
     step: int
     context: int
     moves: int
+    moves_by_route: dict             # "SSD>DDR" -> tokens moved that way this step
     tokens_per_tier: tuple
     importance_per_tier: tuple
     balance_per_tier: tuple          # max/mean activations per bank group, last step
     migration_bytes: int
     migration_time_s: float
     cpu_relayout_time_s: float
+    scheduler_time_s: float          # Eq. 7 update + activations + Algorithm 2 + remap (host wall time)
 
 
 class HostDriver:
@@ -116,6 +122,7 @@ class HostDriver:
             raise ValueError(f"step {step}: admit its tokens first ({self._admitted} of {n} placed)")
         s = np.asarray(self._score(self._q[step], self._k[:n]))
         top = np.argsort(s)[-max(1, int(self.sparsity * n)):]
+        started = time.perf_counter()
         self.scheduler.apply_scores({int(t): float(s[t]) for t in top}, self.lam)
         for tier, mapper in enumerate(self.mappers):
             mapper.record_step([(REQUEST, int(t)) for t in top if self.scheduler.tier_of(int(t)) == tier])
@@ -129,16 +136,21 @@ class HostDriver:
             self.mappers[src_tier].free_token(REQUEST, token)
             transfers.append((token, src, dst))
         transfers = [Transfer(t, src, self.mappers[dst].place(REQUEST, t)) for t, src, dst in transfers]
+        scheduler_time = time.perf_counter() - started
+        routes: dict[str, int] = {}
+        for _, src, dst in moves:
+            route = f"{TIER_NAMES[src]}>{TIER_NAMES[dst]}"
+            routes[route] = routes.get(route, 0) + 1
         token_bytes = 2 * trace.kv_heads * trace.head_dim * 2            # K and V, all kv heads, 16 bits
         columns = {shape.tier: shape.columns_per_token for shape in self.shapes}
         plans = plan_migration(transfers, token_bytes, columns) if transfers else []
         apply_migration(self.payloads, transfers, plans)
         return StepReport(
-            step=step, context=n, moves=len(moves), tokens_per_tier=self.scheduler.counts(),
+            step=step, context=n, moves=len(moves), moves_by_route=routes, tokens_per_tier=self.scheduler.counts(),
             importance_per_tier=self.scheduler.tier_importance(),
             balance_per_tier=tuple(m.balance() for m in self.mappers),
             migration_bytes=sum(p.bytes for p in plans), migration_time_s=sum(p.time_s for p in plans),
-            cpu_relayout_time_s=sum(p.cpu_time_s for p in plans))
+            cpu_relayout_time_s=sum(p.cpu_time_s for p in plans), scheduler_time_s=scheduler_time)
 
     def bank_tokens(self, tier: int) -> list[list[int]]:
         """The request's tokens in every bank of ``tier``'s device (bank-group major), in address order."""

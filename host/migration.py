@@ -13,7 +13,10 @@ The interface has three parts:
 reordering), buffer batches, destination regions and bytes per link. It
 estimates the time as bytes / bandwidth + regions × setup, with the link
 figures from ``sim/configs/system.toml``. It gives the CPU re-layout
-baseline next to it (one token at a time). :func:`apply_migration` moves
+baseline next to it: the same bytes over the same link, but one transfer
+per token (no reorder unit and no re-layout buffer, so every token is its
+own DMA descriptor or NVMe command), plus the CPU's gather/scatter work per
+token. :func:`apply_migration` moves
 payloads in the planned order and checks them by checksum.
 """
 
@@ -67,7 +70,7 @@ class LinkPlan:
     batches: int                   # re-layout buffer fills
     destination_regions: int       # contiguous regions the receiver writes
     time_s: float                  # through the interface
-    cpu_time_s: float              # CPU re-layout baseline, token by token
+    cpu_time_s: float              # CPU re-layout baseline: a transfer per token plus CPU work
     order: tuple                   # token ids in the order the receiver writes them
 
 
@@ -122,7 +125,8 @@ def plan_migration(transfers: Sequence[Transfer], token_bytes: int, columns_per_
             source_rows_reordered=_opens([_row_key(tr.src) for tr in reordered]),
             batches=-(-len(items) // buffer_tokens), destination_regions=regions,
             time_s=total / (link.bandwidth_gb_s * 1e9) + regions * link.region_setup_ns * 1e-9,
-            cpu_time_s=len(items) * (cpu["per_token_ns"] * 1e-9 + token_bytes / (cpu["bandwidth_gb_s"] * 1e9)),
+            cpu_time_s=total / (link.bandwidth_gb_s * 1e9) + len(items) * (
+                link.region_setup_ns * 1e-9 + cpu["per_token_ns"] * 1e-9 + token_bytes / (cpu["bandwidth_gb_s"] * 1e9)),
             order=tuple(order)))
     return plans
 

@@ -37,6 +37,7 @@ from hw.area import synthesize
 from sim.bank_stream import BankStreamer
 from sim.banktiming import streaming_figures
 from sim.bench_fp import bench_fp
+from sim.bench_schedule import bench_schedule
 from sim.pu_bench import run_pu_on_bank
 from sim.driver_job import drive_system
 from sim.system_job import QUICK_DEVICES, SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
@@ -86,10 +87,12 @@ def _add_gen_options(p, tokens=1024):
 
 
 def _generate(args):
-    if getattr(args, "locality", False):
+    if getattr(args, "locality", False) or getattr(args, "control", False):
+        if args.locality and args.control:
+            raise ValueError("--locality and --control exclude each other: pick one")
         return generate_locality_trace(prompt=args.tokens, steps=args.steps, q_heads=args.q_heads,
                                        kv_heads=args.kv_heads, head_dim=args.head_dim, dtype=args.dtype,
-                                       seed=args.seed)
+                                       seed=args.seed, locality=args.locality)
     return generate_trace(tokens=args.tokens, steps=args.steps, q_heads=args.q_heads, kv_heads=args.kv_heads,
                           head_dim=args.head_dim, dtype=args.dtype, dist=args.dist, seed=args.seed)
 
@@ -124,7 +127,7 @@ def cmd_trace_gen(args):
     trace = _generate(args)
     write_trace(args.out, trace)
     data, lines = _trace_summary(trace, args.out)
-    if args.locality:
+    if args.locality or args.control:
         data, lines = _with_stats(trace, data, lines)
     _emit(args, data, [f"wrote {args.out}"] + lines)
 
@@ -370,6 +373,21 @@ def cmd_bench_fp(args):
     _emit(args, data, lines)
 
 
+def cmd_bench_schedule(args):
+    data = bench_schedule(args.contexts, args.requests, args.steps, sparsity=args.sparsity, max_moves=args.max_moves,
+                          seed=args.seed)
+    lines = [f"host scheduler (Eq. 7 + Algorithm 2) per decode step, {data['requests']} requests, "
+             f"top {100 * data['sparsity']:g}% scored, at most {data['max_moves']} swaps per request and step, "
+             f"{data['steps']} timed steps after {data['warmup']}; locality and control side by side, seed {data['seed']}"]
+    lines += _table([(r["context"], "locality" if r["locality"] else "control", f"{r['step_ms_mean']:.1f}",
+                      f"{r['step_ms_max']:.1f}", r["scored_per_step"], f"{r['moves_per_step']:.0f}",
+                      f"{r['moved_pct']:.3f}", f"{r['ssd_to_ddr_pct']:.3f}", f"{r['us_per_scored_or_moved']:.2f}",
+                      f"{r['admit_s']:.1f}") for r in data["rows"]],
+                    ("tokens/request", "stream", "ms/step", "max ms", "scored", "moved", "moved %", "SSD>DDR %",
+                     "us per scored+moved", "admit s"))
+    _emit(args, data, lines)
+
+
 # -- sim / waves ---------------------------------------------------------------
 
 def _run_bank_stream(tier_name, rows, reads, load, seed, waves):
@@ -539,9 +557,9 @@ def cmd_waves(args):
     _emit(args, data, format_table(waves) + ([f"picture -> {args.png}"] if args.png else []))
 
 
-# -- host -------------------------------------------------------------------
+# -- schedule -----------------------------------------------------------------
 
-def cmd_host_run(args):
+def cmd_schedule(args):
     trace = read_trace(args.trace)
     token_bytes = 2 * trace.kv_heads * trace.head_dim * 2
     tiers = [load_tier("hbm3"), load_tier("ddr4"), load_tier("ssd")]
@@ -551,22 +569,41 @@ def cmd_host_run(args):
     reports = driver.run(trace, args.steps)
     rows = [dataclasses.asdict(r) for r in reports]
     moved = sum(r.moves for r in reports)
+    routes: dict[str, int] = {}
+    for r in reports:
+        for route, count in r.moves_by_route.items():
+            routes[route] = routes.get(route, 0) + count
     mean_ctx = float(np.mean([r.context for r in reports]))
-    summary = {"steps": len(reports), "moves": moved, "moved_per_step_pct": 100 * moved / len(reports) / mean_ctx,
+    per_step = 100 / len(reports) / mean_ctx
+    is_h, is_d, is_s = reports[-1].importance_per_tier
+    times = [r.scheduler_time_s for r in reports]
+    summary = {"steps": len(reports), "moves": moved, "moved_per_step_pct": moved * per_step,
+               "moves_by_route": routes, "ssd_to_ddr_per_step_pct": routes.get("SSD>DDR", 0) * per_step,
                "migration_bytes": sum(r.migration_bytes for r in reports),
                "migration_time_s": sum(r.migration_time_s for r in reports),
                "cpu_relayout_time_s": sum(r.cpu_relayout_time_s for r in reports),
-               "capacities": [s.capacity for s in shapes], "source": args.source}
-    lines = [f"host driver on {args.trace}: {len(reports)} steps, score source {args.source}, "
-             f"capacities HBM/DDR/SSD {summary['capacities']}"]
-    lines += _table([(r.step, r.context, r.moves, "/".join(map(str, r.tokens_per_tier)),
+               "scheduler_time_mean_s": float(np.mean(times)), "scheduler_time_max_s": float(np.max(times)),
+               "balance_mean": [float(np.mean([r.balance_per_tier[t] for r in reports])) for t in range(3)],
+               "final_ratios": {"x": is_h / is_s if is_s else None, "y": is_d / is_s if is_s else None},
+               "targets": {"x": args.x, "y": args.y}, "capacities": [s.capacity for s in shapes],
+               "source": args.source, "trace_info": trace.info}
+    lines = [f"schedule of {args.trace}: {len(reports)} steps, score source {args.source}, "
+             f"capacities HBM/DDR/SSD {summary['capacities']}, targets x = {args.x:g}, y = {args.y:g}"]
+    lines += _table([(r.step, r.context, r.moves, r.moves_by_route.get("SSD>DDR", 0),
+                      "/".join(map(str, r.tokens_per_tier)),
                       "/".join(f"{v:.2e}" for v in r.importance_per_tier),
                       "/".join(f"{b:.2f}" for b in r.balance_per_tier), r.migration_bytes,
-                      f"{r.migration_time_s * 1e6:.1f}") for r in reports],
-                    ("step", "context", "moves", "tokens H/D/S", "IS H/D/S", "bg balance H/D/S", "bytes", "us"))
+                      f"{r.migration_time_s * 1e6:.1f}", f"{r.scheduler_time_s * 1e6:.0f}") for r in reports],
+                    ("step", "context", "moves", "S>D", "tokens H/D/S", "IS H/D/S", "bg balance H/D/S", "bytes",
+                     "migr us", "sched us"))
+    ratios = summary["final_ratios"]
     lines.append(f"moved {moved} tokens: {summary['moved_per_step_pct']:.3f}% of the context per step "
-                 f"(paper: ~0.7%); migration {summary['migration_time_s'] * 1e6:.0f} us through the interface "
-                 f"vs {summary['cpu_relayout_time_s'] * 1e6:.0f} us CPU re-layout")
+                 f"(paper ~0.7%), SSD->DDR {summary['ssd_to_ddr_per_step_pct']:.3f}% (paper < 0.1%); "
+                 f"routes {routes}")
+    lines.append(f"last step x* = {ratios['x'] or 0:.2f}, y* = {ratios['y'] or 0:.2f}; scheduler "
+                 f"{summary['scheduler_time_mean_s'] * 1e6:.0f} us per step (max "
+                 f"{summary['scheduler_time_max_s'] * 1e6:.0f}); migration {summary['migration_time_s'] * 1e6:.0f} us "
+                 f"through the interface vs {summary['cpu_relayout_time_s'] * 1e6:.0f} us CPU re-layout")
     _emit(args, {"summary": summary, "steps": rows}, lines)
 
 
@@ -669,6 +706,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--locality", action="store_true",
                    help="a v2 decode trace with sinks, a recency window and drifting heavy hitters; "
                         "--tokens is then the prompt and each step appends one token")
+    p.add_argument("--control", action="store_true",
+                   help="the v2 control of --locality: same keys, but queries independent from step to step "
+                        "(attention as concentrated, without context locality)")
     _add_gen_options(p)
     p = command("info", cmd_trace_info, "validate a trace file and summarise it", trace_sub)
     p.add_argument("file", help="trace .npz")
@@ -703,6 +743,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random", type=int, default=200_000, help="random pairs per format (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
 
+    p = command("schedule", cmd_bench_schedule, "host scheduler time per decode step (Eq. 7 + Algorithm 2) for a "
+                "batch of requests at several context lengths, with and without context locality", bench_sub)
+    p.add_argument("--contexts", type=_positive_ints, default=[4096, 32768, 131072],
+                   help="comma-separated tokens per request (default 4096,32768,131072)")
+    p.add_argument("--requests", type=int, default=64, help="requests in the batch (default %(default)s)")
+    p.add_argument("--steps", type=int, default=5, help="timed decode steps (default %(default)s)")
+    p.add_argument("--sparsity", type=float, default=0.02, help="fraction scored per step (default %(default)s)")
+    p.add_argument("--max-moves", type=int, default=256, help="swap bound per request and step "
+                   "(default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
+
     p = command("pu", cmd_bench_pu, "PU fed by its bank under Verilator: cycles per token, bus utilisation "
                 "against the bank-alone limit, simulation speed", bench_sub)
     p.add_argument("--tiers", default="hbm3,ddr4", help="comma-separated tiers (default %(default)s)")
@@ -732,20 +783,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="random seed of the loaded data (default %(default)s)")
     p.add_argument("--waves", action="store_true", help="write a VCD")
     p.add_argument("--vcd", help="copy the VCD here (default: left in the build folder)")
-
-    host = sub.add_parser("host", help="host-side driver", description="host-side driver")
-    host_sub = host.add_subparsers(dest="host_command", required=True, metavar="WHAT")
-    p = command("run", cmd_host_run, "drive a v2 trace: importance, Algorithm 2, mapping, migration", host_sub)
-    p.add_argument("--trace", required=True, help="v2 trace (pam trace gen --locality)")
-    p.add_argument("--steps", type=int, help="steps to run (default: all)")
-    p.add_argument("--source", default="oracle", help="score source: oracle, double_sparsity, h2o, quest")
-    p.add_argument("--x", type=float, default=8.0, help="target IS_H/IS_S (default %(default)s)")
-    p.add_argument("--y", type=float, default=3.0, help="target IS_D/IS_S (default %(default)s)")
-    p.add_argument("--lam", type=float, default=0.6, help="Eq. 7 lambda (default %(default)s)")
-    p.add_argument("--sparsity", type=float, default=0.02, help="fraction activated per step (default %(default)s)")
-    p.add_argument("--max-moves", type=int, default=64, help="swap bound per step (default %(default)s)")
-    p.add_argument("--rows", type=int, nargs=3, default=(8, 64, 32), metavar=("HBM", "DDR", "SSD"),
-                   help="rows (SSD: pages) per bank (die) of each tier's device, scaled down (default %(default)s)")
 
     p = command("device", cmd_sim_device, "run one decode step of a trace on the system top (HBM, DDR and SSD "
                 "devices, inter-device RU); check it bit for bit against golden", sim_sub)
@@ -781,6 +818,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock", default="clk", help="clock signal name (default %(default)s)")
     p.add_argument("--signed", help="patterns of signals to show as two's complement")
     p.add_argument("--png", help="also draw the signals into this PNG")
+
+    p = command("schedule", cmd_schedule, "the host driver on a v2 trace: Eq. 7 importance, Algorithm 2, "
+                "bank-group mapping, migration; per step tokens per tier, moves by route, device importance, "
+                "bank-group balance, scheduler time")
+    p.add_argument("--trace", required=True, help="v2 trace (pam trace gen --locality or --control)")
+    p.add_argument("--steps", type=int, help="steps to run (default: all)")
+    p.add_argument("--source", default="oracle", help="score source: oracle, double_sparsity, h2o, quest")
+    p.add_argument("--x", type=float, default=8.0, help="target IS_H/IS_S (default %(default)s)")
+    p.add_argument("--y", type=float, default=3.0, help="target IS_D/IS_S (default %(default)s)")
+    p.add_argument("--lam", type=float, default=0.6, help="Eq. 7 lambda (default %(default)s)")
+    p.add_argument("--sparsity", type=float, default=0.02, help="fraction activated per step (default %(default)s)")
+    p.add_argument("--max-moves", type=int, default=64, help="swap bound per step (default %(default)s)")
+    p.add_argument("--rows", type=int, nargs=3, default=(8, 64, 32), metavar=("HBM", "DDR", "SSD"),
+                   help="rows (SSD: pages) per bank (die) of each tier's device, scaled down (default %(default)s)")
 
     p = command("demo", cmd_demo, "the main job end to end on an embedded default")
     p.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")

@@ -16,6 +16,12 @@ The structure is built into q and k, so the *computed* attention shows it:
 
 Each step appends one token, and its query attends to the whole context so
 far (trace format v2).
+
+With ``locality=False`` the same keys and values come with a **control**
+query: no sink, recency or topic component, only random content, scaled by
+``_CONTROL_Q`` so that attention is about as concentrated, but on tokens
+that change from step to step. It is the baseline that ``pam schedule``
+compares against.
 """
 
 from __future__ import annotations
@@ -34,12 +40,17 @@ _SINK_K, _SINK_Q = 10.0, 12.0         # sink score about 10.6
 _REC_K, _REC_Q = 5.5, 5.0             # recency peak about 9.7, fading over ~window tokens
 _TOPIC_K, _TOPIC_Q = 8.0, 14.0        # heavy-hitter score about 10 x the topic's weight
 _CONTENT_Q = 0.9                      # background score spread about 0.8
+_CONTROL_Q = 4.0                      # control query: content only, as peaked as the locality query
 
 
 def generate_locality_trace(*, prompt: int, steps: int, q_heads: int = 8, kv_heads: int = 2, head_dim: int = 128,
                             dtype: str = "fp16", seed: int = 0, sinks: int = 4, window: int = 64,
-                            topics: int = 8, topical: float = 0.03, drift: float = 0.05) -> KVTrace:
-    """A v2 trace of ``prompt`` tokens plus one new token per step for ``steps`` steps."""
+                            topics: int = 8, topical: float = 0.03, drift: float = 0.05,
+                            locality: bool = True) -> KVTrace:
+    """A v2 trace of ``prompt`` tokens plus one new token per step for ``steps`` steps.
+
+    ``locality=False``: the control, whose queries are independent from step to step (module docstring).
+    """
     if dtype not in TRACE_DTYPES:
         raise TraceError(f"dtype: {dtype!r} is not one of {sorted(TRACE_DTYPES)}")
     for field, value, low in (("prompt", prompt, 1), ("steps", steps, 1), ("q_heads", q_heads, 1),
@@ -80,6 +91,9 @@ def generate_locality_trace(*, prompt: int, steps: int, q_heads: int = 8, kv_hea
         mix = np.exp(logits - logits.max())
         mix /= mix.sum()
         t = prompt + s
+        if not locality:
+            q[s, :, content0:] = rng.standard_normal((q_heads, content)) * _CONTROL_Q
+            continue
         q[s, :, sink_dim] = _SINK_Q
         q[s, :, rec0:topic0:2] = _REC_Q * np.cos(omegas * t)
         q[s, :, rec0 + 1:topic0:2] = _REC_Q * np.sin(omegas * t)
@@ -88,7 +102,9 @@ def generate_locality_trace(*, prompt: int, steps: int, q_heads: int = 8, kv_hea
     v = rng.standard_normal((tokens, kv_heads, head_dim))
     fmt = TRACE_DTYPES[dtype]
     info = {"generator": "pam trace gen --locality", "seed": seed, "sinks": sinks, "window": window,
-            "topics": topics, "topical": topical, "drift": drift}
+            "topics": topics, "topical": topical, "drift": drift, "locality": locality}
+    if not locality:
+        info["generator"] = "pam trace gen --control"
     return KVTrace(fmt, *(fmt.from_float(x).astype(np.uint16) for x in (k, v, q)), info=info, prompt_tokens=prompt)
 
 

@@ -19,5 +19,5 @@ def test_readme_lists_every_subcommand():
 
 
 def test_required_docs_exist():
-    for name in ("architecture", "numerics", "traces", "results"):
+    for name in ("architecture", "numerics", "traces", "results", "host"):
         assert (ROOT / "docs" / f"{name}.md").stat().st_size > 200

@@ -22,8 +22,13 @@ def test_driver_keeps_every_invariant(source, seed):
     driver = HostDriver(shapes(), 8.0, 3.0, source=source, max_moves=16)
     reports = driver.run(trace)
     assert len(reports) == 15 and reports[-1].context == 315
+    assert_driver_invariants(driver, trace, 315)
+    assert sum(r.moves for r in reports) > 0
+
+
+def assert_driver_invariants(driver, trace, context):
     placed = driver.scheduler.tokens()
-    assert sorted(placed) == list(range(315))                     # every live token in exactly one tier
+    assert sorted(placed) == list(range(context))                 # every live token in exactly one tier
     assert all(c <= cap for c, cap in zip(driver.scheduler.counts(), driver.scheduler.capacities))
     for token, tier in placed.items():                            # the tier's mapper holds it, with its payload
         address = driver.mappers[tier].address(REQUEST, token)
@@ -32,8 +37,25 @@ def test_driver_keeps_every_invariant(source, seed):
             if other != tier:
                 with pytest.raises(ValueError, match="is not placed"):
                     driver.mappers[other].address(REQUEST, token)
-    assert len(driver.payloads) == 315
-    assert sum(r.moves for r in reports) > 0
+    assert len(driver.payloads) == context
+
+
+@pytest.mark.parametrize("locality, source", [(True, "double_sparsity"), (False, "oracle")])
+def test_driver_soak(locality, source, seed):
+    """400 decode steps: invariants every 50 steps, payloads checksummed on every move. The control trace
+    (no locality) makes the scheduler move tokens every step."""
+    trace = generate_locality_trace(prompt=500, steps=400, q_heads=2, kv_heads=1, head_dim=64, seed=seed,
+                                    locality=locality)
+    driver = HostDriver(shapes(rows=(4, 16, 64)), 8.0, 3.0, source=source, max_moves=16)
+    driver.begin(trace)
+    moved = 0
+    for step in range(trace.steps):
+        moved += driver.decode_step(step).moves
+        if step % 50 == 49:
+            assert_driver_invariants(driver, trace, trace.context(step))
+    print(f"soak ({source}, locality {locality}): 500-token prompt, 400 steps, {moved} tokens moved, "
+          f"tiers {driver.scheduler.counts()}")
+    assert moved > 500 and driver.scheduler.counts()[2] > 0
 
 
 def test_a_token_that_moves_twice_in_one_step_migrates_once(seed):
@@ -69,11 +91,25 @@ def test_driver_refuses_bad_input():
         HostDriver(shapes(rows=(1, 1, 1)), 8.0, 3.0).run(trace)
 
 
-def test_cli_host_run(tmp_path, capsys):
+def test_cli_schedule_reports_steps_routes_and_time(tmp_path, capsys):
     path = tmp_path / "loc.npz"
     write_trace(path, generate_locality_trace(prompt=400, steps=8, head_dim=128, seed=2))
-    assert main(["host", "run", "--trace", str(path), "--json"]) == 0
+    assert main(["schedule", "--trace", str(path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["summary"]["steps"] == 8 and len(data["steps"]) == 8
-    assert 0 <= data["summary"]["moved_per_step_pct"] < 5
+    summary = data["summary"]
+    assert summary["steps"] == 8 and len(data["steps"]) == 8
+    assert 0 <= summary["moved_per_step_pct"] < 5
     assert np.all(np.array([s["tokens_per_tier"] for s in data["steps"]]).sum(1) == np.arange(401, 409))
+    assert sum(summary["moves_by_route"].values()) == summary["moves"]
+    assert all(sum(s["moves_by_route"].values()) == s["moves"] for s in data["steps"])
+    assert all(s["scheduler_time_s"] > 0 for s in data["steps"])
+
+
+def test_locality_moves_fewer_tokens_than_its_control(seed):
+    """The point of context locality: persistent heavy hitters stay put, so the scheduler moves less."""
+    moved = {}
+    for locality in (True, False):
+        trace = generate_locality_trace(prompt=800, steps=15, head_dim=128, seed=seed, locality=locality)
+        moved[locality] = sum(r.moves for r in HostDriver(shapes(), 8.0, 3.0).run(trace))
+    print(f"moves over 15 steps: locality {moved[True]}, control {moved[False]}")
+    assert moved[True] * 3 < moved[False]

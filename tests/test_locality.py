@@ -62,3 +62,22 @@ def test_cli_locality_gen_and_info_stats(tmp_path, capsys):
     assert main(["golden", "--trace", str(out), "--lanes", "16", "--json"]) == 0
     golden = json.loads(capsys.readouterr().out)
     assert golden["within_bound"] and len(golden["steps"]) == 6
+
+
+def test_control_trace_is_as_concentrated_without_locality(seed):
+    stats = locality_stats(generate_locality_trace(prompt=1500, steps=20, seed=seed))
+    control = locality_stats(generate_locality_trace(prompt=1500, steps=20, seed=seed, locality=False))
+    print(f"locality: {stats}\ncontrol: {control}")
+    assert control["top1_mass"] > 0.5 * stats["top1_mass"]
+    assert control["topk_overlap"] < 0.1 < stats["topk_overlap"]
+    assert control["sink_mass"] < 0.01
+
+
+def test_cli_control_gen_and_conflict(tmp_path, capsys):
+    out = tmp_path / "ctl.npz"
+    assert main(["trace", "gen", "--control", "-o", str(out), "--tokens", "300", "--steps", "4",
+                 "--head-dim", "64", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["info"]["locality"] is False and data["locality"]["topk_overlap"] < 0.5
+    assert main(["trace", "gen", "--control", "--locality", "-o", str(out)]) == 2
+    assert "--locality and --control exclude each other" in capsys.readouterr().err

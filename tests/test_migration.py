@@ -42,6 +42,9 @@ def test_interface_time_against_cpu_relayout(rng):
     link = load_system_config()["links"]["hbm_ddr"]
     expected = plan.bytes / (link["bandwidth_gb_s"] * 1e9) + plan.destination_regions * link["region_setup_ns"] * 1e-9
     assert plan.time_s == pytest.approx(expected)
+    cpu = load_system_config()["cpu_relayout"]
+    per_token = link["region_setup_ns"] * 1e-9 + cpu["per_token_ns"] * 1e-9 + TOKEN_BYTES / (cpu["bandwidth_gb_s"] * 1e9)
+    assert plan.cpu_time_s == pytest.approx(plan.bytes / (link["bandwidth_gb_s"] * 1e9) + 500 * per_token)
     print(f"500 tokens: interface {plan.time_s * 1e6:.1f} us, CPU re-layout {plan.cpu_time_s * 1e6:.1f} us "
           f"({plan.cpu_time_s / plan.time_s:.1f}x)")
     assert plan.cpu_time_s > plan.time_s

@@ -146,7 +146,6 @@ def test_seeded_soak_with_drifting_heavy_hitters(seed):
             check_invariants(s)
     check_invariants(s)
     is_h, is_d, is_s = s.tier_importance()
-    # Algorithm 2's promise: the targets are met, or no swap would help.
     assert s.counts() == (200, 800, 500)
     # Algorithm 2's promise: the targets are met, or no swap would help (loop 1 is undefined at IS_S = 0).
     assert is_s == 0 or (is_h + is_d) / is_s >= s.x + s.y or no_helpful_swap_left(s, DDR, SSD)
