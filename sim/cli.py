@@ -38,6 +38,9 @@ from sim.bank_stream import BankStreamer
 from sim.banktiming import streaming_figures
 from sim.bench_fp import bench_fp
 from sim.bench_schedule import bench_schedule
+from sim.calibrate import calibrate, write_calibration
+from sim.eval_plots import draw_plots
+from sim.evaluate import evaluate
 from sim.pu_bench import run_pu_on_bank
 from sim.driver_job import drive_system
 from sim.system_job import QUICK_DEVICES, SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
@@ -557,6 +560,58 @@ def cmd_waves(args):
     _emit(args, data, format_table(waves) + ([f"picture -> {args.png}"] if args.png else []))
 
 
+# -- calibrate ----------------------------------------------------------------
+
+def cmd_calibrate(args):
+    tiers, groups = args.tiers.split(","), args.groups
+    progress = None if args.json else (lambda line: print("  " + line, flush=True))
+    data = calibrate(tiers, groups, args.head_dim, args.dtype, args.seed, quick_compile=not args.optimise,
+                     progress=progress)
+    path = write_calibration(data, args.out)
+    lines = [f"calibration from the RTL ({args.dtype}, head_dim {args.head_dim}, every run bit-exact) -> {path}"]
+    lines += _table([(e["tier"], e["group"], e["lanes"], e["block_tokens"], f"{e['cycles_per_token']:.2f}",
+                      f"{e['fixed_cycles']:.0f}", f"{e['clock_mhz']:g}",
+                      f"{e['clock_mhz'] * 1e6 / e['cycles_per_token'] / 1e6:.2f}") for e in data["pu"]],
+                    ("tier", "G", "lanes", "B", "cycles/token", "fixed", "MHz", "M tokens/s per bank"))
+    lines += [f"RU {e['tier']}: {e['cycles_per_partial']:.1f} cycles per merged partial (+{e['fixed_cycles']:.0f})"
+              for e in data["ru"]]
+    lines.append(f"wall time {data['wall_s']} s")
+    _emit(args, dict(data, path=str(path)), lines)
+
+
+# -- eval ---------------------------------------------------------------------
+
+def _fmt_ratio(value):
+    if isinstance(value, list):
+        return "-".join(_fmt_ratio(v) for v in value) if value else "-"
+    return "-" if value is None else f"{value:.3g}"
+
+
+def cmd_eval(args):
+    models = args.models.split(",") if args.models else None
+    data = evaluate(models, args.seed, progress=not args.json, calibration=args.calibration)
+    if args.plots:
+        data["plots"] = [str(p) for p in draw_plots(data, args.plots)]
+    lines = [f"system model: {', '.join(data['models'].values())}; calibration from the RTL "
+             f"({args.calibration or 'sim/configs/calibration.json'}); workloads seeded {args.seed}"]
+    best = {}
+    for r in data["online"]:
+        if r["workload"] == "sharegpt" and r["slo_ms"] == 150:
+            best[(r["model"], r["system"])] = r
+    lines.append("online peak throughput, ShareGPT, 150 ms per token (tokens/s, batch, what limits it):")
+    lines += ["  " + line for line in _table(
+        [(data["models"][m], s, f"{r['throughput']:,.0f}", r["batch"], r.get("limit") or r.get("why", ""))
+         for (m, s), r in best.items()], ("model", "system", "tokens/s", "batch", "limit"))]
+    lines.append("against the paper (brief section 4):")
+    lines += ["  " + line for line in _table(
+        [(r["comparison"], _fmt_ratio(r["ours"]), _fmt_ratio(r["paper"]), "yes" if r["direction"] else "NO")
+         for r in data["comparisons"]], ("comparison", "ours", "paper", "same direction"))]
+    if args.plots:
+        lines.append("plots: " + ", ".join(data["plots"]))
+    _emit(args, data, lines)
+    return 0
+
+
 # -- schedule -----------------------------------------------------------------
 
 def cmd_schedule(args):
@@ -832,6 +887,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-moves", type=int, default=64, help="swap bound per step (default %(default)s)")
     p.add_argument("--rows", type=int, nargs=3, default=(8, 64, 32), metavar=("HBM", "DDR", "SSD"),
                    help="rows (SSD: pages) per bank (die) of each tier's device, scaled down (default %(default)s)")
+
+    p = command("calibrate", cmd_calibrate, "measure the RTL's cycles per token (PU on its bank or flash die, "
+                "per tier and GQA group) and per merged partial (RU); write the system model's calibration file")
+    p.add_argument("--tiers", default="hbm3,ddr4,ssd", help="comma-separated tiers (default %(default)s)")
+    p.add_argument("--groups", type=_positive_ints, default=[1, 5, 8],
+                   help="comma-separated GQA group sizes (default 1,5,8: OPT-175B, Qwen2.5-32B, LLaMA3-70B)")
+    p.add_argument("--head-dim", type=int, default=128, help="head_dim (default %(default)s)")
+    p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
+    p.add_argument("--optimise", action="store_true", help="build with C++ optimisation (slower builds, faster "
+                   "simulation; the cycle counts are the same)")
+    p.add_argument("--out", help="output file (default: sim/configs/calibration.json)")
+
+    p = command("eval", cmd_eval, "the paper's evaluation on the system model: online peak throughput under "
+                "SLOs, offline throughput, energy per token, ablations and scaling, next to the paper's figures")
+    p.add_argument("--models", help="comma-separated models of sim/configs/models.toml (default: all)")
+    p.add_argument("--seed", type=int, default=1, help="workload sampling seed (default %(default)s)")
+    p.add_argument("--plots", help="write PNG figures into this folder")
+    p.add_argument("--calibration", help="calibration file (default: sim/configs/calibration.json)")
 
     p = command("demo", cmd_demo, "the main job end to end on an embedded default")
     p.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")

@@ -22,8 +22,8 @@ __all__ = ["PUBank"]
 
 class PUBank(wiring.Component):
     def __init__(self, tier: TierConfig, fmt: FloatFormat, acc: FloatFormat, head_dim: int, max_group: int,
-                 block_tokens: int):
-        self._unit = BankPU(tier, fmt, acc, head_dim, max_group, block_tokens)
+                 block_tokens: int, sharers: int = 1):
+        self._unit = BankPU(tier, fmt, acc, head_dim, max_group, block_tokens, sharers)
         self._chunks = head_dim // tier.lanes
         vec = data.ArrayLayout(fmt.width, tier.lanes)
         super().__init__({

@@ -42,14 +42,17 @@ class PURun:
 def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: str = "hbm3",
                    max_group: int | None = None, rows: int = 512, waves: bool = False,
                    tokens: int | None = None, token_ids=None, seed: int | None = None,
-                   reset_at: int = 0, quick_compile: bool = False) -> PURun:
+                   reset_at: int = 0, quick_compile: bool = False, sharers: int = 1,
+                   bank_alone: bool = True) -> PURun:
     """Place one kv head's tokens of ``trace`` in a bank, run the PU for its query group, compare with golden.
 
     ``tokens`` limits the bank to the first ``tokens`` tokens of the step's context (0: the identity);
     ``token_ids`` instead gives the bank's tokens explicitly, in bank order (a placement's partition).
     ``seed`` turns on random query idle cycles and partial back-pressure; ``reset_at`` resets the design that
     many cycles into a first run, then runs again (``sim/tb_pu.py``). ``quick_compile`` builds without C++
-    optimisation (``sim.runner.build_design``): minutes less per build, a slower simulation.
+    optimisation (``sim.runner.build_design``): minutes less per build, a slower simulation. ``sharers``: flash
+    tiers only, the dies sharing the die's channel (it gets 1/sharers of the channel's bandwidth).
+    ``bank_alone=False`` skips the bank-alone reference run (``timing_limit`` and ``fraction_of_limit`` are 0).
     """
     tier = load_tier(tier_name)
     fmt = trace.fmt
@@ -71,8 +74,9 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
     columns = np.array(kv_columns(k, v, tier.lanes, block), np.int64).reshape(-1, tier.lanes)
     need_rows = -(-len(columns) // tier.geometry.columns_per_row) + 1
     tier = tier.with_rows(max(rows, need_rows))
-    build = build_design(PUBank(tier, fmt, FP32, trace.head_dim, max_group, block),
-                         f"pu_bank_{tier.name}_{fmt.name}_d{trace.head_dim}_g{max_group}", waves=waves, clock_ns=2,
+    build = build_design(PUBank(tier, fmt, FP32, trace.head_dim, max_group, block, sharers),
+                         f"pu_bank_{tier.name}_{fmt.name}_d{trace.head_dim}_g{max_group}"
+                         + (f"_s{sharers}" if tier.is_flash else ""), waves=waves, clock_ns=2,
                          quick_compile=quick_compile)
     job = build.build_dir / f"job_{n}_{group}.npz"
     np.savez(job, q=q, columns=columns, tokens=n, lanes=tier.lanes)
@@ -88,7 +92,7 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
             mismatch = (f"head {g}: m 0x{got[0]:08x} vs 0x{exp[0]:08x}, l 0x{got[1]:08x} vs 0x{exp[1]:08x}, "
                         f"O differs at {bad}")
             break
-    limit = _bank_alone(tier, len(columns)) if len(columns) else 0.0
+    limit = _bank_alone(tier, len(columns)) if len(columns) and bank_alone else 0.0
     util = report["read_bus_cycles"] / report["stream_cycles"] if report["stream_cycles"] else 0.0
     vcd = str(build.build_dir / "dump.vcd") if waves else None
     return PURun(tier.name, fmt.name, trace.head_dim, group, n, block, report["cycles"], report["stream_cycles"],

@@ -1,0 +1,64 @@
+"""Request workloads of the evaluation (brief section 4), sampled with a seed.
+
+Online streams (ShareGPT-, WildChat-, HumanEval-like) draw input and output
+lengths from log-normal distributions with the stated means. Offline batches
+(Arxiv_sum-, Write_doc-like) draw uniform lengths inside 1,500–8,000 tokens of
+context. A running decode batch holds each request for as many steps as it
+has output tokens, so its mean context is the output-weighted mean of
+input + output/2; that is the context a decode step sees.
+
+| workload | input mean | output mean | source |
+|---|---|---|---|
+| sharegpt | 235 | 299 | brief: mean context 534; output 299 |
+| wildchat | 439 | 299 | brief: mean context 738; output as ShareGPT (assumed) |
+| humaneval | 150 | 120 | assumed: short code prompts and completions |
+| arxiv_sum | 4,000–7,500 | 200–500 | assumed: long papers, short summaries; inside the brief's 1,500–8,000 |
+| write_doc | 100–500 | 1,400–7,500 | assumed: short prompts, long documents; inside 1,500–8,000 |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+__all__ = ["WORKLOADS", "Workload", "sample"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    name: str
+    kind: str                     # online | offline
+    input: tuple                  # online: (mean, sigma of the log); offline: (low, high)
+    output: tuple
+
+
+WORKLOADS = {
+    "sharegpt": Workload("ShareGPT", "online", (235, 0.9), (299, 0.7)),
+    "wildchat": Workload("WildChat", "online", (439, 1.0), (299, 0.7)),
+    "humaneval": Workload("HumanEval", "online", (150, 0.4), (120, 0.5)),
+    "arxiv_sum": Workload("Arxiv_sum", "offline", (4000, 7500), (200, 500)),
+    "write_doc": Workload("Write_doc", "offline", (100, 500), (1400, 7500)),
+}
+
+
+def _lengths(rng: np.random.Generator, spec: tuple, kind: str, n: int) -> np.ndarray:
+    if kind == "online":
+        mean, sigma = spec
+        return np.maximum(1, np.round(rng.lognormal(np.log(mean) - sigma ** 2 / 2, sigma, n))).astype(int)
+    low, high = spec
+    return rng.integers(low, high + 1, n)
+
+
+def sample(name: str, requests: int = 4096, seed: int = 1) -> dict:
+    """Sample ``requests`` requests; returns their lengths and the decode batch's mean context."""
+    if name not in WORKLOADS:
+        raise ValueError(f"unknown workload {name!r}; choose one of {sorted(WORKLOADS)}")
+    if requests < 1:
+        raise ValueError(f"requests must be >= 1, not {requests}")
+    w = WORKLOADS[name]
+    rng = np.random.default_rng([seed, sorted(WORKLOADS).index(name)])
+    inp, out = _lengths(rng, w.input, w.kind, requests), _lengths(rng, w.output, w.kind, requests)
+    context = float(np.sum((inp + out / 2) * out) / np.sum(out))
+    return {"workload": w.name, "kind": w.kind, "input_mean": float(inp.mean()), "output_mean": float(out.mean()),
+            "context_mean": float((inp + out).mean()), "decode_context": context, "requests": requests, "seed": seed}
