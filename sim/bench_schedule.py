@@ -28,7 +28,7 @@ import numpy as np
 
 from host.scheduler import DDR, HBM, SSD, TierScheduler
 
-__all__ = ["activated_stream", "bench_schedule"]
+__all__ = ["activated_stream", "bench_schedule", "scheduler_step"]
 
 SINKS = 4
 TIER_FRACTIONS = (1 / 16, 1 / 4)       # HBM and DDR capacity as a fraction of the prompt; SSD takes the rest
@@ -57,6 +57,14 @@ def activated_stream(rng: np.random.Generator, prompt: int, steps: int, sparsity
         yield n, tokens, scores
 
 
+def scheduler_step(scheduler: TierScheduler, context: int, tokens, scores, lam: float) -> list:
+    """One decode step of a stream: admit the step's new token (the last of ``context``), fold the activated
+    ``tokens``' ``scores`` in (Eq. 7) and run Algorithm 2; returns its moves."""
+    scheduler.add(context - 1)
+    scheduler.apply_scores(dict(zip(tokens.tolist(), scores.tolist())), lam)
+    return scheduler.step()
+
+
 def _run_request(rng, prompt, steps, warmup, sparsity, locality, x, y, lam, max_moves):
     capacities = (int(prompt * TIER_FRACTIONS[0]), int(prompt * TIER_FRACTIONS[1]))
     capacities += (prompt + steps + warmup - sum(capacities),)
@@ -69,9 +77,7 @@ def _run_request(rng, prompt, steps, warmup, sparsity, locality, x, y, lam, max_
     for step, (n, tokens, scores) in enumerate(activated_stream(rng, prompt, warmup + steps, sparsity, locality)):
         ops = scheduler.heap_ops
         t0 = time.perf_counter()
-        scheduler.add(n - 1)
-        scheduler.apply_scores(dict(zip(tokens.tolist(), scores.tolist())), lam)
-        step_moves = scheduler.step()
+        step_moves = scheduler_step(scheduler, n, tokens, scores, lam)
         elapsed = time.perf_counter() - t0
         if step >= warmup:
             times.append(elapsed)

@@ -25,7 +25,7 @@ import numpy as np
 
 from host.mapping import DeviceMapper, DeviceShape
 from host.scheduler import DDR, HBM, SSD, TierScheduler
-from sim.bench_schedule import activated_stream
+from sim.bench_schedule import activated_stream, scheduler_step
 
 __all__ = ["HostProfile", "host_profile", "mapping_balance"]
 
@@ -55,9 +55,7 @@ def host_profile(fractions: tuple, sparsity: float, dynamic: bool, x: float = 8.
     rng = np.random.default_rng(seed)
     shares, moved, ssd_ddr = [], [], []
     for step, (context, tokens, scores) in enumerate(activated_stream(rng, n, warmup + steps, sparsity, True)):
-        scheduler.add(context - 1)
-        scheduler.apply_scores(dict(zip(tokens.tolist(), scores.tolist())), 0.6)
-        moves = scheduler.step()
+        moves = scheduler_step(scheduler, context, tokens, scores, 0.6)
         if step >= warmup:
             tiers = np.array([scheduler.tier_of(int(t)) for t in tokens])
             shares.append([np.mean(tiers == t) for t in (HBM, DDR, SSD)])

@@ -184,20 +184,28 @@ class StepResult:
 
 # -- the parts of a step ----------------------------------------------------------
 
-def dense_layer_s(node: Node, model: Model, batch: int) -> float:
+def gpu_bandwidth(node: Node) -> float:
+    """Bytes per second all GPUs stream from their HBM, at the achieved fraction of peak."""
     g = node.gpu
-    flops = 2 * batch * model.layer_params
+    return node.platform["gpus"] * g["hbm_tb_s"] * 1e12 * g["memory_efficiency"]
+
+
+def gpu_roofline_s(node: Node, flops: float, hbm_bytes: float) -> float:
+    """Time of GPU work over all GPUs: the slower of its FLOPs and its HBM bytes."""
+    g = node.gpu
     compute = flops / (node.platform["gpus"] * g["fp16_tflops"] * 1e12 * g["compute_efficiency"])
-    weights = 2 * model.layer_params * 2 / (node.platform["gpus"] * g["hbm_tb_s"] * 1e12 * g["memory_efficiency"])
-    return max(compute, weights) + 2 * g["allreduce_us"] * 1e-6
+    return max(compute, hbm_bytes / gpu_bandwidth(node))
+
+
+def dense_layer_s(node: Node, model: Model, batch: int) -> float:
+    """One layer's dense work; its weights (2 bytes each) are read once per micro-batch, two micro-batches."""
+    return (gpu_roofline_s(node, 2 * batch * model.layer_params, 2 * model.layer_params * 2)
+            + 2 * node.gpu["allreduce_us"] * 1e-6)
 
 
 def head_s(node: Node, model: Model, batch: int) -> float:
     """The LM head (and embedding) once per step."""
-    g = node.gpu
-    flops = 2 * batch * model.vocab * model.hidden
-    return max(flops / (node.platform["gpus"] * g["fp16_tflops"] * 1e12 * g["compute_efficiency"]),
-               2 * model.vocab * model.hidden / (node.platform["gpus"] * g["hbm_tb_s"] * 1e12 * g["memory_efficiency"]))
+    return gpu_roofline_s(node, 2 * batch * model.vocab * model.hidden, 2 * model.vocab * model.hidden)
 
 
 def pim_tier_layer_s(tier: Tier, model: Model, batch: int, tokens: float, imbalance: float) -> float:
@@ -277,7 +285,7 @@ def gpu_offload_step(node: Node, model: Model, batch: int, context: float) -> St
         return StepResult("vLLM-offload", batch, context, False, why="KV exceeds HBM + DDR")
     g = node.gpu
     per_layer = batch * context * model.kv_bytes_per_token / model.layers
-    hbm = shares[0] * per_layer / (node.platform["gpus"] * g["hbm_tb_s"] * 1e12 * g["memory_efficiency"])
+    hbm = shares[0] * per_layer / gpu_bandwidth(node)
     pcie = shares[1] * per_layer / (node.platform["gpus"] * g["pcie_gb_s"] * 1e9)
     attention = max(hbm, pcie)
     dense = dense_layer_s(node, model, batch)
