@@ -129,6 +129,8 @@ def calibrate(tiers=("hbm3", "ddr4", "ssd"), groups=(1, 5, 8), head_dim: int = 1
               seed: int = 1, quick_compile: bool = False, progress=None) -> dict:
     """Measure every (tier, group) PU and every tier's RU; returns the calibration as a dict."""
     format_by_name(fmt)
+    for tier in tiers:              # every tier name is checked before the first (minutes-long) run
+        load_tier(tier)
     t0 = time.perf_counter()
     pu, ru = [], []
     for tier in tiers:

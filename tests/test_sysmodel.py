@@ -123,3 +123,8 @@ def test_cli_eval_json_and_plots(tmp_path, capsys):
     assert all((tmp_path / p.split("/")[-1]).stat().st_size > 5000 for p in data["plots"])
     assert main(["eval", "--models", "gpt5"]) == 2
     assert "unknown model 'gpt5'" in capsys.readouterr().err
+
+
+def test_cli_calibrate_refuses_an_unknown_tier_before_running_anything(capsys):
+    assert main(["calibrate", "--tiers", "hbm3,hbm9"]) == 2
+    assert "unknown tier 'hbm9'" in capsys.readouterr().err
