@@ -44,7 +44,7 @@ def _tokens_for(block: int) -> int:
     return block * -(-MIN_TOKENS // block)
 
 
-def _pu_entry(tier_name: str, fmt: str, head_dim: int, group: int, seed: int, quick_compile: bool) -> dict:
+def _pu_entry(tier_name: str, fmt: str, head_dim: int, group: int, seed: int) -> dict:
     tier = load_tier(tier_name)
     sharers = tier.timing.dies_per_channel if tier.is_flash else 1
     block = block_tokens_for(tier.buffer_bytes, FP32, group)
@@ -54,8 +54,8 @@ def _pu_entry(tier_name: str, fmt: str, head_dim: int, group: int, seed: int, qu
     # A flash die only gets the pages the runs need: a full-size page array would take Yosys hours.
     columns = 2 * n * 2 * (head_dim // tier.lanes)                     # K and V of the 2n-token run
     rows = -(-columns // tier.geometry.columns_per_row) + 2 if tier.is_flash else 512
-    runs = [run_pu_on_bank(trace, tier_name=tier_name, tokens=t, sharers=sharers, bank_alone=False, rows=rows,
-                           quick_compile=quick_compile) for t in (n, 2 * n)]
+    runs = [run_pu_on_bank(trace, tier_name=tier_name, tokens=t, sharers=sharers, bank_alone=False, rows=rows)
+            for t in (n, 2 * n)]
     bad = [r.mismatch for r in runs if not r.bit_exact]
     if bad:
         raise ValueError(f"calibration run {tier_name} G={group} is not bit-exact: {bad[0]}")
@@ -126,7 +126,7 @@ def _commit() -> str | None:
 
 
 def calibrate(tiers=("hbm3", "ddr4", "ssd"), groups=(1, 5, 8), head_dim: int = 128, fmt: str = "fp16",
-              seed: int = 1, quick_compile: bool = False, progress=None) -> dict:
+              seed: int = 1, progress=None) -> dict:
     """Measure every (tier, group) PU and every tier's RU; returns the calibration as a dict."""
     format_by_name(fmt)
     for tier in tiers:              # every tier name is checked before the first (minutes-long) run
@@ -135,7 +135,7 @@ def calibrate(tiers=("hbm3", "ddr4", "ssd"), groups=(1, 5, 8), head_dim: int = 1
     pu, ru = [], []
     for tier in tiers:
         for group in groups:
-            pu.append(_pu_entry(tier, fmt, head_dim, group, seed, quick_compile))
+            pu.append(_pu_entry(tier, fmt, head_dim, group, seed))
             if progress:
                 progress(f"PU {tier} G={group}: {pu[-1]['cycles_per_token']:.2f} cycles/token "
                          f"(+{pu[-1]['fixed_cycles']:.0f}), {time.perf_counter() - t0:.0f} s")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
+import operator
 import os
 import shutil
 import sys
@@ -34,17 +36,16 @@ from hw.ru import RU
 from hw.pu import PU, phase_cycles
 from hw.tierconfig import load_tier
 from hw.area import synthesize
-from sim.bank_stream import BankStreamer
 from sim.banktiming import streaming_figures
 from sim.bench_fp import bench_fp
 from sim.bench_schedule import bench_schedule
+from sim.bench_sim import DESIGNS as BENCH_DESIGNS, bench_sim
 from sim.calibrate import calibrate, write_calibration
 from sim.eval_plots import draw_plots
 from sim.evaluate import evaluate
-from sim.pu_bench import run_pu_on_bank
+from sim.pu_bench import bank_build, run_pu_on_bank, stream_bank
 from sim.driver_job import drive_system
 from sim.system_job import QUICK_DEVICES, SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
-from sim.runner import build_design, run_bench
 from sim.waves import WaveError, draw_png, format_table, load_waves
 from sim.toolchain import ToolchainError, check_toolchain
 from sim.locality import generate_locality_trace, locality_stats
@@ -394,16 +395,24 @@ def cmd_bench_schedule(args):
 # -- sim / waves ---------------------------------------------------------------
 
 def _run_bank_stream(tier_name, rows, reads, load, seed, waves):
-    """Build (cached) and run the bank streaming bench; returns (report, figures, vcd path or None)."""
+    """Build (cached) and run the bank streaming bench; returns (tier, report, figures, vcd path or None)."""
     tier = load_tier(tier_name).with_rows(rows)
     capacity = rows * tier.geometry.columns_per_row
     if reads < 1 or load < 0:
         raise ValueError(f"--reads must be >= 1 and --load >= 0, not {reads} and {load}")
-    build = build_design(BankStreamer(tier), f"bank_stream_{tier.name}", waves=waves, clock_ns=2)
-    report = run_bench(build, "sim.tb_bank", {"PAM_BANK_LOAD": min(load, capacity), "PAM_BANK_CAPACITY": capacity,
-                                               "PAM_BANK_READS": reads, "PAM_BANK_SEED": seed}, waves=waves)
+    rng = np.random.default_rng(seed)
+    width = tier.geometry.column_bits
+    words = [int.from_bytes(rng.bytes(width // 8), "little") for _ in range(min(load, capacity))]
+    log = stream_bank(tier, words, reads, waves=waves)
+    # Addresses wrap at the bank's capacity; columns never loaded read as zero.
+    expected = functools.reduce(operator.xor, (words[i % capacity] for i in range(reads)
+                                               if i % capacity < len(words)), 0)
+    report = {**log.counters, "reads": reads, "loaded": len(words), "checksum_ok": log.counters["checksum"] == expected,
+              "wall_s": log.wall_s, "sim_cycles_per_s": log.cycles / max(log.wall_s, 1e-9)}
+    if not report["checksum_ok"] or report["beats"] != reads:
+        raise AssertionError(f"bank stream: read data differ from the data loaded ({report['beats']} beats)")
     figures = streaming_figures(reads, tier.timing, tier.geometry)
-    return tier, report, figures, (build.build_dir / "dump.vcd") if waves else None
+    return tier, report, figures, (bank_build(tier, True).build_dir / "dump.vcd") if waves else None
 
 
 def cmd_sim_bank(args):
@@ -417,13 +426,12 @@ def cmd_sim_bank(args):
                 row_period=fig.row_period, vcd=str(vcd) if vcd else None)
     _emit(args, data, [
         f"{tier.name} bank, {args.rows} rows x {tier.geometry.columns_per_row} columns of {tier.geometry.column_bits} bits",
-        f"  loaded {min(args.load, args.rows * tier.geometry.columns_per_row)} columns through the write path "
-        f"in {report['load_s']:.2f} s; read {report['reads']} columns, data checksum "
+        f"  loaded {report['loaded']} columns through the write path; read {report['reads']} columns, data checksum "
         + ("OK" if report["checksum_ok"] else "WRONG"),
         f"  {report['cycles']} cycles, {report['activates']} ACT, {report['refreshes']} REF; "
         f"read-bus utilisation {100 * util:.1f}% (timing limit {100 * fig.utilisation_limit:.1f}%, "
         f"row period {fig.row_period} cycles)",
-        f"  simulation {report['sim_cycles_per_s']:,.0f} cycles/s (clock in HDL)",
+        f"  simulation {report['sim_cycles_per_s']:,.0f} cycles/s (clock and stimulus in HDL)",
     ] + ([f"  waves -> {vcd}  (try: pam waves {vcd} --signals 'bank.cmd*' --from 0 --to 80 --png wave.png)"]
          if vcd else []))
 
@@ -535,6 +543,24 @@ def cmd_sim_device(args):
     return 0 if step.bit_exact and step.max_rel_err <= step.bound else 1
 
 
+def cmd_bench_sim(args):
+    designs = [d for d in args.designs.split(",") if d]
+    if args.tokens_per_bank < 1 or args.pu_tokens < 1 or args.reads < 1:
+        raise ValueError(f"--tokens-per-bank, --pu-tokens and --reads must be >= 1, not {args.tokens_per_bank}, "
+                         f"{args.pu_tokens} and {args.reads}")
+    data = bench_sim(designs, args.tokens_per_bank, args.pu_tokens, args.reads, args.seed,
+                     progress=lambda line: print(line, file=sys.stderr, flush=True))
+    lines = ["simulation speed: the same build under cocotb and under a plain C++ main, outputs identical cycle "
+             "for cycle"]
+    lines += _table([(r["design"], f"{r['verilog_bytes'] / 1e6:.2f} MB", r["modules"], f"{r['verilate_s']:.0f}",
+                      f"{r['cxx_s']:.0f}", r["cycles"], f"{r['cocotb_cycles_per_s']:,.0f}",
+                      f"{r['raw_cycles_per_s']:,.0f}", f"{r['cocotb_over_raw']:.2f}") for r in data["rows"]],
+                    ("design", "Verilog", "modules", "verilate s", "C++ s", "cycles", "cocotb cycles/s",
+                     "C++ cycles/s", "cocotb/C++"))
+    lines += [f"  {r['design']}: {r['job']}" for r in data["rows"]]
+    _emit(args, data, lines)
+
+
 def cmd_bench_device(args):
     spec = _system_spec(args.dtype, args.head_dim, args.group)
     trace = generate_trace(tokens=args.tokens, q_heads=args.group, kv_heads=1, head_dim=args.head_dim,
@@ -565,8 +591,7 @@ def cmd_waves(args):
 def cmd_calibrate(args):
     tiers, groups = args.tiers.split(","), args.groups
     progress = None if args.json else (lambda line: print("  " + line, flush=True))
-    data = calibrate(tiers, groups, args.head_dim, args.dtype, args.seed, quick_compile=not args.optimise,
-                     progress=progress)
+    data = calibrate(tiers, groups, args.head_dim, args.dtype, args.seed, progress=progress)
     path = write_calibration(data, args.out)
     lines = [f"calibration from the RTL ({args.dtype}, head_dim {args.head_dim}, every run bit-exact) -> {path}"]
     lines += _table([(e["tier"], e["group"], e["lanes"], e["block_tokens"], f"{e['cycles_per_token']:.2f}",
@@ -828,6 +853,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
 
+    p = command("sim", cmd_bench_sim, "simulation speed of the system top, the PU on its bank and the lone bank: "
+                "Verilog size, build times, cycles/s under cocotb and under a plain C++ main, side by side",
+                bench_sub)
+    p.add_argument("--designs", default=",".join(BENCH_DESIGNS), help="comma-separated designs (default %(default)s)")
+    p.add_argument("--tokens-per-bank", type=int, default=64, help="system top: tokens per bank "
+                   "(default %(default)s)")
+    p.add_argument("--pu-tokens", type=int, default=1024, help="PU on its bank: tokens (default %(default)s)")
+    p.add_argument("--reads", type=int, default=200_000, help="lone bank: reads (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
+
     simp = sub.add_parser("sim", help="run a cocotb + Verilator simulation", description="simulations")
     sim_sub = simp.add_subparsers(dest="sim_command", required=True, metavar="WHAT")
     p = command("bank", cmd_sim_bank, "load a DRAM bank and stream reads through its timing model", sim_sub)
@@ -896,8 +931,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-dim", type=int, default=128, help="head_dim (default %(default)s)")
     p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
-    p.add_argument("--optimise", action="store_true", help="build with C++ optimisation (slower builds, faster "
-                   "simulation; the cycle counts are the same)")
     p.add_argument("--out", help="output file (default: sim/configs/calibration.json)")
 
     p = command("eval", cmd_eval, "the paper's evaluation on the system model: online peak throughput under "

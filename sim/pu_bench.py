@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 
 import numpy as np
 
 from golden.formats import FP32
 from golden.hwmodel import HwConfig, bank_partial, block_tokens_for, prescale_query
 from hw.tierconfig import load_tier
-from sim.bank_stream import BankStreamer
-from sim.pu_bank import PUBank
-from sim.pu_stream import kv_columns
-from sim.runner import build_design, run_bench
+from sim.bank_stream import BANK_PORTS, BankStreamer
+from sim.harness import write_job
+from sim.pu_bank import PU_BANK_PORTS, PUBank
+from sim.pu_stream import kv_columns, lanes_word
+from sim.runner import build_design, run_job
 from sim.trace import KVTrace
 
-__all__ = ["PURun", "run_pu_on_bank"]
+__all__ = ["PURun", "run_pu_on_bank", "stream_bank", "bank_build"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,22 +40,26 @@ class PURun:
     sim_cycles_per_s: float
     mismatch: str | None
     vcd: str | None = None
+    trace_of_run: tuple = ()      # (harness cycles, output cycles, partials, counters): equal runs are equal
+    sim_wall_s: float = 0.0
+    build: object = None          # the SimBuild it ran on
 
 
 def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: str = "hbm3",
                    max_group: int | None = None, rows: int = 512, waves: bool = False,
                    tokens: int | None = None, token_ids=None, seed: int | None = None,
-                   reset_at: int = 0, quick_compile: bool = False, sharers: int = 1,
-                   bank_alone: bool = True) -> PURun:
+                   reset_at: int = 0, sharers: int = 1,
+                   bank_alone: bool = True, raw: bool = False) -> PURun:
     """Place one kv head's tokens of ``trace`` in a bank, run the PU for its query group, compare with golden.
 
     ``tokens`` limits the bank to the first ``tokens`` tokens of the step's context (0: the identity);
     ``token_ids`` instead gives the bank's tokens explicitly, in bank order (a placement's partition).
-    ``seed`` turns on random query idle cycles and partial back-pressure; ``reset_at`` resets the design that
-    many cycles into a first run, then runs again (``sim/tb_pu.py``). ``quick_compile`` builds without C++
-    optimisation (``sim.runner.build_design``): minutes less per build, a slower simulation. ``sharers``: flash
+    ``seed`` turns on random idle cycles between commands and partial back-pressure; ``reset_at`` resets the
+    design that many cycles into the job (the bank keeps its contents), then plays the job again
+    (``sim/harness.py``). ``sharers``: flash
     tiers only, the dies sharing the die's channel (it gets 1/sharers of the channel's bandwidth).
     ``bank_alone=False`` skips the bank-alone reference run (``timing_limit`` and ``fraction_of_limit`` are 0).
+    ``raw`` plays the job under the plain C++ main instead of cocotb (``sim.runner.run_job``).
     """
     tier = load_tier(tier_name)
     fmt = trace.fmt
@@ -74,14 +81,24 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
     columns = np.array(kv_columns(k, v, tier.lanes, block), np.int64).reshape(-1, tier.lanes)
     need_rows = -(-len(columns) // tier.geometry.columns_per_row) + 1
     tier = tier.with_rows(max(rows, need_rows))
-    build = build_design(PUBank(tier, fmt, FP32, trace.head_dim, max_group, block, sharers),
-                         f"pu_bank_{tier.name}_{fmt.name}_d{trace.head_dim}_g{max_group}"
-                         + (f"_s{sharers}" if tier.is_flash else ""), waves=waves, clock_ns=2,
-                         quick_compile=quick_compile)
-    job = build.build_dir / f"job_{n}_{group}.npz"
-    np.savez(job, q=q, columns=columns, tokens=n, lanes=tier.lanes)
-    env = {"PAM_PU_JOB": job, "PAM_PU_RESET_AT": reset_at, "PAM_PU_SEED": "" if seed is None else seed}
-    report = run_bench(build, "sim.tb_pu", env, results_name=f"pu_{n}_{group}", waves=waves)
+    unit = functools.partial(PUBank, tier, fmt, FP32, trace.head_dim, max_group, block, sharers)
+    name = f"pu_bank_{tier.name}_{fmt.name}_d{trace.head_dim}_g{max_group}" + (f"_s{sharers}" if tier.is_flash else "")
+    build = build_design(unit, name, key=f"{tier!r}|{fmt.name}|{trace.head_dim}|{max_group}|{block}|{sharers}",
+                         harness=PU_BANK_PORTS, waves=waves)
+    bench = _pu_bank_commands(tier, fmt, trace.head_dim, max_group, block, sharers)
+    words = [bench.write(a, lanes_word(col)) for a, col in enumerate(columns)]
+    words.append(bench.start(n, group))
+    words += [bench.query(lanes_word(q[g, c * tier.lanes:(c + 1) * tier.lanes]))
+              for g in range(group) for c in range(trace.head_dim // tier.lanes)]
+    job = build.build_dir / f"job_{n}_{group}_{os.getpid()}.txt"
+    write_job(job, words, [0] * len(words), group, seed, reset_at)
+    log, wall = run_job(build, job, f"pu_{n}_{group}_{os.getpid()}", waves=waves, raw=raw)
+    if log.timed_out or len(log.outputs) != group:
+        raise AssertionError(f"PU bench: {len(log.outputs)} of {group} partials after {log.cycles} cycles")
+    report = {**log.counters, "partials": [_partial(w, trace.head_dim) for _, w in log.outputs],
+              "output_cycles": [c for c, _ in log.outputs], "harness_cycles": log.cycles}
+    report["sim_cycles_per_s"] = log.cycles / max(wall, 1e-9)
+    report["sim_wall_s"] = wall
     want = bank_partial(q, k, v, HwConfig(fmt, FP32, tier.lanes, block))
     mismatch = None
     for g, part in enumerate(report["partials"]):
@@ -97,14 +114,51 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
     vcd = str(build.build_dir / "dump.vcd") if waves else None
     return PURun(tier.name, fmt.name, trace.head_dim, group, n, block, report["cycles"], report["stream_cycles"],
                  report["read_bus_cycles"], util, limit, util / limit if limit else 0.0,
-                 report["cycles"] / max(n, 1), mismatch is None, report["sim_cycles_per_s"], mismatch, vcd)
+                 report["cycles"] / max(n, 1), mismatch is None, report["sim_cycles_per_s"], mismatch, vcd,
+                 (report["harness_cycles"], tuple(report["output_cycles"]), repr(report["partials"]),
+                  tuple(sorted(log.counters.items()))), report["sim_wall_s"], build)
+
+
+@functools.cache
+def _pu_bank_commands(tier, fmt, head_dim, max_group, block, sharers) -> PUBank:
+    """A PUBank of that configuration, for its command packing (built once per process)."""
+    return PUBank(tier, fmt, FP32, head_dim, max_group, block, sharers)
+
+
+def _partial(word: int, head_dim: int, acc_bits: int = 32) -> dict:
+    mask = (1 << acc_bits) - 1
+    o = [(word >> (2 * acc_bits + i * acc_bits)) & mask for i in range(head_dim)]
+    return {"m": word & mask, "l": (word >> acc_bits) & mask, "o": o}
 
 
 def _bank_alone(tier, reads: int) -> float:
     """Read-bus utilisation of the same column stream from the bank with no PU (measured, not assumed)."""
-    build = build_design(BankStreamer(tier), f"bank_stream_{tier.name}_r{tier.geometry.rows}", clock_ns=2)
-    capacity = tier.geometry.rows * tier.geometry.columns_per_row
-    report = run_bench(build, "sim.tb_bank", {"PAM_BANK_LOAD": 0, "PAM_BANK_CAPACITY": capacity,
-                                               "PAM_BANK_READS": reads, "PAM_BANK_SEED": 0},
-                       results_name=f"alone_{reads}")
-    return report["read_bus_cycles"] / report["cycles"]
+    counters = stream_bank(tier, [], reads).counters
+    return counters["read_bus_cycles"] / counters["cycles"]
+
+
+def bank_build(tier, waves: bool = False):
+    """The Verilator build of a lone bank with its read sequencer (``BankStreamer``), cached."""
+    return build_design(functools.partial(BankStreamer, tier), f"bank_stream_{tier.name}_r{tier.geometry.rows}",
+                        key=repr(tier), harness=BANK_PORTS, waves=waves)
+
+
+@functools.cache
+def _streamer(tier) -> BankStreamer:
+    return BankStreamer(tier)
+
+
+def stream_bank(tier, words: list[int], reads: int, waves: bool = False, raw: bool = False):
+    """Load ``words`` into a lone bank from column 0, then stream ``reads`` reads from column 0 in HDL.
+    Returns the harness log (``counters``: cycles, beats, checksum, bank counters) with ``wall_s`` set."""
+    build = bank_build(tier, waves)
+    bank = _streamer(tier)
+    cmds = [bank.write(a, w) for a, w in enumerate(words)] + [bank.start(0, reads)]
+    tag = f"bank_{len(words)}_{reads}_{os.getpid()}"
+    job = build.build_dir / f"{tag}.txt"
+    write_job(job, cmds, [0] * len(cmds), 0)
+    log, wall = run_job(build, job, tag, waves=waves, raw=raw)
+    if log.timed_out:
+        raise AssertionError(f"bank stream: no done after {log.cycles} cycles")
+    log.wall_s = wall
+    return log

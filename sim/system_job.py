@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
+import os
 
 import numpy as np
 
@@ -27,10 +27,12 @@ from hw.device import STATUS_LAYOUT, Device
 from hw.system import REDUCE, System
 from hw.tierconfig import TierConfig, load_tier
 from host.commands import device_commands, pack_command
-from sim.runner import SimBuild, build_design, run_bench
+from sim.harness import HarnessPorts, write_job
+from sim.runner import SimBuild, build_design, run_job
 
 __all__ = ["SMALL_DEVICES", "QUICK_DEVICES", "DeviceSpec", "SystemSpec", "spread_placement", "device_partitions", "SystemStep",
-           "system_step", "reference_error", "SystemRun", "window_figures", "system_commands", "system_golden", "count_by_device", "run_system"]
+           "system_step", "reference_error", "SystemRun", "window_figures", "system_commands", "system_golden", "count_by_device", "run_system",
+           "system_build", "system_job_file", "SYSTEM_PORTS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,42 +209,63 @@ class SystemRun:
 WAVE_DEPTH = 2
 
 
+# The job harness's view of the system top: commands in, outputs and one status per command out, PU and RU
+# activity logged at every change (``sim/harness.py``).
+SYSTEM_PORTS = HarnessPorts(cmd="cmd", out="out", status="status", monitors=("pu_active", "ru_active"))
+
+
 @functools.cache
 def _system_build(spec: SystemSpec, waves: bool, wave_depth: int) -> tuple[System, SimBuild]:
-    """The top and its Verilator build, once per process (emitting the Verilog alone takes tens of seconds)."""
+    """The top and its Verilator build, once per process (the Verilog is cached on disk by ``spec``)."""
     system = spec.build()
-    return system, build_design(system, "system", waves=waves, clock_ns=2, quick_compile=True,
+    return system, build_design(system, "system", key=repr(spec), harness=SYSTEM_PORTS, waves=waves,
                                 wave_depth=wave_depth if waves else 0)
 
 
-def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, reset_at: int = 0,
-               waves: bool = False, limit: int = 10_000_000, wave_depth: int = WAVE_DEPTH) -> SystemRun:
-    """Build ``spec`` under Verilator (cached per configuration) and play ``commands`` into it; a command
-    that follows a REDUCE waits for that REDUCE's outputs, as the next decode step needs them. With
-    ``waves``, the VCD holds ``wave_depth`` levels of hierarchy (0: all)."""
-    system, build = _system_build(spec, waves, wave_depth)
-    layout, out_layout = system.cmd.payload.shape(), system.out.payload.shape()
-    words = [hex(pack_command(layout, c)) for c in commands]
+def system_build(spec: SystemSpec, waves: bool = False, wave_depth: int = WAVE_DEPTH) -> SimBuild:
+    """The Verilator build of ``spec``'s top (cached)."""
+    return _system_build(spec, waves, wave_depth)[1]
+
+
+def system_job_file(spec: SystemSpec, commands: list[dict], path, seed: int | None = None, reset_at: int = 0,
+                    limit: int = 10_000_000) -> int:
+    """Write the harness job of ``commands`` to ``path``; a command that follows a REDUCE waits for that
+    REDUCE's outputs, as the next decode step needs them. Returns the number of output words."""
+    system, _ = _system_build(spec, False, 0)
+    layout = system.cmd.payload.shape()
     outputs, gates = 0, []
-    for i, c in enumerate(commands):          # a command after a REDUCE waits for its outputs
-        if outputs and commands[i - 1]["op"] == REDUCE:
-            gates.append((i, outputs))
+    for i, c in enumerate(commands):
+        gates.append(outputs if i and commands[i - 1]["op"] == REDUCE else 0)
         outputs += int(c["group"]) if c["op"] == REDUCE else 0
-    job = build.build_dir / "job.json"
-    job.write_text(json.dumps({"commands": words, "outputs": outputs, "gates": gates, "seed": seed,
-                               "reset_at": reset_at, "limit": limit}))
-    data = run_bench(build, "sim.tb_system", {"PAM_SYSTEM_JOB": job}, waves=waves)
+    write_job(path, [pack_command(layout, c) for c in commands], gates, outputs, seed, reset_at, limit)
+    return outputs
+
+
+def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, reset_at: int = 0,
+               waves: bool = False, limit: int = 10_000_000, wave_depth: int = WAVE_DEPTH,
+               raw: bool = False) -> SystemRun:
+    """Build ``spec`` under Verilator (cached per configuration) and play ``commands`` into it through the job
+    harness (``system_job_file``): under cocotb, or with ``raw`` under the plain C++ main. With ``waves``, the
+    VCD holds ``wave_depth`` levels of hierarchy (0: all)."""
+    system, build = _system_build(spec, waves, wave_depth)
+    out_layout = system.out.payload.shape()
+    job = build.build_dir / f"job-{os.getpid()}.txt"
+    outputs = system_job_file(spec, commands, job, seed, reset_at, limit)
+    log, wall = run_job(build, job, f"system-{os.getpid()}", waves=waves, raw=raw)
+    if log.timed_out or len(log.outputs) < outputs or len(log.statuses) < len(commands):
+        raise AssertionError(f"after {log.cycles} cycles: {len(log.statuses)} of {len(commands)} statuses, "
+                             f"{len(log.outputs)} of {outputs} outputs")
     statuses = []
-    for raw in data["statuses"]:
+    for raw in log.statuses:
         st = STATUS_LAYOUT.from_bits(raw)
         statuses.append((int(st.op), int(st.code)))
     results = []
-    for word in data["outputs"]:
-        out = out_layout.from_bits(int(word, 16))
+    for _, word in log.outputs:
+        out = out_layout.from_bits(word)
         results.append(([int(x) for x in out.o], int(out.error)))
     vcd = str(build.build_dir / "dump.vcd") if waves else None
-    return SystemRun(statuses, results, data["output_cycles"], data["cycles"], [tuple(c) for c in data["changes"]],
-                     data["units"], build.built_s, data["wall_s"], str(build.build_dir / "system.v"), vcd)
+    return SystemRun(statuses, results, [c for c, _ in log.outputs], log.cycles, log.changes,
+                     len(system.ru_active), build.built_s, wall, str(build.build_dir / "system.v"), vcd)
 
 
 @dataclasses.dataclass

@@ -34,7 +34,7 @@ def trace_for(build, tokens, seed):
 def test_pu_on_bank_bit_exact(build, which, seed):
     tier, _, group, _, block = BUILDS[build]
     tokens = COUNTS[which](block)
-    run = run_pu_on_bank(trace_for(build, tokens, seed), tier_name=tier, tokens=tokens, quick_compile=True)
+    run = run_pu_on_bank(trace_for(build, tokens, seed), tier_name=tier, tokens=tokens)
     print(run)
     assert run.block_tokens == block
     assert run.bit_exact, run.mismatch
@@ -46,8 +46,7 @@ def test_pu_on_bank_bit_exact(build, which, seed):
 @pytest.mark.verilator
 def test_pu_on_bank_with_backpressure_and_idle_query_cycles(seed):
     tokens = 2 * BUILDS["hbm3-bf16-d128-g8"][4] + 3
-    run = run_pu_on_bank(trace_for("hbm3-bf16-d128-g8", tokens, seed), tier_name="hbm3", tokens=tokens, seed=seed,
-                         quick_compile=True)
+    run = run_pu_on_bank(trace_for("hbm3-bf16-d128-g8", tokens, seed), tier_name="hbm3", tokens=tokens, seed=seed)
     assert run.bit_exact, run.mismatch
 
 
@@ -55,7 +54,7 @@ def test_pu_on_bank_with_backpressure_and_idle_query_cycles(seed):
 def test_pu_on_bank_reset_mid_run_then_correct_run(seed):
     tokens = BUILDS["hbm3-bf16-d128-g8"][4] + 1
     trace = trace_for("hbm3-bf16-d128-g8", tokens, seed)
-    run = run_pu_on_bank(trace, tier_name="hbm3", tokens=tokens, reset_at=700, quick_compile=True)
+    run = run_pu_on_bank(trace, tier_name="hbm3", tokens=tokens, reset_at=700)
     assert run.bit_exact, run.mismatch
-    clean = run_pu_on_bank(trace, tier_name="hbm3", tokens=tokens, quick_compile=True)
+    clean = run_pu_on_bank(trace, tier_name="hbm3", tokens=tokens)
     assert run.cycles == clean.cycles            # the run after the reset starts from a clean state
