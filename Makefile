@@ -10,6 +10,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test doctor clean
 
 $(STAMP): pyproject.toml
+	@echo "[setup] creating $(VENV) and installing the project and its tools (about a minute, once)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
@@ -17,8 +18,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/pam demo
 
+# Both cores: pytest-xdist, with the Verilator tests of one file kept on one worker (tests/conftest.py).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 doctor: $(STAMP)
 	$(BIN)/pam doctor

@@ -45,7 +45,8 @@ from sim.eval_plots import draw_plots
 from sim.evaluate import evaluate
 from sim.pu_bench import bank_build, run_pu_on_bank, stream_bank
 from sim.driver_job import drive_system
-from sim.system_job import QUICK_DEVICES, SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
+from sim.system_job import (DEMO_DEVICES, SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_build,
+                             system_step)
 from sim.waves import WaveError, draw_png, format_table, load_waves
 from sim.toolchain import ToolchainError, check_toolchain
 from sim.locality import generate_locality_trace, locality_stats
@@ -690,20 +691,38 @@ def cmd_schedule(args):
 # -- demo -----------------------------------------------------------------
 
 DEMO_SIGNALS = "dut.cmd__valid,dut.cmd__ready,dut.pu_active,dut.ru_active,dut.out__valid"
-DEMO_ROWS = (8, 2, 4)          # rows of every bank the request gets: 32 tokens in HBM, 32 in DDR, 256 on the SSD
+DEMO_ROWS = (32, 128, 32)      # rows of every bank the request gets: 256 tokens in HBM, 512 in DDR, 512 on the SSD
+DEMO_HEAD_DIM, DEMO_GROUP = 128, 2
 
 
 def cmd_demo(args):
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+
+    def progress(k, line):
+        print(f"[{k}/5 {time.perf_counter() - t0:5.0f} s] {line}", file=sys.stderr, flush=True)
+
+    spec = SystemSpec(DEMO_DEVICES, "fp16", DEMO_HEAD_DIM, DEMO_GROUP)
+    capacity = sum(d.bank_groups * d.banks * r * d.config().geometry.columns_per_row // (2 * DEMO_HEAD_DIM // d.config().lanes)
+                   for d, r in zip(spec.devices, DEMO_ROWS))
+    if not 1 <= args.tokens <= capacity - args.steps or args.steps < 1:
+        raise ValueError(f"--tokens {args.tokens} and --steps {args.steps}: the demo's devices hold {capacity} "
+                         f"tokens, so tokens + steps must be at most {capacity} (and steps >= 1)")
+    out.mkdir(parents=True, exist_ok=True)
+    progress(1, "checking the toolchain")
     tools = check_toolchain()
-    trace = generate_locality_trace(prompt=args.tokens, steps=args.steps, q_heads=2, kv_heads=1, head_dim=32,
-                                    dtype="fp16", seed=args.seed)
+    progress(2, f"trace: {args.tokens}-token prompt + {args.steps} decode steps with context locality")
+    trace = generate_locality_trace(prompt=args.tokens, steps=args.steps, q_heads=DEMO_GROUP, kv_heads=1,
+                                    head_dim=DEMO_HEAD_DIM, dtype="fp16", seed=args.seed)
     write_trace(out / "trace.npz", trace)
     stats = locality_stats(trace)
-    spec = SystemSpec(QUICK_DEVICES, "fp16", trace.head_dim, trace.group)
+    progress(3, "system Verilog and its Verilator build (cached by configuration: minutes the first time, "
+                "seconds after)")
+    build = system_build(spec, waves=True)
+    progress(4, f"host placement and {args.steps} decode steps on the RTL under cocotb (build "
+                f"{'cached' if not build.built_s else f'{build.built_s:.0f} s'})")
     job = drive_system(spec, trace, args.steps, rows=DEMO_ROWS, waves=True)
+    progress(5, "golden check, waves and summary")
     shutil.copyfile(job.run.verilog, out / "system.v")
     shutil.copyfile(job.run.vcd, out / "system.vcd")
     first = job.step_figures(0)
@@ -731,7 +750,8 @@ def cmd_demo(args):
         "PAM demo: a request's decode steps on the RTL system top (HBM, DDR, SSD devices + inter-device RU)",
         "  toolchain   " + ", ".join(f"{t.name} {t.version}" for t in tools),
         f"  trace       {args.tokens}-token prompt + {args.steps} steps with context locality (top 1% of tokens "
-        f"hold {100 * stats['top1_mass']:.0f}% of the attention), fp16, G = 2, d = 32 -> {out / 'trace.npz'}",
+        f"hold {100 * stats['top1_mass']:.0f}% of the attention), fp16, G = {DEMO_GROUP}, d = {DEMO_HEAD_DIM} "
+        f"-> {out / 'trace.npz'}",
         "  placement   host driver (Eq. 7 importance, Algorithm 2, bank-group mapping): tokens HBM/DDR/SSD "
         + ", ".join("/".join(map(str, t)) for t in summary["tokens_per_tier"])
         + f"; moved {summary['moves']} tokens after each step",
@@ -942,7 +962,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo", cmd_demo, "the main job end to end on an embedded default")
     p.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")
-    p.add_argument("--tokens", type=int, default=150, help="prompt tokens (default %(default)s; at most 300)")
+    p.add_argument("--tokens", type=int, default=1024, help="prompt tokens (default %(default)s; tokens + steps "
+                   "at most 1280)")
     p.add_argument("--steps", type=int, default=4, help="decode steps (default %(default)s)")
     p.add_argument("--seed", type=int, default=2026, help="random seed (default %(default)s)")
     return parser

@@ -30,7 +30,7 @@ from host.commands import device_commands, pack_command
 from sim.harness import HarnessPorts, write_job
 from sim.runner import SimBuild, build_design, run_job
 
-__all__ = ["SMALL_DEVICES", "QUICK_DEVICES", "DeviceSpec", "SystemSpec", "spread_placement", "device_partitions", "SystemStep",
+__all__ = ["SMALL_DEVICES", "QUICK_DEVICES", "DEMO_DEVICES", "DeviceSpec", "SystemSpec", "spread_placement", "device_partitions", "SystemStep",
            "system_step", "reference_error", "SystemRun", "window_figures", "system_commands", "system_golden", "count_by_device", "run_system",
            "system_build", "system_job_file", "SYSTEM_PORTS"]
 
@@ -113,6 +113,11 @@ SMALL_DEVICES = (DeviceSpec("hbm3", 1, 2, rows=32, lanes=4), DeviceSpec("ddr4", 
 # The same with a 3 us page read instead of 30 us, which keeps a decode step to thousands of cycles: the
 # end-to-end tests and `pam demo` (`pam bench device` keeps the full tR).
 QUICK_DEVICES = (*SMALL_DEVICES[:2], dataclasses.replace(SMALL_DEVICES[2], tR=3000))
+# The demo's system (`pam demo`, at head_dim 128): an HBM device of four banks with the tier's own 16-lane PUs,
+# a DDR device of two banks (4 lanes, as the tier has) and an SSD channel of two dies (narrowed to 4 lanes, with a
+# 3 us page read). At d = 128 an HBM bank holds 2 tokens per row, a DDR bank 2 and an SSD page 8.
+DEMO_DEVICES = (DeviceSpec("hbm3", 1, 4, rows=32), DeviceSpec("ddr4", 1, 2, rows=128),
+                DeviceSpec("ssd", 1, 2, rows=32, lanes=4, tR=3000))
 
 
 def spread_placement(spec: SystemSpec, tokens: int) -> Placement:
