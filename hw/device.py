@@ -112,10 +112,14 @@ class Device(wiring.Component):
         N bank groups of M banks.
     requests : int
         Region slots (requests that may own KV in the device at once).
+    separate : callable, optional
+        ``separate(unit, key)`` is applied to every bank's PU and every RU, with a key naming the unit's
+        configuration; it returns the unit or a stand-in with the same signature. The simulator
+        (``sim.separate``) uses it to emit each distinct unit once and instantiate it N times.
     """
 
     def __init__(self, tier: TierConfig, fmt: FloatFormat, acc: FloatFormat, head_dim: int, max_group: int,
-                 block_tokens: int, bank_groups: int, banks: int, requests: int = 4):
+                 block_tokens: int, bank_groups: int, banks: int, requests: int = 4, separate=None):
         if bank_groups < 1 or banks < 1 or requests < 1:
             self._MustUse__silence = True
             raise ValueError(f"bank_groups ({bank_groups}), banks ({banks}) and requests ({requests}) "
@@ -123,11 +127,14 @@ class Device(wiring.Component):
         self._tier, self._fmt, self._acc = tier, fmt, acc
         self._d, self._gmax, self._n, self._m, self._req = head_dim, max_group, bank_groups, banks, requests
         self._w = tier.lanes
-        self._units = [[BankPU(tier, fmt, acc, head_dim, max_group, block_tokens, sharers=banks)
+        separate = separate or (lambda unit, key: unit)
+        pu_key = ("BankPU", tier, fmt.name, acc.name, head_dim, max_group, block_tokens, banks)
+        ru_key = ("RU", fmt.name, acc.name, self._w, head_dim)
+        self._units = [[separate(BankPU(tier, fmt, acc, head_dim, max_group, block_tokens, sharers=banks), pu_key)
                         for _ in range(banks)]
                        for _ in range(bank_groups)]
-        self._rus = [RU(fmt, acc, self._w, head_dim) for _ in range(bank_groups)]
-        self._dev_ru = RU(fmt, acc, self._w, head_dim)
+        self._rus = [separate(RU(fmt, acc, self._w, head_dim), ru_key) for _ in range(bank_groups)]
+        self._dev_ru = separate(RU(fmt, acc, self._w, head_dim), ru_key)
         super().__init__({
             "cmd": In(stream.Signature(command_layout(fmt, tier.geometry.column_bits, head_dim,
                                                       bank_groups * banks))),

@@ -48,14 +48,18 @@ class System(wiring.Component):
     fmt, acc : FloatFormat
     lanes, head_dim : int
         W of the inter-device RU and normalise stage (HBM's), and head_dim.
+    separate : callable, optional
+        Applied to the inter-device RU as :class:`hw.device.Device` applies it to its units.
     """
 
-    def __init__(self, devices: Sequence[Device], fmt: FloatFormat, acc: FloatFormat, lanes: int, head_dim: int):
+    def __init__(self, devices: Sequence[Device], fmt: FloatFormat, acc: FloatFormat, lanes: int, head_dim: int,
+                 separate=None):
         if not 1 <= len(devices) <= 15:
             self._MustUse__silence = True
             raise ValueError(f"a system needs 1 to 15 devices, not {len(devices)}")
         self._devices = list(devices)
-        self._ru = RU(fmt, acc, lanes, head_dim)
+        ru = RU(fmt, acc, lanes, head_dim)
+        self._ru = separate(ru, ("RU", fmt.name, acc.name, lanes, head_dim)) if separate else ru
         self._norm = Normalize(fmt, acc, lanes, head_dim)
         super().__init__({
             "cmd": In(stream.Signature(system_command_layout(fmt, devices, head_dim))),

@@ -35,12 +35,12 @@ import sys
 import time
 from pathlib import Path
 
-from amaranth import Elaboratable
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import Verilator
 
 from hw.verilog import emit_verilog, waiver_flags
 from sim.harness import HarnessPorts, JobLog, job_harness, parse_log
+from sim.separate import silence_unused
 from sim.toolchain import setup_environment
 
 __all__ = ["BUILD_ROOT", "CXX_OPT", "SimBuild", "build_design", "run_bench", "run_job", "source_digest"]
@@ -155,19 +155,31 @@ def _trace_only(verilog: str, depth: int) -> str:
     return "".join(out)
 
 
-def _emit(component, top: str, harness: HarnessPorts | None, key: str | None) -> dict[str, str]:
-    """Verilog texts {module: text} of ``component`` (a component or a function that makes one), and of its
-    harness; cached on disk by ``key`` and the project's source digest."""
+def _no_inline(verilog: str, module: str) -> str:
+    """``verilog`` with its top ``module`` kept as a module of its own by Verilator, so that its C++ is
+    generated and compiled once however many times it is instantiated."""
+    head = f"module {module}("
+    at = verilog.index(head)
+    end = verilog.index(";", at) + 1
+    return verilog[:end] + "\n  /*verilator no_inline_module*/" + verilog[end:]
+
+
+def _emit(component, top: str, harness: HarnessPorts | None, key: str | None, modules: dict) -> dict[str, str]:
+    """Verilog texts {module: text} of ``component`` (a component or a function that makes one), of the
+    separately emitted ``modules`` it instantiates, and of its harness; cached on disk by ``key`` and the
+    project's source digest."""
     cache = None
     if key is not None:
         digest = hashlib.sha256(f"{top}|{key}|{harness}|{source_digest()}".encode()).hexdigest()[:16]
         cache = BUILD_ROOT / "emit" / f"{top}-{digest}.json"
         if cache.exists():
-            _silence_unused(component)
+            for unit in (component, *modules.values()):
+                silence_unused(unit)
             return json.loads(cache.read_text())
     if callable(component) and not hasattr(component, "signature"):
         component = component()
     texts = {top: emit_verilog(component, top)}
+    texts.update((name, _no_inline(emit_verilog(unit, name), name)) for name, unit in modules.items())
     if harness is not None:
         wrapper, name = job_harness(component, top, harness)
         texts[name] = wrapper
@@ -177,22 +189,6 @@ def _emit(component, top: str, harness: HarnessPorts | None, key: str | None) ->
         tmp.write_text(json.dumps(texts))
         tmp.replace(cache)
     return texts
-
-
-def _silence_unused(obj, seen=None) -> None:
-    """Mark ``obj`` and the elaboratables it holds as deliberately unused: its Verilog came from the cache,
-    and it only serves its layouts (Amaranth warns about elaboratables that are never elaborated)."""
-    seen = set() if seen is None else seen
-    if id(obj) in seen:
-        return
-    seen.add(id(obj))
-    if isinstance(obj, Elaboratable):
-        obj._MustUse__silence = True
-        for value in vars(obj).values():
-            _silence_unused(value, seen)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            _silence_unused(value, seen)
 
 
 def _public_vlt(texts: dict[str, str], top: str, harness: HarnessPorts | None) -> str:
@@ -206,7 +202,7 @@ def _public_vlt(texts: dict[str, str], top: str, harness: HarnessPorts | None) -
 
 
 def build_design(component, top: str, *, key: str | None = None, harness: HarnessPorts | None = None,
-                 waves: bool = False, wave_depth: int = 0) -> SimBuild:
+                 waves: bool = False, wave_depth: int = 0, modules: dict | None = None) -> SimBuild:
     """Emit ``component`` as Verilog module ``top`` and build it with Verilator (cached).
 
     ``component`` is an Amaranth component or a function that makes one (called only when the Verilog is
@@ -214,11 +210,15 @@ def build_design(component, top: str, *, key: str | None = None, harness: Harnes
     is ``<top>_job`` (``sim/harness.py``): the clock and the job player are in HDL and the bench is
     ``run_job``; without it, a cocotb bench drives ``top``'s ports and clock. ``wave_depth`` limits the
     traced hierarchy to the top and ``wave_depth - 1`` levels of its submodules (0: all of it).
+    ``modules`` are units that ``component`` instantiates (``sim.separate.Separator.modules``): each is
+    emitted once, as a module of its own; with a ``wave_depth`` they are not traced.
     """
     setup_environment()
-    texts = _emit(component, top, harness, key)
+    modules = modules or {}
+    texts = _emit(component, top, harness, key, modules)
     if waves and wave_depth:
-        texts = {**texts, top: _trace_only(texts[top], wave_depth)}
+        texts = {name: _trace_only(text, wave_depth) if name == top else _trace_only(text, 0) if name in modules
+                 else text for name, text in texts.items()}
     hdl_top = f"{top}_job" if harness is not None else top
     flags = [*waiver_flags(), "-O3", "--x-assign", "fast", "--x-initial", "fast", "--output-split", "20000",
              "--output-split-cfuncs", "2000"]

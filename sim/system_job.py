@@ -29,6 +29,7 @@ from hw.tierconfig import TierConfig, load_tier
 from host.commands import device_commands, pack_command
 from sim.harness import HarnessPorts, write_job
 from sim.runner import SimBuild, build_design, run_job
+from sim.separate import Separator
 
 __all__ = ["SMALL_DEVICES", "QUICK_DEVICES", "DEMO_DEVICES", "DeviceSpec", "SystemSpec", "spread_placement", "device_partitions", "SystemStep",
            "system_step", "reference_error", "SystemRun", "window_figures", "system_commands", "system_golden", "count_by_device", "run_system",
@@ -95,13 +96,14 @@ class SystemSpec:
         """PAM's reduction tree over the banks of every device (``golden.placement.Placement.tree``)."""
         return self.placement(np.zeros((0, 3), np.int64)).tree()
 
-    def build(self) -> System:
+    def build(self, separate=None) -> System:
+        """The system top; ``separate`` as in ``hw.device.Device`` (``sim.separate.Separator``)."""
         fmt, devices = self.format, []
         for d in self.devices:
             tier = d.config()
             devices.append(Device(tier, fmt, FP32, self.head_dim, self.group, self.block(tier), d.bank_groups,
-                                  d.banks, requests=1))
-        return System(devices, fmt, FP32, self.devices[0].config().lanes, self.head_dim)
+                                  d.banks, requests=1, separate=separate))
+        return System(devices, fmt, FP32, self.devices[0].config().lanes, self.head_dim, separate=separate)
 
 
 # The scaled-down system of the end-to-end tests, `pam sim device` and `pam bench device` (one cached build per
@@ -222,9 +224,10 @@ SYSTEM_PORTS = HarnessPorts(cmd="cmd", out="out", status="status", monitors=("pu
 @functools.cache
 def _system_build(spec: SystemSpec, waves: bool, wave_depth: int) -> tuple[System, SimBuild]:
     """The top and its Verilator build, once per process (the Verilog is cached on disk by ``spec``)."""
-    system = spec.build()
+    separator = Separator()
+    system = spec.build(separator)
     return system, build_design(system, "system", key=repr(spec), harness=SYSTEM_PORTS, waves=waves,
-                                wave_depth=wave_depth if waves else 0)
+                                wave_depth=wave_depth if waves else 0, modules=separator.modules)
 
 
 def system_build(spec: SystemSpec, waves: bool = False, wave_depth: int = WAVE_DEPTH) -> SimBuild:
