@@ -691,7 +691,7 @@ def cmd_schedule(args):
 # -- demo -----------------------------------------------------------------
 
 DEMO_SIGNALS = "dut.cmd__valid,dut.cmd__ready,dut.pu_active,dut.ru_active,dut.out__valid"
-DEMO_ROWS = (32, 128, 32)      # rows of every bank the request gets: 256 tokens in HBM, 512 in DDR, 512 on the SSD
+DEMO_ROWS = (64, 64, 32)       # rows of every bank the request gets: 512 tokens in HBM, 256 in DDR, 512 on the SSD
 DEMO_HEAD_DIM, DEMO_GROUP = 128, 2
 
 

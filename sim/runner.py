@@ -28,6 +28,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -35,6 +36,8 @@ import sys
 import time
 from pathlib import Path
 
+from amaranth import Value
+from amaranth.lib import wiring
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import Verilator
 
@@ -155,6 +158,37 @@ def _trace_only(verilog: str, depth: int) -> str:
     return "".join(out)
 
 
+_PENDING: dict = {}
+
+
+def _emit_one(name: str) -> str:
+    # Verilator checks for combinational loops itself (hw.verilog.emit_verilog).
+    return emit_verilog(_PENDING[name], name, check_comb_cycles=False)
+
+
+def _emit_all(units: dict) -> dict[str, str]:
+    """{name: Verilog} of every unit, emitted in parallel on the machine's cores (Amaranth's front end is pure
+    Python: a 16-lane PU at head_dim 128 takes most of a minute). Forked workers inherit the units."""
+    workers = min(len(units), os.cpu_count() or 1)
+    if workers < 2:
+        return {name: emit_verilog(unit, name, check_comb_cycles=False) for name, unit in units.items()}
+    _PENDING.update(units)
+    try:
+        order = sorted(units, key=lambda name: -_size_hint(units[name]))      # the largest first
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            texts = dict(zip(order, pool.map(_emit_one, order, chunksize=1)))
+    finally:
+        _PENDING.clear()
+    for unit in units.values():            # elaborated in the workers, not here
+        silence_unused(unit)
+    return {name: texts[name] for name in units}
+
+
+def _size_hint(unit) -> int:
+    """A rough size of a unit's netlist, to start the largest emission first: its ports' width."""
+    return sum(len(Value.cast(v)) for _, _, v in unit.signature.flatten(unit))
+
+
 def _no_inline(verilog: str, module: str) -> str:
     """``verilog`` with its top ``module`` kept as a module of its own by Verilator, so that its C++ is
     generated and compiled once however many times it is instantiated."""
@@ -176,10 +210,10 @@ def _emit(component, top: str, harness: HarnessPorts | None, key: str | None, mo
             for unit in (component, *modules.values()):
                 silence_unused(unit)
             return json.loads(cache.read_text())
-    if callable(component) and not hasattr(component, "signature"):
+    if not isinstance(component, wiring.Component):
         component = component()
-    texts = {top: emit_verilog(component, top)}
-    texts.update((name, _no_inline(emit_verilog(unit, name), name)) for name, unit in modules.items())
+    texts = _emit_all({top: component, **modules})
+    texts.update((name, _no_inline(texts[name], name)) for name in modules)
     if harness is not None:
         wrapper, name = job_harness(component, top, harness)
         texts[name] = wrapper
@@ -221,7 +255,7 @@ def build_design(component, top: str, *, key: str | None = None, harness: Harnes
                  else text for name, text in texts.items()}
     hdl_top = f"{top}_job" if harness is not None else top
     flags = [*waiver_flags(), "-O3", "--x-assign", "fast", "--x-initial", "fast", "--output-split", "20000",
-             "--output-split-cfuncs", "2000"]
+             "--output-split-cfuncs", "2000", "--verilate-jobs", str(os.cpu_count() or 1)]
     if harness is not None:
         flags += ["--timing", "-CFLAGS", "-std=c++20"]     # the harness's clock is a delay; C++20 coroutines
     if waves:

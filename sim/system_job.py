@@ -118,7 +118,7 @@ QUICK_DEVICES = (*SMALL_DEVICES[:2], dataclasses.replace(SMALL_DEVICES[2], tR=30
 # The demo's system (`pam demo`, at head_dim 128): an HBM device of four banks with the tier's own 16-lane PUs,
 # a DDR device of two banks (4 lanes, as the tier has) and an SSD channel of two dies (narrowed to 4 lanes, with a
 # 3 us page read). At d = 128 an HBM bank holds 2 tokens per row, a DDR bank 2 and an SSD page 8.
-DEMO_DEVICES = (DeviceSpec("hbm3", 1, 4, rows=32), DeviceSpec("ddr4", 1, 2, rows=128),
+DEMO_DEVICES = (DeviceSpec("hbm3", 1, 4, rows=64), DeviceSpec("ddr4", 1, 2, rows=64),
                 DeviceSpec("ssd", 1, 2, rows=32, lanes=4, tR=3000))
 
 
@@ -222,12 +222,18 @@ SYSTEM_PORTS = HarnessPorts(cmd="cmd", out="out", status="status", monitors=("pu
 
 
 @functools.cache
+def _system(spec: SystemSpec) -> tuple[System, dict]:
+    """The top, with each distinct unit to be emitted once (``sim.separate``), built once per process."""
+    separator = Separator()
+    return spec.build(separator), separator.modules
+
+
+@functools.cache
 def _system_build(spec: SystemSpec, waves: bool, wave_depth: int) -> tuple[System, SimBuild]:
     """The top and its Verilator build, once per process (the Verilog is cached on disk by ``spec``)."""
-    separator = Separator()
-    system = spec.build(separator)
+    system, modules = _system(spec)
     return system, build_design(system, "system", key=repr(spec), harness=SYSTEM_PORTS, waves=waves,
-                                wave_depth=wave_depth if waves else 0, modules=separator.modules)
+                                wave_depth=wave_depth if waves else 0, modules=modules)
 
 
 def system_build(spec: SystemSpec, waves: bool = False, wave_depth: int = WAVE_DEPTH) -> SimBuild:
@@ -239,8 +245,7 @@ def system_job_file(spec: SystemSpec, commands: list[dict], path, seed: int | No
                     limit: int = 10_000_000) -> int:
     """Write the harness job of ``commands`` to ``path``; a command that follows a REDUCE waits for that
     REDUCE's outputs, as the next decode step needs them. Returns the number of output words."""
-    system, _ = _system_build(spec, False, 0)
-    layout = system.cmd.payload.shape()
+    layout = _system(spec)[0].cmd.payload.shape()
     outputs, gates = 0, []
     for i, c in enumerate(commands):
         gates.append(outputs if i and commands[i - 1]["op"] == REDUCE else 0)

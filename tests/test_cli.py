@@ -100,10 +100,12 @@ def test_argument_type_errors_exit_with_usage(capsys):
 
 @pytest.mark.verilator
 def test_demo_json(tmp_path, capsys):
-    data = run_json(capsys, "demo", "--out", str(tmp_path), "--tokens", "80", "--steps", "2")
+    """The demo's own system (HBM 1x4 banks of 16-lane PUs, d = 128) with a shorter prompt."""
+    data = run_json(capsys, "demo", "--out", str(tmp_path), "--tokens", "800", "--steps", "2")
     assert data["bit_exact"] == [True, True] and data["within_bound"]
-    assert [sum(t) for t in data["tokens_per_tier"]] == [81, 82]         # the prompt, then one token per step
-    assert data["tokens_per_tier"][0][2] > 0                             # past HBM's and DDR's 32 slots: the SSD
+    assert data["head_dim"] == 128 and data["devices"][0]["banks"] == 4 and data["devices"][0]["lanes"] is None
+    assert [sum(t) for t in data["tokens_per_tier"]] == [801, 802]       # the prompt, then one token per step
+    assert data["tokens_per_tier"][0][2] > 0                             # past HBM's 512 and DDR's 256 slots
     for name in ("summary.json", "trace.npz", "system.v", "system.vcd", "wave.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert "module system(" in (tmp_path / "system.v").read_text()
