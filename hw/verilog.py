@@ -52,9 +52,9 @@ def emit_verilog(component, name: str, check_comb_cycles: bool = True) -> str:
     """Verilog text of ``component`` as module ``name`` (built-in Yosys).
 
     ``check_comb_cycles=False`` skips Amaranth's bit-level combinational-cycle check, which is 90% of the
-    emission time of a 16-lane RU at head_dim 128 (about 80 s). Only Verilator builds pass it: Verilator
-    refuses any combinational loop itself (``UNOPTFLAT``, fatal without ``-Wno-fatal``; tested), so the
-    check is done there, at word level, which is stricter.
+    emission time of a 16-lane RU at head_dim 128 (about 80 s). Only Verilator builds and lints pass it:
+    Verilator refuses any combinational loop itself (``UNOPTFLAT``, fatal without ``-Wno-fatal``, reported
+    by ``--lint-only`` too; tested), so the check is done there, at word level, which is stricter.
     """
     setup_environment()
     guard = contextlib.nullcontext() if check_comb_cycles else _without_comb_cycle_check()

@@ -17,9 +17,11 @@ The system model (``sim/sysmodel.py``) reads only this file and the configs.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime
 import json
+import multiprocessing
 import os
 import subprocess
 import time
@@ -125,23 +127,39 @@ def _commit() -> str | None:
         return None
 
 
+def _job(job: tuple) -> dict:
+    kind, *args = job
+    return _pu_entry(*args) if kind == "pu" else _ru_entry(*args)
+
+
 def calibrate(tiers=("hbm3", "ddr4", "ssd"), groups=(1, 5, 8), head_dim: int = 128, fmt: str = "fp16",
-              seed: int = 1, progress=None) -> dict:
-    """Measure every (tier, group) PU and every tier's RU; returns the calibration as a dict."""
+              seed: int = 1, progress=None, workers: int | None = None) -> dict:
+    """Measure every (tier, group) PU and every tier's RU; returns the calibration as a dict.
+
+    The runs are independent: ``workers`` processes (default: one per core) take them in turn, each with its
+    own Verilator build (builds of one configuration are shared through the build cache's lock)."""
     format_by_name(fmt)
     for tier in tiers:              # every tier name is checked before the first (minutes-long) run
         load_tier(tier)
     t0 = time.perf_counter()
-    pu, ru = [], []
-    for tier in tiers:
-        for group in groups:
-            pu.append(_pu_entry(tier, fmt, head_dim, group, seed))
+    jobs = [("pu", tier, fmt, head_dim, group, seed) for tier in tiers for group in groups]
+    jobs += [("ru", tier, fmt, head_dim, 4, seed) for tier in tiers]
+    workers = min(len(jobs), workers or os.cpu_count() or 1)
+    results: list = [None] * len(jobs)
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = {pool.submit(_job, job): i for i, job in enumerate(jobs)}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            i = futures[future]
+            results[i] = entry = future.result()
             if progress:
-                progress(f"PU {tier} G={group}: {pu[-1]['cycles_per_token']:.2f} cycles/token "
-                         f"(+{pu[-1]['fixed_cycles']:.0f}), {time.perf_counter() - t0:.0f} s")
-        ru.append(_ru_entry(tier, fmt, head_dim, 4, seed))
-        if progress:
-            progress(f"RU {tier}: {ru[-1]['cycles_per_partial']:.1f} cycles/partial, {time.perf_counter() - t0:.0f} s")
+                what = (f"PU {entry['tier']} G={entry['group']}: {entry['cycles_per_token']:.2f} cycles/token "
+                        f"(+{entry['fixed_cycles']:.0f})" if jobs[i][0] == "pu" else
+                        f"RU {entry['tier']}: {entry['cycles_per_partial']:.1f} cycles/partial")
+                elapsed = time.perf_counter() - t0
+                progress(f"[{done}/{len(jobs)}] {what}; {elapsed:.0f} s, about "
+                         f"{elapsed / done * (len(jobs) - done):.0f} s left")
+    pu = [r for r, job in zip(results, jobs) if job[0] == "pu"]
+    ru = [r for r, job in zip(results, jobs) if job[0] == "ru"]
     return {"generated_by": "pam calibrate", "date": datetime.date.today().isoformat(), "commit": _commit(),
             "format": fmt, "head_dim": head_dim, "seed": seed, "wall_s": round(time.perf_counter() - t0, 1),
             "pu": pu, "ru": ru}

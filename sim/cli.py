@@ -300,7 +300,8 @@ def cmd_verilog(args):
         top = name if f == "-" else f"{name}_{f}"
         path = out / f"{top}.v"
         component = build()
-        path.write_text(emit_verilog(component, top))
+        # With --lint, Verilator's own UNOPTFLAT check refuses combinational loops (hw.verilog.emit_verilog).
+        path.write_text(emit_verilog(component, top, check_comb_cycles=not args.lint))
         row = {"unit": name, "format": f, "path": str(path), "latency": getattr(component, "latency", None)}
         if args.lint:
             row["lint_clean"], row["lint_output"] = lint_verilog(path, top)
@@ -591,7 +592,11 @@ def cmd_waves(args):
 
 def cmd_calibrate(args):
     tiers, groups = args.tiers.split(","), args.groups
-    progress = None if args.json else (lambda line: print("  " + line, flush=True))
+    def progress(line):
+        print("  " + line, file=sys.stderr, flush=True)
+
+    progress(f"calibrating {len(tiers) * len(groups)} PU and {len(tiers)} RU configurations on both cores "
+             f"(each builds its simulation once; cached after)")
     data = calibrate(tiers, groups, args.head_dim, args.dtype, args.seed, progress=progress)
     path = write_calibration(data, args.out)
     lines = [f"calibration from the RTL ({args.dtype}, head_dim {args.head_dim}, every run bit-exact) -> {path}"]

@@ -178,3 +178,20 @@ def test_area_and_sim_device_bad_arguments(argv, match, capsys, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert match in capsys.readouterr().err
+
+
+@pytest.mark.verilator
+def test_bench_sim_runs_one_job_under_cocotb_and_the_cpp_main(capsys):
+    """Both runs of the same build must log the same outputs; the bench raises otherwise."""
+    data = run_json(capsys, "bench", "sim", "--designs", "bank", "--reads", "20000")
+    (row,) = data["rows"]
+    assert row["cycles"] > 20000 and row["modules"] >= 2 and row["verilog_bytes"] > 10_000
+    assert row["cocotb_cycles_per_s"] > 0 and row["raw_cycles_per_s"] > 0
+    assert row["cocotb_over_raw"] == pytest.approx(row["cocotb_cycles_per_s"] / row["raw_cycles_per_s"])
+
+
+def test_bench_sim_bad_arguments(capsys):
+    assert main(["bench", "sim", "--designs", "gpu"]) == 2
+    assert "designs: 'gpu' is not one of system, pu, bank" in capsys.readouterr().err
+    assert main(["bench", "sim", "--reads", "0"]) == 2
+    assert "--reads must be >= 1" in capsys.readouterr().err

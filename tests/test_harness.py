@@ -157,3 +157,13 @@ def test_a_combinational_loop_fails_the_build(tmp_path):
         build_design(CombLoop, "comb_loop", harness=HarnessPorts())
     newest = max(BUILD_ROOT.glob("comb_loop_job-*"), key=lambda p: p.stat().st_mtime)
     assert "%Warning-UNOPTFLAT" in (newest / "build.log").read_text()
+
+
+def test_the_lint_refuses_a_combinational_loop_that_emission_did_not_check(tmp_path):
+    """``pam verilog --lint`` emits without Amaranth's cycle check; the lint must then flag the loop."""
+    from hw.verilog import emit_verilog, lint_verilog
+    loop = CombLoop()
+    path = tmp_path / "loop.v"
+    path.write_text(emit_verilog(loop, "loop", check_comb_cycles=False))
+    clean, text = lint_verilog(path, "loop")
+    assert not clean and "UNOPTFLAT" in text
