@@ -16,6 +16,7 @@ from sim.harness import write_job
 from sim.pu_bank import PU_BANK_PORTS, PUBank
 from sim.pu_stream import kv_columns, lanes_word
 from sim.runner import build_design, run_job
+from sim.separate import silence_unused
 from sim.trace import KVTrace
 
 __all__ = ["PURun", "run_pu_on_bank", "stream_bank", "bank_build"]
@@ -121,8 +122,10 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
 
 @functools.cache
 def _pu_bank_commands(tier, fmt, head_dim, max_group, block, sharers) -> PUBank:
-    """A PUBank of that configuration, for its command packing (built once per process)."""
-    return PUBank(tier, fmt, FP32, head_dim, max_group, block, sharers)
+    """A PUBank of that configuration, for its command packing (built once per process, never elaborated)."""
+    bench = PUBank(tier, fmt, FP32, head_dim, max_group, block, sharers)
+    silence_unused(bench)
+    return bench
 
 
 def _partial(word: int, head_dim: int, acc_bits: int = 32) -> dict:
@@ -145,7 +148,10 @@ def bank_build(tier, waves: bool = False):
 
 @functools.cache
 def _streamer(tier) -> BankStreamer:
-    return BankStreamer(tier)
+    """A BankStreamer of that tier, for its command packing (never elaborated)."""
+    bank = BankStreamer(tier)
+    silence_unused(bank)
+    return bank
 
 
 def stream_bank(tier, words: list[int], reads: int, waves: bool = False, raw: bool = False):
