@@ -22,8 +22,8 @@ from golden.hwmodel import prescale_query
 from hw.device import Op
 from host.driver import HostDriver, StepReport
 from host.mapping import DeviceShape
-from sim.system_job import (SystemRun, SystemSpec, reference_error, run_system, system_commands, system_golden,
-                             window_figures)
+from sim.system_job import (WAVE_DEPTH, SystemRun, SystemSpec, reference_error, run_system, system_commands,
+                             system_golden, window_figures)
 from sim.trace import KVTrace
 
 __all__ = ["DriverRun", "driver_shapes", "drive_system"]
@@ -72,10 +72,11 @@ def driver_shapes(spec: SystemSpec, head_dim: int, rows: tuple[int, ...] | None 
 
 def drive_system(spec: SystemSpec, trace: KVTrace, steps: int, x: float = 8.0, y: float = 3.0,
                  source: str = "oracle", sparsity: float = 0.1, kv_head: int = 0, max_moves: int = 8,
-                 rows: tuple[int, ...] | None = None, seed: int | None = None, waves: bool = False) -> DriverRun:
+                 rows: tuple[int, ...] | None = None, seed: int | None = None, waves: bool = False,
+                 wave_depth: int = WAVE_DEPTH) -> DriverRun:
     """Drive ``steps`` decode steps of ``trace`` (format v2) for ``kv_head`` through the system top, the
     request holding ``rows`` of every bank per device (``driver_shapes``); ``seed`` adds random idle
-    cycles and back-pressure."""
+    cycles and back-pressure; with ``waves``, ``wave_depth`` levels of hierarchy are traced."""
     fmt = spec.format
     spec.check_trace(trace)
     if not 0 <= kv_head < trace.kv_heads:
@@ -98,7 +99,7 @@ def drive_system(spec: SystemSpec, trace: KVTrace, steps: int, x: float = 8.0, y
         layouts.append(banks)
         reports.append(driver.rebalance(step))
         previous = banks
-    run = run_system(spec, commands, seed=seed, waves=waves)
+    run = run_system(spec, commands, seed=seed, waves=waves, wave_depth=wave_depth)
     ok = all(code == 0 for _, code in run.statuses)
     exact, errors = [], []
     for step, want in enumerate(wants):

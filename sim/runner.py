@@ -236,21 +236,22 @@ def _public_vlt(texts: dict[str, str], top: str, harness: HarnessPorts | None) -
 
 
 def build_design(component, top: str, *, key: str | None = None, harness: HarnessPorts | None = None,
-                 waves: bool = False, wave_depth: int = 0, modules: dict | None = None) -> SimBuild:
+                 waves: bool = False, wave_depth: int | None = None, modules: dict | None = None) -> SimBuild:
     """Emit ``component`` as Verilog module ``top`` and build it with Verilator (cached).
 
     ``component`` is an Amaranth component or a function that makes one (called only when the Verilog is
     not cached: pass ``key``, a string that names the configuration). With ``harness``, the simulated top
     is ``<top>_job`` (``sim/harness.py``): the clock and the job player are in HDL and the bench is
     ``run_job``; without it, a cocotb bench drives ``top``'s ports and clock. ``wave_depth`` limits the
-    traced hierarchy to the top and ``wave_depth - 1`` levels of its submodules (0: all of it).
+    traced hierarchy of ``top`` to ``wave_depth`` levels (0: none of it, only the harness and the nets on
+    ``top``'s ports; 1: ``top``'s own logic too; None: all of it).
     ``modules`` are units that ``component`` instantiates (``sim.separate.Separator.modules``): each is
     emitted once, as a module of its own; with a ``wave_depth`` they are not traced.
     """
     setup_environment()
     modules = modules or {}
     texts = _emit(component, top, harness, key, modules)
-    if waves and wave_depth:
+    if waves and wave_depth is not None:
         texts = {name: _trace_only(text, wave_depth) if name == top else _trace_only(text, 0) if name in modules
                  else text for name, text in texts.items()}
     hdl_top = f"{top}_job" if harness is not None else top

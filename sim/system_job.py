@@ -229,14 +229,14 @@ def _system(spec: SystemSpec) -> tuple[System, dict]:
 
 
 @functools.cache
-def _system_build(spec: SystemSpec, waves: bool, wave_depth: int) -> tuple[System, SimBuild]:
+def _system_build(spec: SystemSpec, waves: bool, wave_depth: int | None) -> tuple[System, SimBuild]:
     """The top and its Verilator build, once per process (the Verilog is cached on disk by ``spec``)."""
     system, modules = _system(spec)
     return system, build_design(system, "system", key=repr(spec), harness=SYSTEM_PORTS, waves=waves,
-                                wave_depth=wave_depth if waves else 0, modules=modules)
+                                wave_depth=wave_depth if waves else None, modules=modules)
 
 
-def system_build(spec: SystemSpec, waves: bool = False, wave_depth: int = WAVE_DEPTH) -> SimBuild:
+def system_build(spec: SystemSpec, waves: bool = False, wave_depth: int | None = WAVE_DEPTH) -> SimBuild:
     """The Verilator build of ``spec``'s top (cached)."""
     return _system_build(spec, waves, wave_depth)[1]
 
@@ -259,7 +259,7 @@ def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, 
                raw: bool = False) -> SystemRun:
     """Build ``spec`` under Verilator (cached per configuration) and play ``commands`` into it through the job
     harness (``system_job_file``): under cocotb, or with ``raw`` under the plain C++ main. With ``waves``, the
-    VCD holds ``wave_depth`` levels of hierarchy (0: all)."""
+    VCD holds ``wave_depth`` levels of the top's hierarchy (``sim.runner.build_design``)."""
     system, build = _system_build(spec, waves, wave_depth)
     out_layout = system.out.payload.shape()
     job = build.build_dir / f"job-{os.getpid()}.txt"

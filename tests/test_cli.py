@@ -109,7 +109,7 @@ def test_demo_json(tmp_path, capsys):
     for name in ("summary.json", "trace.npz", "system.v", "system.vcd", "wave.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert "module system(" in (tmp_path / "system.v").read_text()
-    waves = load_waves(tmp_path / "system.vcd", "dut.pu_active,dut.out__valid")
+    waves = load_waves(tmp_path / "system.vcd", "d_pu_active,d_out__valid")
     pu, out = waves.values
     assert any(v not in (0, "x") for v in pu) and sum(1 for v in out if v == 1) >= 2 * 2
     step0 = data["step0"]
