@@ -175,7 +175,7 @@ def count_by_device(spec: SystemSpec, placement: Placement) -> list[list[int]]:
 
 @dataclasses.dataclass
 class SystemRun:
-    """One bench run of the system top (``sim/tb_system.py``)."""
+    """One run of the system top under the job harness (``sim/harness.py``)."""
     statuses: list[tuple[int, int]]           # (op, code) per command
     outputs: list[tuple[list[int], int]]      # (O/l bits per lane, error flags) per query head
     output_cycles: list[int]

@@ -1,11 +1,10 @@
 """The PU fed by the bank model under cocotb + Verilator: bit-exact partials, utilisation at the timing limit.
 
-Three builds (C++ compiled without optimisation, which takes several times less than an optimised
-build and is all these short runs need; cached in build/sim/) cover the
+Three builds (cached in build/sim/, played by the job harness) cover the
 matrix: FP16 and BF16, head_dim 64 and 128, W 16 and 4, G 1, 5 and 8. Each
 runs token counts 0, 1, B-1, B, B+1 and 1000. The G = 8 build also runs
-with random query idle cycles and partial back-pressure, and with a reset in
-the middle of a run followed by a correct run. The bank's timing (row
+with random idle cycles between commands and partial back-pressure, and with
+a reset in the middle of a run followed by a correct run. The bank's timing (row
 switches, refresh) gives the PU idle input cycles in every case.
 """
 
