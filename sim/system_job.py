@@ -26,7 +26,7 @@ from golden.reference import decode_attention
 from hw.device import STATUS_LAYOUT, Device
 from hw.system import REDUCE, System
 from hw.tierconfig import TierConfig, load_tier
-from host.commands import device_commands, pack_command
+from host.commands import CommandPacker, device_commands
 from sim.harness import HarnessPorts, write_job
 from sim.runner import SimBuild, build_design, run_job
 from sim.separate import Separator
@@ -185,7 +185,7 @@ class SystemRun:
     built_s: float
     wall_s: float
     verilog: str
-    vcd: str | None = None
+    wave_file: str | None = None              # the traced run's VCD or FST
 
     def activity(self, start: int = 0, end: int | None = None) -> tuple[dict, list[int]]:
         """PU and RU activity in cycles [start, end]: ``{"pu"|"ru": [first, last, busy cycles] per unit}``
@@ -229,15 +229,15 @@ def _system(spec: SystemSpec) -> tuple[System, dict]:
 
 
 @functools.cache
-def _system_build(spec: SystemSpec, waves: bool, wave_depth: int | None) -> tuple[System, SimBuild]:
+def _system_build(spec: SystemSpec, waves: str | None, wave_depth: int | None) -> tuple[System, SimBuild]:
     """The top and its Verilator build, once per process (the Verilog is cached on disk by ``spec``)."""
     system, modules = _system(spec)
     return system, build_design(system, "system", key=repr(spec), harness=SYSTEM_PORTS, waves=waves,
                                 wave_depth=wave_depth if waves else None, modules=modules)
 
 
-def system_build(spec: SystemSpec, waves: bool = False, wave_depth: int | None = WAVE_DEPTH) -> SimBuild:
-    """The Verilator build of ``spec``'s top (cached)."""
+def system_build(spec: SystemSpec, waves: str | None = None, wave_depth: int | None = WAVE_DEPTH) -> SimBuild:
+    """The Verilator build of ``spec``'s top (cached); ``waves``: None, ``vcd`` or ``fst``."""
     return _system_build(spec, waves, wave_depth)[1]
 
 
@@ -250,21 +250,22 @@ def system_job_file(spec: SystemSpec, commands: list[dict], path, seed: int | No
     for i, c in enumerate(commands):
         gates.append(outputs if i and commands[i - 1]["op"] == REDUCE else 0)
         outputs += int(c["group"]) if c["op"] == REDUCE else 0
-    write_job(path, [pack_command(layout, c) for c in commands], gates, outputs, seed, reset_at, limit)
+    pack = CommandPacker(layout)
+    write_job(path, [pack(c) for c in commands], gates, outputs, seed, reset_at, limit)
     return outputs
 
 
 def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, reset_at: int = 0,
-               waves: bool = False, limit: int = 10_000_000, wave_depth: int = WAVE_DEPTH,
+               waves: str | None = None, limit: int = 10_000_000, wave_depth: int = WAVE_DEPTH,
                raw: bool = False) -> SystemRun:
     """Build ``spec`` under Verilator (cached per configuration) and play ``commands`` into it through the job
-    harness (``system_job_file``): under cocotb, or with ``raw`` under the plain C++ main. With ``waves``, the
-    VCD holds ``wave_depth`` levels of the top's hierarchy (``sim.runner.build_design``)."""
+    harness (``system_job_file``): under cocotb, or with ``raw`` under the plain C++ main. With ``waves``
+    (``vcd`` or ``fst``), the wave file holds ``wave_depth`` levels of the top's hierarchy (``sim.runner.build_design``)."""
     system, build = _system_build(spec, waves, wave_depth)
     out_layout = system.out.payload.shape()
     job = build.build_dir / f"job-{os.getpid()}.txt"
     outputs = system_job_file(spec, commands, job, seed, reset_at, limit)
-    log, wall = run_job(build, job, f"system-{os.getpid()}", waves=waves, raw=raw)
+    log, wall = run_job(build, job, f"system-{os.getpid()}", raw=raw)
     if log.timed_out or len(log.outputs) < outputs or len(log.statuses) < len(commands):
         raise AssertionError(f"after {log.cycles} cycles: {len(log.statuses)} of {len(commands)} statuses, "
                              f"{len(log.outputs)} of {outputs} outputs")
@@ -276,9 +277,9 @@ def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, 
     for _, word in log.outputs:
         out = out_layout.from_bits(word)
         results.append(([int(x) for x in out.o], int(out.error)))
-    vcd = str(build.build_dir / "dump.vcd") if waves else None
     return SystemRun(statuses, results, [c for c, _ in log.outputs], log.cycles, log.changes,
-                     len(system.ru_active), build.built_s, wall, str(build.build_dir / "system.v"), vcd)
+                     len(system.ru_active), build.built_s, wall, str(build.build_dir / "system.v"),
+                     None if build.wave_file is None else str(build.wave_file))
 
 
 @dataclasses.dataclass
@@ -336,7 +337,7 @@ def reference_error(spec: SystemSpec, trace, kv_head: int, step: int, tokens: in
 
 
 def system_step(spec: SystemSpec, trace, placement: Placement, kv_head: int = 0, step: int = 0,
-                seed: int | None = None, reset_at: int = 0, waves: bool = False) -> SystemStep:
+                seed: int | None = None, reset_at: int = 0, waves: str | None = None) -> SystemStep:
     """Place the first ``placement.tokens`` tokens of the step's context, run the step on the system top
     under Verilator, and compare with the golden model and the float64 reference."""
     fmt = spec.format

@@ -6,8 +6,12 @@ different shapes (W = 4, head_dim 16); the top's logic does not depend on the
 tier.
 """
 
+import random
+
 import numpy as np
 import pytest
+from amaranth.hdl import Shape
+from amaranth.lib import data
 
 from golden.formats import BF16, FP16, FP32
 from golden.hwmodel import HwConfig, bank_partial, block_tokens_for, finalize, prescale_query, ru_merge
@@ -19,9 +23,10 @@ from hw.device import Device, Op, Status
 from hw.normalize import ERROR_EMPTY
 from hw.system import REDUCE, System
 from hw.tierconfig import load_tier
-from host.commands import device_commands
+from host.commands import CommandPacker, command_fields, device_commands
 from sim.device_stream import run_device, unpack_output
 from sim.streamsim import pattern
+from sim.separate import silence_unused
 from sim.trace import generate_trace
 
 HEAD_DIM, GROUP = 16, 2
@@ -85,3 +90,29 @@ def test_system_rejects_unknown_devices_and_flags_no_tokens():
     statuses, out, _ = run_device(system, cmds, 1, output="out", unpack=unpack_output, limit=2000)
     assert [c for _, c in statuses] == [Status.OUT_OF_DEVICE, Status.OUT_OF_DEVICE, Status.OK, Status.OK, Status.OK]
     assert out[0][1] == ERROR_EMPTY
+
+
+def test_the_command_packer_gives_the_bits_of_amaranths_constant(seed):
+    """Random commands over every field's full range (arrays too) on the system top's layout."""
+    system, _ = build(FP16)
+    silence_unused(system)                   # only its command layout is used
+    layout = system.cmd.payload.shape()
+    pack, rnd = CommandPacker(layout), random.Random(seed)
+
+    def draw(shape):
+        shape = Shape.cast(shape)
+        lo = -(1 << shape.width - 1) if shape.signed else 0
+        return rnd.randrange(lo, lo + (1 << shape.width))
+    for _ in range(200):
+        cmd = {}
+        for name, field in layout:
+            if isinstance(field.shape, data.ArrayLayout):
+                cmd[name] = [draw(field.shape.elem_shape) for _ in range(rnd.randrange(field.shape.length + 1))]
+            elif name != "op":
+                cmd[name] = draw(field.shape)
+        cmd["op"] = rnd.choice(list(Op))
+        assert pack(cmd) == layout.const(command_fields(layout, cmd)).as_bits(), f"seed {seed}: {cmd}"
+    with pytest.raises(ValueError, match="command field addr: -1 does not fit"):
+        pack({"op": Op.SET_REGION, "addr": -1})
+    with pytest.raises(ValueError, match=r"command field q\[1\]: .* does not fit"):
+        pack({"op": Op.LOAD_Q, "q": [0, 1 << 40]})
