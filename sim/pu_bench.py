@@ -40,14 +40,14 @@ class PURun:
     bit_exact: bool
     sim_cycles_per_s: float
     mismatch: str | None
-    vcd: str | None = None
+    wave_file: str | None = None  # the traced run's VCD or FST
     trace_of_run: tuple = ()      # (harness cycles, output cycles, partials, counters): equal runs are equal
     sim_wall_s: float = 0.0
     build: object = None          # the SimBuild it ran on
 
 
 def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: str = "hbm3",
-                   max_group: int | None = None, rows: int = 512, waves: bool = False,
+                   max_group: int | None = None, rows: int = 512, waves: str | None = None,
                    tokens: int | None = None, token_ids=None, seed: int | None = None,
                    reset_at: int = 0, sharers: int = 1,
                    bank_alone: bool = True, raw: bool = False) -> PURun:
@@ -93,7 +93,7 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
               for g in range(group) for c in range(trace.head_dim // tier.lanes)]
     job = build.build_dir / f"job_{n}_{group}_{os.getpid()}.txt"
     write_job(job, words, [0] * len(words), group, seed, reset_at)
-    log, wall = run_job(build, job, f"pu_{n}_{group}_{os.getpid()}", waves=waves, raw=raw)
+    log, wall = run_job(build, job, f"pu_{n}_{group}_{os.getpid()}", raw=raw)
     if log.timed_out or len(log.outputs) != group:
         raise AssertionError(f"PU bench: {len(log.outputs)} of {group} partials after {log.cycles} cycles")
     report = {**log.counters, "partials": [_partial(w, trace.head_dim) for _, w in log.outputs],
@@ -112,10 +112,10 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
             break
     limit = _bank_alone(tier, len(columns)) if len(columns) and bank_alone else 0.0
     util = report["read_bus_cycles"] / report["stream_cycles"] if report["stream_cycles"] else 0.0
-    vcd = str(build.build_dir / "dump.vcd") if waves else None
     return PURun(tier.name, fmt.name, trace.head_dim, group, n, block, report["cycles"], report["stream_cycles"],
                  report["read_bus_cycles"], util, limit, util / limit if limit else 0.0,
-                 report["cycles"] / max(n, 1), mismatch is None, report["sim_cycles_per_s"], mismatch, vcd,
+                 report["cycles"] / max(n, 1), mismatch is None, report["sim_cycles_per_s"], mismatch,
+                 None if build.wave_file is None else str(build.wave_file),
                  (report["harness_cycles"], tuple(report["output_cycles"]), repr(report["partials"]),
                   tuple(sorted(log.counters.items()))), report["sim_wall_s"], build)
 
@@ -140,8 +140,9 @@ def _bank_alone(tier, reads: int) -> float:
     return counters["read_bus_cycles"] / counters["cycles"]
 
 
-def bank_build(tier, waves: bool = False):
-    """The Verilator build of a lone bank with its read sequencer (``BankStreamer``), cached."""
+def bank_build(tier, waves: str | None = None):
+    """The Verilator build of a lone bank with its read sequencer (``BankStreamer``), cached; ``waves``: None,
+    ``vcd`` or ``fst``."""
     return build_design(functools.partial(BankStreamer, tier), f"bank_stream_{tier.name}_r{tier.geometry.rows}",
                         key=repr(tier), harness=BANK_PORTS, waves=waves)
 
@@ -154,7 +155,7 @@ def _streamer(tier) -> BankStreamer:
     return bank
 
 
-def stream_bank(tier, words: list[int], reads: int, waves: bool = False, raw: bool = False):
+def stream_bank(tier, words: list[int], reads: int, waves: str | None = None, raw: bool = False):
     """Load ``words`` into a lone bank from column 0, then stream ``reads`` reads from column 0 in HDL.
     Returns the harness log (``counters``: cycles, beats, checksum, bank counters) with ``wall_s`` set."""
     build = bank_build(tier, waves)
@@ -163,7 +164,7 @@ def stream_bank(tier, words: list[int], reads: int, waves: bool = False, raw: bo
     tag = f"bank_{len(words)}_{reads}_{os.getpid()}"
     job = build.build_dir / f"{tag}.txt"
     write_job(job, cmds, [0] * len(cmds), 0)
-    log, wall = run_job(build, job, tag, waves=waves, raw=raw)
+    log, wall = run_job(build, job, tag, raw=raw)
     if log.timed_out:
         raise AssertionError(f"bank stream: no done after {log.cycles} cycles")
     log.wall_s = wall

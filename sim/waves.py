@@ -1,4 +1,4 @@
-"""Read a VCD (Verilator's or Amaranth's) and show chosen signals cycle by cycle, as a table or a picture.
+"""Read a VCD or FST (Verilator's or Amaranth's, through pywellen) and show chosen signals cycle by cycle, as a table or a picture.
 
 * Names: Verilator appends bit ranges (``x [17:0]`` or ``x[17:0]``); they are
   stripped, and a signal is named by its dotted scope path (``top.dut.bank.cmd``).
@@ -9,7 +9,7 @@
   So a register's value in cycle k is what it loaded at edge k.
 * Times: the file's ``$timescale`` is read; times are reported in ns.
 * Signed values: signals matching ``signed`` patterns are sign-extended from
-  their width (VCDs carry raw bits only).
+  their width (wave files carry raw bits only).
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from pathlib import Path
 __all__ = ["WaveError", "Waves", "load_waves"]
 
 _RANGE = re.compile(r"\s*\[\d+(:\d+)?\]$")
-_UNITS_NS = {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0, "ps": 1e-3, "fs": 1e-6}
 
 
 class WaveError(ValueError):
-    """Bad VCD file or bad signal selection."""
+    """Bad wave file or bad signal selection."""
 
 
 def _clean(name: str) -> str:
@@ -63,26 +62,33 @@ class Waves:
                            for c, t, vals in self.rows()]}
 
 
-def _value(raw: str, width: int, signed: bool):
+def _value(raw, width: int, signed: bool, text: bool = False):
+    """One sample: an int, a string signal's text, or "x"/"z" for unknown bits."""
     if raw is None:
         return "x"
-    bits = raw.lower()
-    if any(ch in "xz" for ch in bits):
-        return "x" if "x" in bits else "z"
-    value = int(bits, 2) if bits else 0
-    if signed and width > 0 and value >> (width - 1):
-        value -= 1 << width
-    return value
+    if text:
+        return raw
+    if isinstance(raw, str):                          # four-state bits
+        return "x" if "x" in raw.lower() else "z"
+    if signed and width > 0 and raw >> (width - 1):
+        raw -= 1 << width
+    return raw
+
+
+def _matches(name: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name, f"*.{pattern}")
 
 
 def load_waves(path: str | Path, signals: str | None = None, clock: str = "clk", first: int = 0,
                last: int | None = None, signed: str = "") -> Waves:
-    """Sample ``signals`` (comma-separated glob patterns on dotted names; default: top-level ports).
+    """Sample ``signals`` (comma-separated glob patterns on dotted names, shown in the order given;
+    default: top-level ports) from a VCD or FST file.
 
     ``first``/``last`` select the cycle window (inclusive); ``signed`` is a
-    comma-separated list of patterns to show as two's complement.
+    comma-separated list of patterns to show as two's complement. Enumerated
+    signals (Amaranth's ``$var string``) keep their names as values.
     """
-    from vcdvcd import VCDVCD
+    import pywellen
 
     path = Path(path)
     if not path.exists():
@@ -90,61 +96,64 @@ def load_waves(path: str | Path, signals: str | None = None, clock: str = "clk",
     if first < 0 or (last is not None and last < first):
         raise WaveError(f"cycle window --from {first} --to {last} is empty or negative")
     try:
-        listing = VCDVCD(str(path), only_sigs=True)
-    except Exception as exc:  # vcdvcd raises bare exceptions on malformed files
-        raise WaveError(f"{path}: not a readable VCD ({exc})") from None
-    # Verilator's $rootio scope repeats the top-level ports: hide it.
-    raw_names = [name for name in listing.signals if not name.startswith("$rootio")]
-    if not raw_names:
-        raise WaveError(f"{path}: the VCD declares no signals")
-    clean = {raw: _clean(raw) for raw in raw_names}
-    clocks = [raw for raw in raw_names if clean[raw].split(".")[-1] == clock]
+        wave = pywellen.Waveform(str(path))
+        variables = list(wave.all_vars())
+    except Exception as exc:  # the reader raises its own exception types on malformed files
+        raise WaveError(f"{path}: not a readable VCD or FST ({str(exc).splitlines()[0] if str(exc) else exc})") \
+            from None
+    # Verilator's $rootio scope repeats the top-level ports: hide it. One entry per distinct name.
+    by_name: dict = {}
+    for var in variables:
+        name = _clean(var.full_name)
+        if not name.startswith("$rootio") and name not in by_name:
+            by_name[name] = var
+    if not by_name:
+        raise WaveError(f"{path}: the file declares no signals")
+    names = list(by_name)
+    clocks = [n for n in names if n.split(".")[-1] == clock]
     if not clocks:
         raise WaveError(f"{path}: no clock signal named {clock!r} (use --clock)")
-    clock_raw = min(clocks, key=lambda raw: clean[raw].count("."))
+    clock_name = min(clocks, key=lambda n: n.count("."))
     if signals:
-        patterns = [p.strip() for p in signals.split(",") if p.strip()]
-        chosen = [raw for raw in raw_names if any(fnmatch.fnmatchcase(clean[raw], p) or
-                                                   fnmatch.fnmatchcase(clean[raw], f"*.{p}") for p in patterns)]
+        chosen = []
+        for pattern in (p.strip() for p in signals.split(",")):
+            chosen += [n for n in names if pattern and _matches(n, pattern) and n not in chosen]
         if not chosen:
-            raise WaveError(f"--signals {signals!r} matches none of the {len(raw_names)} signals "
-                            f"(e.g. {', '.join(clean[r] for r in raw_names[:5])})")
+            raise WaveError(f"--signals {signals!r} matches none of the {len(names)} signals "
+                            f"(e.g. {', '.join(names[:5])})")
     else:
-        depth = min(clean[r].count(".") for r in raw_names)
-        chosen = [raw for raw in raw_names if clean[raw].count(".") == depth and raw != clock_raw]
-    # One entry per distinct name (a signal can appear in several scopes under one id).
-    seen, unique = set(), []
-    for raw in chosen:
-        if clean[raw] not in seen:
-            seen.add(clean[raw])
-            unique.append(raw)
-    vcd = VCDVCD(str(path), signals=[clock_raw, *unique], store_tvs=True)
-    ts = vcd.timescale
-    scale_ns = float(ts.get("magnitude", 1)) * _UNITS_NS[ts.get("unit", "ns")]
-    falling = [t for (t, v), (_, prev) in zip(vcd[clock_raw].tv[1:], vcd[clock_raw].tv[:-1])
-               if v == "0" and prev == "1"]
+        depth = min(n.count(".") for n in names)
+        chosen = [n for n in names if n.count(".") == depth and n != clock_name]
+    scale_ns = wave.timescale.factor * 10.0 ** (wave.timescale.unit.to_exponent() + 9)
+    edges = by_name[clock_name].signal
+    falling, prev = [], None
+    for i in range(len(edges)):
+        t, v = edges[i]
+        if v == 0 and prev == 1:
+            falling.append(t)
+        prev = v
     if not falling:
-        raise WaveError(f"{path}: the clock {clean[clock_raw]!r} never toggles")
+        raise WaveError(f"{path}: the clock {clock_name!r} never toggles")
     last = len(falling) - 1 if last is None else min(last, len(falling) - 1)
     if first > last:
         raise WaveError(f"--from {first} is past the last cycle ({len(falling) - 1})")
     window = range(first, last + 1)
     patterns_signed = [p.strip() for p in signed.split(",") if p.strip()]
-    names, widths, values = [], [], []
-    for raw in unique:
-        sig = vcd[raw]
-        width = int(sig.size)
-        is_signed = any(fnmatch.fnmatchcase(clean[raw], p) or fnmatch.fnmatchcase(clean[raw], f"*.{p}")
-                        for p in patterns_signed)
-        times = [t for t, _ in sig.tv]
+    widths, values = [], []
+    for name in chosen:
+        var = by_name[name]
+        width = var.bitwidth or 0                     # 0: a string (enumerated) signal
+        is_signed = any(_matches(name, p) for p in patterns_signed)
+        changes = var.signal
+        changes = [changes[i] for i in range(len(changes))]
+        times = [t for t, _ in changes]
         samples = []
         for k in window:
             i = bisect.bisect_right(times, falling[k]) - 1
-            samples.append(_value(sig.tv[i][1] if i >= 0 else None, width, is_signed))
-        names.append(clean[raw])
+            samples.append(_value(changes[i][1] if i >= 0 else None, width, is_signed, var.is_string))
         widths.append(width)
         values.append(samples)
-    return Waves(names, widths, list(window), [falling[k] * scale_ns for k in window], values)
+    return Waves(chosen, widths, list(window), [falling[k] * scale_ns for k in window], values)
 
 
 def format_table(waves: Waves) -> list[str]:

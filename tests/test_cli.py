@@ -84,6 +84,8 @@ def test_verilog_lint_is_clean_for_a_device_top(tmp_path, capsys):
     (["trace", "gen", "-o", "x.npz", "--tokens", "-4"], "tokens: must be a positive integer, not -4"),
     (["bench", "pu", "--tiers", "hbm9"], "unknown tier 'hbm9'"),
     (["bench", "pu", "--head-dim", "40"], "head_dim 40 must be a multiple of lanes 16"),
+    (["sim", "bank", "--wave-file", "w.txt"], "--wave-file w.txt: the suffix must be .vcd or .fst"),
+    (["sim", "bank", "--waves", "fst", "--wave-file", "w.vcd"], "--wave-file w.vcd: the run writes fst, not vcd"),
 ])
 def test_bad_arguments(capsys, argv, match, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -80,7 +80,7 @@ def test_bad_files(tmp_path):
 @pytest.mark.verilator
 def test_sim_bank_then_waves_on_verilator_vcd(tmp_path, capsys):
     vcd = tmp_path / "bank.vcd"
-    assert main(["sim", "bank", "--rows", "8", "--reads", "300", "--load", "64", "--waves", "--vcd", str(vcd),
+    assert main(["sim", "bank", "--rows", "8", "--reads", "300", "--load", "64", "--wave-file", str(vcd),
                  "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["checksum_ok"] and report["beats"] == 300
