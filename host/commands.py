@@ -2,7 +2,7 @@
 
 A request owns one aligned region [base, base + span) in every bank of a
 device; bank b holds its tokens in the PU's column order
-(``sim.pu_stream.kv_columns``) from ``base``. The span is the columns of the
+(``hw.kvlayout.kv_columns``) from ``base``. The span is the columns of the
 fullest bank.
 """
 
@@ -15,7 +15,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import data
 
 from hw.device import Op
-from sim.pu_stream import kv_columns, lanes_word
+from hw.kvlayout import kv_columns, lanes_word
 
 __all__ = ["region_span", "device_commands", "command_fields", "CommandPacker"]
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sim.trace import KVTrace
+from golden.traces.format import KVTrace
 
 from .importance import SCORE_SOURCES
 from .mapping import DeviceMapper, DeviceShape

@@ -12,7 +12,7 @@ The interface has three parts:
 :func:`plan_migration` counts source row activations (with and without
 reordering), buffer batches, destination regions and bytes per link. It
 estimates the time as bytes / bandwidth + regions × setup, with the link
-figures from ``sim/configs/system.toml``. It gives the CPU re-layout
+figures from ``host/configs/migration.toml``. It gives the CPU re-layout
 baseline next to it: the same bytes over the same link, but one transfer
 per token (no reorder unit and no re-layout buffer, so every token is its
 own DMA descriptor or NVMe command), plus the CPU's gather/scatter work per
@@ -30,7 +30,7 @@ from importlib import resources
 
 from .mapping import Address
 
-__all__ = ["LinkConfig", "load_system_config", "Transfer", "LinkPlan", "plan_migration", "apply_migration"]
+__all__ = ["LinkConfig", "load_migration_config", "Transfer", "LinkPlan", "plan_migration", "apply_migration"]
 
 TIER_NAMES = ("hbm", "ddr", "ssd")
 
@@ -41,9 +41,9 @@ class LinkConfig:
     region_setup_ns: float
 
 
-def load_system_config() -> dict:
-    """``sim/configs/system.toml`` as a dict (links, migration buffer, CPU baseline)."""
-    return tomllib.loads(resources.files("sim").joinpath("configs", "system.toml").read_text())
+def load_migration_config() -> dict:
+    """``host/configs/migration.toml`` as a dict (links, migration buffer, CPU baseline)."""
+    return tomllib.loads(resources.files("host").joinpath("configs", "migration.toml").read_text())
 
 
 def _link_name(src: int, dst: int) -> str:
@@ -95,7 +95,7 @@ def plan_migration(transfers: Sequence[Transfer], token_bytes: int, columns_per_
     """
     if token_bytes < 1:
         raise ValueError(f"token_bytes must be >= 1, not {token_bytes}")
-    config = load_system_config() if config is None else config
+    config = load_migration_config() if config is None else config
     buffer_tokens = max(1, int(config["migration"]["relayout_buffer_bytes"]) // token_bytes)
     cpu = config["cpu_relayout"]
     by_link: dict[str, list[Transfer]] = {}

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 
-__all__ = ["Move", "TierScheduler", "derive_ratios", "HBM", "DDR", "SSD"]
+__all__ = ["Move", "TierScheduler", "derive_ratios", "scheduler_step", "HBM", "DDR", "SSD"]
 
 HBM, DDR, SSD = 0, 1, 2
 TIER_NAMES = ("HBM", "DDR", "SSD")
@@ -241,3 +241,11 @@ class TierScheduler:
         for token in self._value:
             self._value[token] = 0.0
         self._rebuild()
+
+
+def scheduler_step(scheduler: "TierScheduler", context: int, tokens, scores, lam: float) -> list:
+    """One decode step of a stream: admit the step's new token (the last of ``context``), fold the activated
+    ``tokens``' ``scores`` in (Eq. 7) and run Algorithm 2; returns its moves."""
+    scheduler.add(context - 1)
+    scheduler.apply_scores(dict(zip(tokens.tolist(), scores.tolist())), lam)
+    return scheduler.step()

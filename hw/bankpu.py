@@ -4,7 +4,7 @@ The bank is a DRAM bank (``hw.bank.Bank``) or, for a flash tier, a flash die
 on its channel (``hw.flash.FlashDie``); both have the same ports.
 
 The host stores a (request, kv head)'s KV in the bank in exactly the order
-the PU consumes it (``sim.pu_stream.kv_columns``: per block, K chunk-major,
+the PU consumes it (``hw.kvlayout.kv_columns``: per block, K chunk-major,
 then V token-major) from a column address ``base``. A ``run`` command
 {base, tokens, group} starts the PU and streams 2·C·tokens columns from
 ``base`` (row-major addresses: row = a // columns_per_row) into it; the PU

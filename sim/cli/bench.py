@@ -1,0 +1,104 @@
+"""``pam bench``: FP units, schedule, PU, simulation speed and reduction overhead."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+
+from hw.pu import phase_cycles
+from hw.tierconfig import load_tier
+from sim.bench.fp import bench_fp
+from sim.bench.schedule import bench_schedule
+from sim.bench.sim_speed import DESIGNS as BENCH_DESIGNS, bench_sim
+from sim.jobs.pu_on_bank import run_pu_on_bank
+from sim.cli.common import emit, table
+from sim.cli.simulate import step_lines, system_spec
+from sim.jobs.system import (spread_placement, system_step)
+from golden.traces.format import generate_trace
+
+
+def cmd_bench_fp(args):
+    data = bench_fp(args.formats.split(","), args.lanes, args.random, args.seed)
+    lines = [f"floating-point units: {data['random_pairs']} random pairs (+ exhaustive 16-bit inputs), "
+             f"{data['lanes']} lanes per unit, seed {data['seed']}; rates from one run, side by side"]
+    lines += table([(r["unit"], r["format"], r["results"], f"{r['verilator_results_per_s']:,.0f}",
+                      f"{r['golden_results_per_s']:,.0f}", f"{r['sim_cycles_per_s']:,.0f}",
+                      r["mismatches"]) for r in data["rows"]],
+                    ("unit", "format", "results", "verilator results/s", "golden results/s", "sim cycles/s",
+                     "mismatches"))
+    emit(args, data, lines)
+
+
+def cmd_bench_schedule(args):
+    data = bench_schedule(args.contexts, args.requests, args.steps, sparsity=args.sparsity, max_moves=args.max_moves,
+                          seed=args.seed)
+    lines = [f"host scheduler (Eq. 7 + Algorithm 2) per decode step, {data['requests']} requests, "
+             f"top {100 * data['sparsity']:g}% scored, at most {data['max_moves']} swaps per request and step, "
+             f"{data['steps']} timed steps after {data['warmup']}; locality and control side by side, seed {data['seed']}"]
+    lines += table([(r["context"], "locality" if r["locality"] else "control", f"{r['step_ms_mean']:.1f}",
+                      f"{r['step_ms_max']:.1f}", r["scored_per_step"], f"{r['moves_per_step']:.0f}",
+                      f"{r['moved_pct']:.3f}", f"{r['ssd_to_ddr_pct']:.3f}", f"{r['us_per_scored_or_moved']:.2f}",
+                      f"{r['admit_s']:.1f}") for r in data["rows"]],
+                    ("tokens/request", "stream", "ms/step", "max ms", "scored", "moved", "moved %", "SSD>DDR %",
+                     "us per scored+moved", "admit s"))
+    emit(args, data, lines)
+
+
+def cmd_bench_pu(args):
+    rows = []
+    for tier in args.tiers.split(","):
+        for group in args.groups:
+            trace = generate_trace(tokens=args.tokens, q_heads=group, kv_heads=1, head_dim=args.head_dim,
+                                   dtype=args.dtype, dist="heavy", seed=args.seed)
+            run = run_pu_on_bank(trace, tier_name=tier)
+            k_cycles, v_cycles = phase_cycles(args.tokens, group, args.head_dim // load_tier(tier).lanes,
+                                              run.block_tokens)
+            rows.append({**dataclasses.asdict(run), "k_cycles_per_token": k_cycles / args.tokens,
+                         "v_cycles_per_token": v_cycles / args.tokens,
+                         "bound": "memory" if run.fraction_of_limit >= 0.95 else "compute",
+                         "partials_per_s": group * run.sim_cycles_per_s / run.cycles})
+    emit(args, {"runs": rows, "tokens": args.tokens, "head_dim": args.head_dim, "format": args.dtype}, [
+        f"PU fed by its bank, {args.tokens} tokens, head_dim {args.head_dim}, {args.dtype} "
+        f"(cycles per token: K and V columns the PU takes at full rate; total measured)",
+        *table([(r["tier"], r["group"], r["block_tokens"], f'{r["k_cycles_per_token"]:.1f}',
+                  f'{r["v_cycles_per_token"]:.1f}', f'{r["cycles_per_token"]:.1f}', f'{100 * r["utilisation"]:.1f}%',
+                  f'{100 * r["fraction_of_limit"]:.1f}%', r["bound"], "yes" if r["bit_exact"] else "NO",
+                  f'{r["sim_cycles_per_s"]:,.0f}', f'{r["partials_per_s"]:,.1f}') for r in rows],
+               ["tier", "G", "B", "K/tok", "V/tok", "cyc/tok", "bus", "of limit", "bound", "exact",
+                "sim cyc/s", "partials/s"])])
+    return 0 if all(r["bit_exact"] for r in rows) else 1
+
+
+def cmd_bench_sim(args):
+    designs = [d for d in (args.designs or ",".join(BENCH_DESIGNS)).split(",") if d]
+    if args.tokens_per_bank < 1 or args.pu_tokens < 1 or args.reads < 1:
+        raise ValueError(f"--tokens-per-bank, --pu-tokens and --reads must be >= 1, not {args.tokens_per_bank}, "
+                         f"{args.pu_tokens} and {args.reads}")
+    data = bench_sim(designs, args.tokens_per_bank, args.pu_tokens, args.reads, args.seed,
+                     progress=lambda line: print(line, file=sys.stderr, flush=True))
+    lines = ["simulation speed: the same build under cocotb and under a plain C++ main, outputs identical cycle "
+             "for cycle"]
+    lines += table([(r["design"], f"{r['verilog_bytes'] / 1e6:.2f} MB", r["modules"], f"{r['verilate_s']:.0f}",
+                      f"{r['cxx_s']:.0f}", r["cycles"], f"{r['cocotb_cycles_per_s']:,.0f}",
+                      f"{r['raw_cycles_per_s']:,.0f}", f"{r['cocotb_over_raw']:.2f}") for r in data["rows"]],
+                    ("design", "Verilog", "modules", "verilate s", "C++ s", "cycles", "cocotb cycles/s",
+                     "C++ cycles/s", "cocotb/C++"))
+    lines += [f"  {r['design']}: {r['job']}" for r in data["rows"]]
+    emit(args, data, lines)
+
+
+def cmd_bench_device(args):
+    spec = system_spec(args.dtype, args.head_dim, args.group)
+    trace = generate_trace(tokens=args.tokens, q_heads=args.group, kv_heads=1, head_dim=args.head_dim,
+                           dtype=args.dtype, dist="heavy", seed=args.seed)
+    step = system_step(spec, trace, spread_placement(spec, args.tokens))
+    fig = step.figures()
+    data = {"format": args.dtype, "head_dim": args.head_dim, "group": args.group, "tokens": args.tokens,
+            "bit_exact": step.bit_exact, "build_s": step.run.built_s, "wall_s": step.run.wall_s, **fig}
+    lines = [f"one decode step on the system top (HBM 1x2, DDR 2x1, SSD 1x2; PUs of 4 lanes), {args.dtype}, "
+             f"head_dim {args.head_dim}, G = {args.group}, {args.tokens} tokens round robin; "
+             + ("bit-exact" if step.bit_exact else "NOT bit-exact")]
+    lines += step_lines(step)
+    emit(args, data, lines)
+    return 0 if step.bit_exact else 1

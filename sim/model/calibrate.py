@@ -1,0 +1,197 @@
+"""``pam calibrate``: measure the RTL's cycle costs and write the calibration file the system model reads.
+
+For every tier and GQA group size it builds the tier's bank (or flash die on
+a channel shared by ``dies_per_channel`` dies) with its PU, runs one kv head
+of ``n`` and ``2n`` heavy-tailed tokens under Verilator, and checks both
+partials bit for bit against the golden model. The difference of the two runs
+gives the marginal cycles per token; the rest is the fixed cost of a run
+(loading q, draining the partials). ``n`` is a whole number of PU blocks of
+at least 256 tokens, so both runs are in steady state.
+
+The reduction unit is measured the same way, under Amaranth's simulator: a
+merge of ``n`` and ``2n`` partials gives cycles per merged partial.
+
+Cycles are in each tier's memory (controller) clock, which the file records.
+The system model (``sim/model/node.py``) reads only this file and the configs.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime
+import json
+import multiprocessing
+import os
+import subprocess
+import time
+from importlib import resources
+from pathlib import Path
+
+from golden.formats import FP32, format_by_name
+from golden.hwmodel import HwConfig, bank_partial, block_tokens_for, prescale_query
+from hw.ru import RU
+from hw.tierconfig import load_tier
+from sim.jobs.pu_on_bank import run_pu_on_bank
+from sim.pysim.ru import partial_payload, run_ru
+from golden.traces.format import generate_trace
+
+__all__ = ["CALIBRATION_FILE", "calibrate", "calibrate_system", "load_calibration", "write_calibration"]
+
+CALIBRATION_FILE = "calibration.json"
+MIN_TOKENS = 256
+
+
+def _tokens_for(block: int) -> int:
+    return block * -(-MIN_TOKENS // block)
+
+
+def _pu_entry(tier_name: str, fmt: str, head_dim: int, group: int, seed: int) -> dict:
+    tier = load_tier(tier_name)
+    sharers = tier.timing.dies_per_channel if tier.is_flash else 1
+    block = block_tokens_for(tier.buffer_bytes, FP32, group)
+    n = _tokens_for(block)
+    trace = generate_trace(tokens=2 * n, q_heads=group, kv_heads=1, head_dim=head_dim, dtype=fmt, dist="heavy",
+                           seed=seed)
+    # A flash die only gets the pages the runs need: a full-size page array would take Yosys hours.
+    columns = 2 * n * 2 * (head_dim // tier.lanes)                     # K and V of the 2n-token run
+    rows = -(-columns // tier.geometry.columns_per_row) + 2 if tier.is_flash else 512
+    runs = [run_pu_on_bank(trace, tier_name=tier_name, tokens=t, sharers=sharers, bank_alone=False, rows=rows)
+            for t in (n, 2 * n)]
+    bad = [r.mismatch for r in runs if not r.bit_exact]
+    if bad:
+        raise ValueError(f"calibration run {tier_name} G={group} is not bit-exact: {bad[0]}")
+    per_token = (runs[1].cycles - runs[0].cycles) / n
+    return {"tier": tier_name, "format": fmt, "head_dim": head_dim, "group": group, "lanes": tier.lanes,
+            "block_tokens": block, "sharers": sharers, "clock_mhz": tier.memory_mhz,
+            "tokens": [n, 2 * n], "cycles": [runs[0].cycles, runs[1].cycles],
+            "cycles_per_token": per_token, "fixed_cycles": runs[0].cycles - per_token * n,
+            "read_bus_utilisation": runs[1].utilisation, "bit_exact": True}
+
+
+def _ru_entry(tier_name: str, fmt_name: str, head_dim: int, merges: int, seed: int, lanes: int | None = None) -> dict:
+    tier = load_tier(tier_name)
+    if lanes is not None:
+        tier = dataclasses.replace(tier, lanes=lanes)
+    fmt = format_by_name(fmt_name)
+    trace = generate_trace(tokens=2 * merges, q_heads=1, kv_heads=1, head_dim=head_dim, dtype=fmt_name, seed=seed)
+    q = prescale_query(trace.q[0], fmt)
+    cfg = HwConfig(fmt, FP32, tier.lanes, block_tokens_for(tier.buffer_bytes, FP32, 1))
+    parts = [bank_partial(q, trace.k[t:t + 1, 0], trace.v[t:t + 1, 0], cfg) for t in range(2 * merges)]
+    cycles = []
+    for n in (merges, 2 * merges):
+        _, c, _ = run_ru(RU(fmt, FP32, tier.lanes, head_dim), [[partial_payload(p, 0) for p in parts[:n]]])
+        cycles.append(c)
+    per_merge = (cycles[1] - cycles[0]) / merges
+    return {"tier": tier_name, "format": fmt_name, "head_dim": head_dim, "lanes": tier.lanes,
+            "clock_mhz": tier.memory_mhz, "partials": [merges, 2 * merges], "cycles": cycles,
+            "cycles_per_partial": per_merge, "fixed_cycles": cycles[0] - per_merge * merges}
+
+
+def calibrate_system(spec, per_bank=(32, 64), seed: int = 1) -> dict:
+    """Calibrate the scaled-down system top itself (the device bench): every bank gets ``n`` and then ``2n``
+    tokens (round robin), and each device's PU span gives its tier's cycles per token and fixed cycles. The
+    RUs are measured at the top's lanes and head_dim. ``spec`` is a ``sim.jobs.system.SystemSpec``."""
+    from sim.jobs.system import spread_placement, system_step
+
+    banks = sum(d.bank_groups * d.banks for d in spec.devices)
+    figures = []
+    for n in per_bank:
+        trace = generate_trace(tokens=n * banks, q_heads=spec.group, kv_heads=1, head_dim=spec.head_dim,
+                               dtype=spec.format.name, dist="heavy", seed=seed)
+        step = system_step(spec, trace, spread_placement(spec, n * banks))
+        if not step.bit_exact:
+            raise ValueError(f"system calibration run with {n} tokens per bank is not bit-exact")
+        figures.append(step.figures())
+    (n1, n2), pu = per_bank, []
+    for d, dev in enumerate(spec.devices):
+        spans = [f["devices"][d]["pu_span"] for f in figures]
+        per_token = (spans[1] - spans[0]) / (n2 - n1)
+        tier = dev.config()
+        pu.append({"tier": dev.tier, "format": spec.format.name, "head_dim": spec.head_dim, "group": spec.group,
+                   "lanes": tier.lanes, "block_tokens": spec.block(tier), "clock_mhz": tier.memory_mhz,
+                   "tokens": [n1, n2], "cycles": spans, "cycles_per_token": per_token,
+                   "fixed_cycles": spans[0] - per_token * n1, "bit_exact": True})
+    lanes = spec.devices[0].config().lanes
+    ru = [_ru_entry(dev.tier, spec.format.name, spec.head_dim, 4, seed, lanes) for dev in spec.devices]
+    return {"generated_by": "calibrate_system", "format": spec.format.name, "head_dim": spec.head_dim,
+            "seed": seed, "pu": pu, "ru": ru, "tail_cycles": figures[1]["tail_cycles"]}
+
+
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except OSError:
+        return None
+
+
+def _job(job: tuple) -> dict:
+    kind, *args = job
+    return _pu_entry(*args) if kind == "pu" else _ru_entry(*args)
+
+
+def calibrate(tiers=("hbm3", "ddr4", "ssd"), groups=(1, 5, 8), head_dim: int = 128, fmt: str = "fp16",
+              seed: int = 1, progress=None, workers: int | None = None) -> dict:
+    """Measure every (tier, group) PU and every tier's RU; returns the calibration as a dict.
+
+    The runs are independent: ``workers`` processes (default: one per core) take them in turn, each with its
+    own Verilator build (builds of one configuration are shared through the build cache's lock)."""
+    format_by_name(fmt)
+    for tier in tiers:              # every tier name is checked before the first (minutes-long) run
+        load_tier(tier)
+    t0 = time.perf_counter()
+    jobs = [("pu", tier, fmt, head_dim, group, seed) for tier in tiers for group in groups]
+    jobs += [("ru", tier, fmt, head_dim, 4, seed) for tier in tiers]
+    workers = min(len(jobs), workers or os.cpu_count() or 1)
+    results: list = [None] * len(jobs)
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = {pool.submit(_job, job): i for i, job in enumerate(jobs)}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            i = futures[future]
+            results[i] = entry = future.result()
+            if progress:
+                what = (f"PU {entry['tier']} G={entry['group']}: {entry['cycles_per_token']:.2f} cycles/token "
+                        f"(+{entry['fixed_cycles']:.0f})" if jobs[i][0] == "pu" else
+                        f"RU {entry['tier']}: {entry['cycles_per_partial']:.1f} cycles/partial")
+                elapsed = time.perf_counter() - t0
+                progress(f"[{done}/{len(jobs)}] {what}; {elapsed:.0f} s, about "
+                         f"{elapsed / done * (len(jobs) - done):.0f} s left")
+    pu = [r for r, job in zip(results, jobs) if job[0] == "pu"]
+    ru = [r for r, job in zip(results, jobs) if job[0] == "ru"]
+    return {"generated_by": "pam calibrate", "date": datetime.date.today().isoformat(), "commit": _commit(),
+            "format": fmt, "head_dim": head_dim, "seed": seed, "wall_s": round(time.perf_counter() - t0, 1),
+            "pu": pu, "ru": ru}
+
+
+def _default_path() -> Path:
+    return Path(str(resources.files("sim").joinpath("configs", CALIBRATION_FILE)))
+
+
+def write_calibration(data: dict, path: str | os.PathLike | None = None) -> Path:
+    path = Path(path) if path else _default_path()
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def load_calibration(path: str | os.PathLike | None = None) -> dict:
+    """The calibration file (default: ``sim/configs/calibration.json``), checked for the fields the model reads."""
+    path = Path(path) if path else _default_path()
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"calibration file {path} does not exist: run pam calibrate") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"calibration file {path} is not JSON: {exc}") from None
+    for section in ("pu", "ru"):
+        if not isinstance(data.get(section), list) or not data[section]:
+            raise ValueError(f"calibration file {path}: section {section!r} is missing or empty")
+    for entry in data["pu"]:
+        for field in ("tier", "head_dim", "group", "cycles_per_token", "fixed_cycles", "clock_mhz"):
+            if field not in entry:
+                raise ValueError(f"calibration file {path}: a pu entry lacks {field!r}")
+        if not entry["cycles_per_token"] > 0:
+            raise ValueError(f"calibration file {path}: pu {entry['tier']} G={entry['group']} has "
+                             f"cycles_per_token {entry['cycles_per_token']!r}")
+    return data

@@ -1,0 +1,387 @@
+"""The system-level cycle-approximate model of a PAM node, its baselines and ablations (issue 7).
+
+Inputs, and nothing else:
+
+* ``sim/configs/calibration.json`` (``pam calibrate``): PU cycles per token of
+  one kv head for each tier and GQA group, and RU cycles per merged partial,
+  measured on the RTL;
+* ``sim/configs/system.toml``: the platform (Table 1 counts, GPU data sheet),
+  links and energies, each with its source;
+* ``sim/configs/models.toml``: the models' shapes;
+* the host scheduler (``sim/model/host_profile.py``): where the activated tokens sit,
+  and the tokens moved per step.
+
+**A decode step** of a batch is modelled in the throughput view of the
+paper's TP 4 × PP 2 platform: every resource of the node (8 GPUs, every bank
+of every tier) works on the step, layer after layer, so
+
+    step = Σ_layers combine(dense, attention) + LM head
+
+* dense (per layer): the GPU roofline, max(FLOPs / (8·F·e_c), 2·weights /
+  (8·BW·e_m)) (each pipeline stage reads its layers' weights once per
+  micro-batch, two micro-batches), plus two tensor-parallel all-reduces;
+* attention on a PIM tier (per layer): the tier's activated token-heads spread
+  over its banks, times the measured cycles per token, times the bank-group
+  imbalance the mapping leaves; the RUs' work if it is larger; the tree's tail
+  (one merge per level); the per-layer synchronisation of ``sync_us``. Tiers
+  run in parallel, so attention = the slowest tier + the final merge;
+* combine: PIM systems overlap dense and attention over two sub-batches,
+  g/2 + max(g, a)/2 + a/2; the GPU baseline runs them back to back, g + a.
+
+**Energy** per step: GPU FLOPs and weight reads, every KV byte read (in the
+bank for PIM: ``pim_op_factor`` × a bank read; over the I/O for the GPU),
+bytes over PCIe, and static power × step time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import tomllib
+from importlib import resources
+
+from host.migration import load_migration_config
+from host.scheduler import derive_ratios
+from sim.model.calibrate import load_calibration
+from sim.model.host_profile import host_profile, mapping_balance
+
+__all__ = ["Model", "Tier", "Node", "SYSTEMS", "StepResult", "default_node", "load_models", "load_node", "scaled_down_attention_cycles", "step"]
+
+TIERS = ("hbm", "ddr", "ssd")
+KV_BYTES = 2                                  # 16-bit KV (brief section 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    key: str
+    name: str
+    layers: int
+    hidden: int
+    q_heads: int
+    kv_heads: int
+    head_dim: int
+    ffn: int
+    ffn_kind: str
+    vocab: int
+
+    @property
+    def group(self) -> int:
+        return self.q_heads // self.kv_heads
+
+    @property
+    def layer_params(self) -> int:
+        attention = self.hidden * self.head_dim * (2 * self.q_heads + 2 * self.kv_heads)
+        return attention + (3 if self.ffn_kind == "swiglu" else 2) * self.hidden * self.ffn
+
+    @property
+    def weight_bytes(self) -> int:
+        return 2 * (self.layers * self.layer_params + 2 * self.vocab * self.hidden)
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """K and V of every layer and kv head, 16-bit."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * KV_BYTES
+
+
+def load_models() -> dict[str, Model]:
+    doc = tomllib.loads(resources.files("sim").joinpath("configs", "models.toml").read_text())
+    models = {}
+    for key, table in doc.items():
+        model = Model(key, **table)
+        if model.q_heads % model.kv_heads or model.ffn_kind not in ("swiglu", "mlp"):
+            raise ValueError(f"models.toml [{key}]: q_heads must be a multiple of kv_heads and ffn_kind "
+                             f"swiglu or mlp, not {model.q_heads}/{model.kv_heads}, {model.ffn_kind!r}")
+        models[key] = model
+    return models
+
+
+@dataclasses.dataclass(frozen=True)
+class Tier:
+    name: str
+    devices: int
+    banks: int                    # PUs in the whole tier
+    rus: int
+    capacity_bytes: float
+    clock_hz: float
+    cycles_per_token: dict        # GQA group -> measured PU cycles per token of one kv head
+    fixed_cycles: dict            # GQA group -> measured cycles of a PU run beyond its tokens (q load, drain)
+    ru_cycles_per_partial: float
+    sync_s: float
+
+    def token_cycles(self, group: int) -> float:
+        try:
+            return self.cycles_per_token[group]
+        except KeyError:
+            raise ValueError(f"no calibration for tier {self.name} at GQA group {group}: run pam calibrate "
+                             f"--groups {group} (have {sorted(self.cycles_per_token)})") from None
+
+    def throughput(self, group: int) -> float:
+        """Token-kv-heads per second over the whole tier."""
+        return self.banks * self.clock_hz / self.token_cycles(group)
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    tiers: dict                   # name -> Tier
+    gpu: dict
+    platform: dict
+    energy: dict
+    links: dict
+    sparsity: dict
+    head_dim: int
+
+    def kv_capacity(self, tier: str, model: Model) -> float:
+        """Bytes of KV a tier can hold (HBM: after the weights and the activation reserve)."""
+        cap = self.tiers[tier].capacity_bytes
+        if tier == "hbm":
+            cap -= model.weight_bytes + self.platform["activation_reserve_gb"] * 1e9
+        return max(cap, 0.0)
+
+
+def load_node(calibration=None) -> Node:
+    """The node from ``sim/configs/system.toml``, the host's links (``host/configs/migration.toml``) and the
+    calibration file (``calibration``: a path, a dict or None)."""
+    config = tomllib.loads(resources.files("sim").joinpath("configs", "system.toml").read_text())
+    links = load_migration_config()["links"]
+    cal = calibration if isinstance(calibration, dict) else load_calibration(calibration)
+    tiers = {}
+    for name in TIERS:
+        t = config["tiers"][name]
+        pus = [e for e in cal["pu"] if e["tier"] == t["config"]]
+        rus = [e for e in cal["ru"] if e["tier"] == t["config"]]
+        if not pus or not rus:
+            raise ValueError(f"calibration has no PU or RU entry for tier {t['config']}: run pam calibrate")
+        tiers[name] = Tier(name, t["devices"], t["devices"] * t["banks_per_device"], t["devices"] * t["rus_per_device"],
+                           t["devices"] * t["device_gb"] * 1e9, pus[0]["clock_mhz"] * 1e6,
+                           {e["group"]: e["cycles_per_token"] for e in pus},
+                           {e["group"]: e["fixed_cycles"] for e in pus}, rus[0]["cycles_per_partial"],
+                           t["sync_us"] * 1e-6)
+    return Node(tiers, config["gpu"], config["platform"], config["energy"], links, config["sparsity"],
+                cal["head_dim"])
+
+
+@dataclasses.dataclass(frozen=True)
+class StepResult:
+    system: str
+    batch: int
+    context: float
+    fits: bool
+    step_s: float = 0.0
+    dense_s: float = 0.0
+    attention_s: float = 0.0
+    tier_s: tuple = (0.0, 0.0, 0.0)       # attention per layer on HBM, DDR, SSD (GPU baseline: HBM, PCIe, -)
+    tokens_share: tuple = (0.0, 0.0, 0.0)
+    moved_per_step: float = 0.0
+    energy_j: dict = dataclasses.field(default_factory=dict)
+    why: str = ""
+
+    @property
+    def throughput(self) -> float:
+        return self.batch / self.step_s if self.fits and self.step_s else 0.0
+
+    @property
+    def energy_per_token_j(self) -> float:
+        return sum(self.energy_j.values()) / self.batch if self.fits else 0.0
+
+
+# -- the parts of a step ----------------------------------------------------------
+
+def gpu_bandwidth(node: Node) -> float:
+    """Bytes per second all GPUs stream from their HBM, at the achieved fraction of peak."""
+    g = node.gpu
+    return node.platform["gpus"] * g["hbm_tb_s"] * 1e12 * g["memory_efficiency"]
+
+
+def gpu_roofline_s(node: Node, flops: float, hbm_bytes: float) -> float:
+    """Time of GPU work over all GPUs: the slower of its FLOPs and its HBM bytes."""
+    g = node.gpu
+    compute = flops / (node.platform["gpus"] * g["fp16_tflops"] * 1e12 * g["compute_efficiency"])
+    return max(compute, hbm_bytes / gpu_bandwidth(node))
+
+
+def dense_layer_s(node: Node, model: Model, batch: int) -> float:
+    """One layer's dense work; its weights (2 bytes each) are read once per micro-batch, two micro-batches."""
+    return (gpu_roofline_s(node, 2 * batch * model.layer_params, 2 * model.layer_params * 2)
+            + 2 * node.gpu["allreduce_us"] * 1e-6)
+
+
+def head_s(node: Node, model: Model, batch: int) -> float:
+    """The LM head (and embedding) once per step."""
+    return gpu_roofline_s(node, 2 * batch * model.vocab * model.hidden, 2 * model.vocab * model.hidden)
+
+
+def pim_tier_layer_s(tier: Tier, model: Model, batch: int, tokens: float, imbalance: float) -> float:
+    """Attention of one layer on one tier: ``tokens`` activated tokens per request on this tier."""
+    if tokens <= 0:
+        return 0.0
+    streams = batch * model.kv_heads                                            # (request, kv head) pairs
+    work = streams * tokens                                                     # token-kv-heads
+    runs = max(1.0, streams / tier.banks)            # PU runs per bank, each with its fixed cost
+    pu = (max(work / tier.banks, 1.0) * imbalance * tier.token_cycles(model.group)
+          + runs * max(0.0, tier.fixed_cycles.get(model.group, 0.0)))
+    spread = max(1.0, tier.banks / streams)          # banks one stream's tokens are spread over
+    partials = streams * min(tokens, spread)         # one partial of G heads per (bank, stream)
+    ru = partials * model.group * tier.ru_cycles_per_partial / tier.rus
+    levels = 3                                                                 # bank group, device, inter-device
+    tail = levels * model.group * tier.ru_cycles_per_partial
+    return (max(pu, ru) + tail) / tier.clock_hz + tier.sync_s
+
+
+def migration_s(node: Node, model: Model, batch: int, context: float, moved: float, ssd_moved: float) -> float:
+    """Time to migrate one step's moves in the background: HBM<->DDR over every GPU's PCIe link, DDR<->SSD over
+    every SSD's link; the slower of the two."""
+    per_token = batch * context * model.kv_bytes_per_token
+    hbm_ddr = (moved - ssd_moved) * per_token / (node.platform["gpus"] * node.links["hbm_ddr"]["bandwidth_gb_s"] * 1e9)
+    ddr_ssd = ssd_moved * per_token / (node.tiers["ssd"].devices * node.links["ddr_ssd"]["bandwidth_gb_s"] * 1e9)
+    return max(hbm_ddr, ddr_ssd)
+
+
+def combine_overlapped(dense: float, attention: float) -> float:
+    """Two sub-batches: the GPU's dense work of one overlaps the PIM attention of the other."""
+    return dense / 2 + max(dense, attention) / 2 + attention / 2
+
+
+# -- the systems ------------------------------------------------------------------
+
+def _placement(node: Node, model: Model, batch: int, context: float, tiers: tuple) -> tuple | None:
+    """Fill ``tiers`` in order: the fraction of the KV in HBM, DDR, SSD, or None if it does not fit."""
+    need = batch * context * model.kv_bytes_per_token
+    shares, left = [0.0, 0.0, 0.0], need
+    for i, name in enumerate(TIERS):
+        if name in tiers and left > 0:
+            take = min(left, node.kv_capacity(name, model))
+            shares[i], left = take / need, left - take
+    return None if left > 1e-6 * need else tuple(shares)
+
+
+def _quantised(shares: tuple, steps: int = 50) -> tuple:
+    """Tier shares on a 1/steps grid, still summing to 1 and keeping an empty tier empty: one host run then
+    serves many batch sizes."""
+    grid = [round(x * steps) for x in shares]
+    grid[grid.index(max(grid))] += steps - sum(grid)
+    return tuple(g / steps for g in grid)
+
+
+def _energy(node: Node, model: Model, batch: int, step_s: float, pim_bytes: tuple, io_bytes: float,
+            pcie_bytes: float) -> dict:
+    e = node.energy
+    bank = (e["hbm_bank_pj_per_bit"], e["ddr_bank_pj_per_bit"], e["ssd_die_pj_per_bit"])
+    flops = 2 * batch * (model.layers * model.layer_params + model.vocab * model.hidden)
+    static = (node.platform["gpus"] * e["gpu_static_w"] + node.tiers["ddr"].devices * e["ddr_static_w"]
+              + node.tiers["ssd"].devices * e["ssd_static_w"])
+    return {
+        "gpu_compute": flops * e["gpu_pj_per_flop"] * 1e-12,
+        "weights": 2 * model.weight_bytes * 8 * e["hbm_io_pj_per_bit"] * 1e-12,     # once per micro-batch
+        "kv_pim": sum(b * 8 * f * e["pim_op_factor"] * 1e-12 for b, f in zip(pim_bytes, bank)),
+        "kv_io": io_bytes * 8 * e["hbm_io_pj_per_bit"] * 1e-12,
+        "pcie": pcie_bytes * 8 * (e["pcie_pj_per_bit"] + e["ddr_io_pj_per_bit"]) * 1e-12,
+        "static": static * step_s,
+    }
+
+
+def gpu_offload_step(node: Node, model: Model, batch: int, context: float) -> StepResult:
+    """vLLM with KV offloading: the GPU computes attention; KV beyond its HBM comes from host DDR over PCIe
+    every step (FlashDecoding overlaps the fetch with the compute)."""
+    shares = _placement(node, model, batch, context, ("hbm", "ddr"))
+    if shares is None:
+        return StepResult("vLLM-offload", batch, context, False, why="KV exceeds HBM + DDR")
+    g = node.gpu
+    per_layer = batch * context * model.kv_bytes_per_token / model.layers
+    hbm = shares[0] * per_layer / gpu_bandwidth(node)
+    pcie = shares[1] * per_layer / (node.platform["gpus"] * g["pcie_gb_s"] * 1e9)
+    attention = max(hbm, pcie)
+    dense = dense_layer_s(node, model, batch)
+    step = model.layers * (dense + attention) + head_s(node, model, batch)
+    kv = batch * context * model.kv_bytes_per_token
+    energy = _energy(node, model, batch, step, (0, 0, 0), kv, shares[1] * kv)
+    return StepResult("vLLM-offload", batch, context, True, step, model.layers * dense, model.layers * attention,
+                      (hbm, pcie, 0.0), shares, 0.0, energy)
+
+
+def pim_step(node: Node, model: Model, batch: int, context: float, system: str) -> StepResult:
+    """A PIM system: AttAcc (HBM only), L-PIM (layered, dense), LS-PIM (layered, sparse, static), PAM and its
+    ablations (``PAM``, ``PAM-noattn``, ``PAM-nomap``, ``PAM-nosched``)."""
+    spec = SYSTEMS[system]
+    shares = _placement(node, model, batch, context, spec["tiers"])
+    if shares is None:
+        return StepResult(system, batch, context, False, why=f"KV exceeds {'+'.join(spec['tiers']).upper()}")
+    budget = node.sparsity["budget"] if spec["sparse"] else 1.0
+    active = budget * context                                               # activated tokens per request
+    moved = ssd_moved = 0.0
+    if spec["sparse"]:
+        tp = [node.tiers[t].throughput(model.group) for t in TIERS]
+        x, y = derive_ratios(*tp)
+        profile = host_profile(_quantised(shares), budget, spec["dynamic"], x, y,
+                               steps=node.sparsity["host_steps"])
+        active_share = profile.activated_share
+        moved, ssd_moved = profile.moved, 2 * profile.ssd_to_ddr      # Algorithm 2 swaps: each up-move has a down-move
+    else:
+        active_share = shares
+    imbalance = mapping_balance(spec["mapping"], sparsity=budget)
+    tokens = [active * s for s in active_share]
+    if spec["remote_attention"]:        # no PAMattention: DDR and SSD ship their activated KV to HBM-PIM
+        link_bytes = [tokens[i] * batch * model.kv_bytes_per_token / model.layers for i in (1, 2)]
+        fetch = (link_bytes[0] / (node.links["hbm_ddr"]["bandwidth_gb_s"] * 1e9)
+                 + link_bytes[1] / (node.links["ddr_ssd"]["bandwidth_gb_s"] * 1e9))
+        tier_s = (pim_tier_layer_s(node.tiers["hbm"], model, batch, active, imbalance) + fetch, 0.0, 0.0)
+    else:
+        tier_s = tuple(pim_tier_layer_s(node.tiers[t], model, batch, n, imbalance) for t, n in zip(TIERS, tokens))
+    attention = max(tier_s)
+    dense = dense_layer_s(node, model, batch)
+    migrate = migration_s(node, model, batch, context, moved, ssd_moved)
+    step = max(model.layers * combine_overlapped(dense, attention) + head_s(node, model, batch), migrate)
+    pim_bytes = tuple(n * batch * model.kv_bytes_per_token for n in tokens)
+    pcie = (moved * context * batch + (tokens[1] + tokens[2] if spec["remote_attention"] else 0) * batch) \
+        * model.kv_bytes_per_token
+    energy = _energy(node, model, batch, step, pim_bytes, 0.0, pcie)
+    return StepResult(system, batch, context, True, step, model.layers * dense, model.layers * attention, tier_s,
+                      shares, moved, energy)
+
+
+SYSTEMS = {
+    "vLLM-offload": {"gpu": True},
+    "AttAcc": {"tiers": ("hbm",), "sparse": False, "dynamic": False, "mapping": True, "remote_attention": False},
+    "L-PIM": {"tiers": TIERS, "sparse": False, "dynamic": False, "mapping": True, "remote_attention": False},
+    "LS-PIM": {"tiers": TIERS, "sparse": True, "dynamic": False, "mapping": True, "remote_attention": False},
+    "PAM": {"tiers": TIERS, "sparse": True, "dynamic": True, "mapping": True, "remote_attention": False},
+    "PAM-noattn": {"tiers": TIERS, "sparse": True, "dynamic": True, "mapping": True, "remote_attention": True},
+    "PAM-nomap": {"tiers": TIERS, "sparse": True, "dynamic": True, "mapping": False, "remote_attention": False},
+    "PAM-nosched": {"tiers": TIERS, "sparse": True, "dynamic": False, "mapping": True, "remote_attention": False},
+}
+
+
+def step(node: Node, model: Model, system: str, batch: int, context: float) -> StepResult:
+    """One decode step of ``batch`` requests of mean context ``context`` on ``system``."""
+    if system not in SYSTEMS:
+        raise ValueError(f"unknown system {system!r}; choose one of {list(SYSTEMS)}")
+    if batch < 1 or not context > 0:
+        raise ValueError(f"batch must be >= 1 and context > 0, not {batch}, {context}")
+    if model.head_dim != node.head_dim:
+        raise ValueError(f"{model.name} has head_dim {model.head_dim}, the calibration {node.head_dim}: "
+                         f"run pam calibrate --head-dim {model.head_dim}")
+    if SYSTEMS[system].get("gpu"):
+        return gpu_offload_step(node, model, batch, context)
+    return pim_step(node, model, batch, context, system)
+
+
+def scaled_down_attention_cycles(calibration: dict, spec, tokens_per_bank: list[list[int]]) -> float:
+    """The model's attention time, in cycles, for the RTL's scaled-down system top (``sim.jobs.system.SystemSpec``,
+    one request and kv head), from a calibration of that top (``sim.model.calibrate.calibrate_system``): the node
+    model's per-tier formula (:func:`pim_tier_layer_s`) with the top's banks and RUs, no per-layer sync, and
+    the tiers in parallel."""
+    model = Model("scaled_down", "scaled-down top", 1, spec.head_dim, spec.group, 1, spec.head_dim, 1, "mlp", 1)
+    times = [0.0]
+    for dev, tokens in zip(spec.devices, tokens_per_bank):
+        if not sum(tokens):
+            continue
+        pu = next(e for e in calibration["pu"] if e["tier"] == dev.tier)
+        ru = next(e for e in calibration["ru"] if e["tier"] == dev.tier)
+        tier = Tier(dev.tier, 1, len(tokens), dev.bank_groups + 1, 0.0, 1.0, {spec.group: pu["cycles_per_token"]},
+                    {spec.group: pu["fixed_cycles"]}, ru["cycles_per_partial"], 0.0)
+        times.append(pim_tier_layer_s(tier, model, 1, float(sum(tokens)), max(tokens) * len(tokens) / sum(tokens)))
+    return max(times)
+
+
+@functools.cache
+def default_node() -> Node:
+    return load_node()

@@ -1,0 +1,1 @@
+"""Stream runs under amaranth.sim: the stream helper and the PU, RU and device runs."""

@@ -1,0 +1,1 @@
+"""The Verilator toolchain, builds with their caches, the plain C++ main and unit separation."""

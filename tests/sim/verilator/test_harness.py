@@ -1,0 +1,196 @@
+"""The job harness (sim/harness/job.py) on a small echo design under Verilator, and its plain C++ twin.
+
+The echo design takes a 16-bit command; it answers every command with one status (the command's low byte)
+and, for an odd command, one output word (command + 1), holding ``cmd.ready`` low while either is pending.
+The expected log is computed here from the job, not read from the harness.
+"""
+
+import random
+
+import pytest
+from amaranth import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sim.harness.job import HarnessPorts, JobLog, job_harness, parse_log, write_job
+from sim.verilator.build import BUILD_ROOT, build_design, run_job
+from sim.verilator.separate import silence_unused
+
+PORTS = HarnessPorts(cmd="cmd", out="out", status="status", monitors=("busy",), counters=("taken",))
+
+
+class Echo(wiring.Component):
+    cmd: In(stream.Signature(16))
+    out: Out(stream.Signature(16))
+    status: Out(stream.Signature(8))
+    busy: Out(1)
+    taken: Out(32)
+
+    def elaborate(self, platform):
+        m = Module()
+        out_pending, st_pending = Signal(), Signal()
+        m.d.comb += [self.cmd.ready.eq(~out_pending & ~st_pending), self.out.valid.eq(out_pending),
+                     self.status.valid.eq(st_pending), self.busy.eq(out_pending | st_pending)]
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += [self.out.payload.eq(self.cmd.payload + 1), out_pending.eq(self.cmd.payload[0]),
+                         self.status.payload.eq(self.cmd.payload[:8]), st_pending.eq(1), self.taken.eq(self.taken + 1)]
+        with m.If(self.out.valid & self.out.ready):
+            m.d.sync += out_pending.eq(0)
+        with m.If(self.status.valid & self.status.ready):
+            m.d.sync += st_pending.eq(0)
+        return m
+
+
+@pytest.fixture(scope="module")
+def build():
+    return build_design(Echo, "echo", key="echo-v1", harness=PORTS)
+
+
+def job(tmp_path, words, gates, outputs, **kwargs):
+    path = tmp_path / "job.txt"
+    write_job(path, words, gates, outputs, **kwargs)
+    return path
+
+
+def expected(words):
+    return [w + 1 for w in words if w & 1], [w & 0xFF for w in words]
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("random_mode", [False, True])
+def test_every_command_is_played_once_in_order(build, tmp_path, seed, random_mode):
+    rnd = random.Random(seed)
+    words = [rnd.randrange(1 << 16) for _ in range(300)]
+    outs, stats = expected(words)
+    log, _ = run_job(build, job(tmp_path, words, [0] * len(words), len(outs), seed=seed if random_mode else None),
+                     "echo")
+    print(f"seed {seed}, random {random_mode}: {log.cycles} cycles")
+    assert [w for _, w in log.outputs] == outs and log.statuses == stats
+    assert log.counters == {"taken": len(words)} and not log.timed_out
+    cycles = [c for c, _ in log.outputs]
+    assert cycles == sorted(set(cycles))
+    if random_mode:             # idle cycles and stalls stretch the run well past one command per two cycles
+        assert log.cycles > 2.5 * len(words)
+    else:
+        assert log.cycles < 2.2 * len(words) + 10
+
+
+@pytest.mark.verilator
+def test_a_gated_command_waits_for_the_outputs_before_it(build, tmp_path):
+    words = [1, 3, 5, 7]
+    log, _ = run_job(build, job(tmp_path, words, [0, 0, 2, 0], 4), "gated")
+    c = [cycle for cycle, _ in log.outputs]
+    # Ungated, a command enters every other cycle; the gate holds word 5 until output 2 has left.
+    ungated, _ = run_job(build, job(tmp_path, words, [0] * 4, 4), "ungated")
+    u = [cycle for cycle, _ in ungated.outputs]
+    assert c[:2] == u[:2] and c[2] > u[2]
+    assert [w for _, w in log.outputs] == [2, 4, 6, 8]
+
+
+@pytest.mark.verilator
+def test_a_reset_mid_run_replays_the_job_and_logs_only_the_second_pass(build, tmp_path, seed):
+    words = list(range(1, 200, 2))
+    clean, _ = run_job(build, job(tmp_path, words, [0] * len(words), len(words)), "clean")
+    log, _ = run_job(build, job(tmp_path, words, [0] * len(words), len(words), reset_at=57), "reset")
+    assert log == clean
+    text = (build.build_dir / "reset.log.txt").read_text()
+    assert "R 57\n" in text
+    assert text.split("R 57\n")[0].count("\nO ") > 10     # the first pass was well under way when it was reset
+
+
+@pytest.mark.verilator
+def test_a_job_that_cannot_finish_stops_at_its_limit(build, tmp_path):
+    log, _ = run_job(build, job(tmp_path, [2, 4], [0, 0], 1, limit=500), "stuck")   # even words: no output
+    assert log.timed_out and log.cycles == 501 and log.outputs == []
+
+
+@pytest.mark.verilator
+def test_the_plain_cpp_main_logs_exactly_what_cocotb_logs(build, tmp_path, seed):
+    rnd = random.Random(seed)
+    words = [rnd.randrange(1 << 16) for _ in range(500)]
+    path = job(tmp_path, words, [0] * len(words), len(expected(words)[0]), seed=seed)
+    a, _ = run_job(build, path, "cocotb")
+    b, _ = run_job(build, path, "raw", raw=True)
+    assert a == b and a.outputs
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("wave_format", ["vcd", "fst"])
+def test_a_traced_run_writes_waves_that_agree_with_the_log(tmp_path, wave_format):
+    """Each output the log names is on the traced ports at its cycle, in VCD and in FST alike. Where the C++
+    toolchain cannot link Verilator's FST writer (no lz4 or zlib), an FST build is refused up front."""
+    from sim.verilator.toolchain import ToolchainError, fst_missing
+    from sim.waves import load_waves
+    if wave_format == "fst" and fst_missing():
+        with pytest.raises(ToolchainError, match="wave format fst: .*liblz4-dev"):
+            build_design(Echo, "echo", key="echo-v1", harness=PORTS, waves=wave_format)
+        return
+    traced = build_design(Echo, "echo", key="echo-v1", harness=PORTS, waves=wave_format)
+    assert traced.wave_file.name == f"dump.{wave_format}"
+    words = [1, 3, 4, 9, 11, 12, 15]
+    log, _ = run_job(traced, job(tmp_path, words, [0] * len(words), 5), "traced")
+    waves = load_waves(traced.wave_file, "d_out__valid,d_out__payload,echo_job.rst")
+    assert waves.names == ["echo_job.d_out__valid", "echo_job.d_out__payload", "echo_job.rst"]
+    valid, payload, rst = waves.values
+    # The log's cycle 0 is the first cycle out of reset, and an output is logged in the cycle its valid is
+    # seen (the harness takes it at once).
+    start = rst.index(0)
+    assert start == 1 and not any(rst[start:])
+    assert [(c - start, payload[c]) for c in waves.cycles if valid[c]] == log.outputs
+    assert [w for _, w in log.outputs] == [2, 4, 10, 12, 16]
+
+
+def test_the_harness_refuses_ports_it_cannot_drive():
+    echo = Echo()
+    silence_unused(echo)
+    with pytest.raises(ValueError, match="echo has no output port 'result__payload'"):
+        job_harness(echo, "echo", HarnessPorts(out="result"))
+    with pytest.raises(ValueError, match="echo has no input port 'status__payload'"):
+        job_harness(echo, "echo", HarnessPorts(cmd="status"))
+    with pytest.raises(ValueError, match="input port 'out__ready' is not a stream the harness drives"):
+        job_harness(echo, "echo", HarnessPorts(out=None, status="status"))
+
+
+def test_log_parsing(tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_text("O 3 1f\nS 02\nR 9\nA 0 1\nO 5 2a\nS 03\nC taken 4\nD 12\n")
+    assert parse_log(path) == JobLog([(5, 0x2A)], [3], [(0, 1)], {"taken": 4}, 12, False)
+    path.write_text("O 3 1f\n")
+    with pytest.raises(RuntimeError, match="no end line"):
+        parse_log(path)
+    with pytest.raises(ValueError, match="3 words but 2 gates"):
+        write_job(tmp_path / "j.txt", [1, 2, 3], [0, 0], 1)
+
+
+class CombLoop(wiring.Component):
+    """A combinational loop through an adder (loop = loop + cmd), registered on the way out."""
+    cmd: In(stream.Signature(16))
+    out: Out(stream.Signature(16))
+
+    def elaborate(self, platform):
+        m = Module()
+        loop = Signal(16)
+        m.d.comb += [loop.eq(loop + self.cmd.payload), self.out.valid.eq(1), self.cmd.ready.eq(1)]
+        m.d.sync += self.out.payload.eq(loop)
+        return m
+
+
+@pytest.mark.verilator
+def test_a_combinational_loop_fails_the_build(tmp_path):
+    """Simulation builds skip Amaranth's combinational-cycle check (hw.verilog.emit_verilog); Verilator's own
+    must then refuse the loop."""
+    with pytest.raises(RuntimeError, match="Command failed"):
+        build_design(CombLoop, "comb_loop", harness=HarnessPorts())
+    newest = max(BUILD_ROOT.glob("comb_loop_job-*"), key=lambda p: p.stat().st_mtime)
+    assert "%Warning-UNOPTFLAT" in (newest / "build.log").read_text()
+
+
+def test_the_lint_refuses_a_combinational_loop_that_emission_did_not_check(tmp_path):
+    """``pam verilog --lint`` emits without Amaranth's cycle check; the lint must then flag the loop."""
+    from hw.verilog import emit_verilog
+    from sim.verilator.toolchain import lint_verilog
+    loop = CombLoop()
+    path = tmp_path / "loop.v"
+    path.write_text(emit_verilog(loop, "loop", check_comb_cycles=False))
+    clean, text = lint_verilog(path, "loop")
+    assert not clean and "UNOPTFLAT" in text
