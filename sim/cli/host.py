@@ -7,18 +7,17 @@ import dataclasses
 import numpy as np
 
 from host.driver import HostDriver
-from host.mapping import DeviceShape
-from hw.tierconfig import load_tier
 from sim.cli.common import emit, table
+from sim.jobs.driver import driver_shapes
+from sim.jobs.system import SCHEDULE_DEVICES, SystemSpec
 from golden.traces.format import read_trace
 
 
 def cmd_schedule(args):
     trace = read_trace(args.trace)
-    token_bytes = 2 * trace.kv_heads * trace.head_dim * 2
-    tiers = [load_tier("hbm3"), load_tier("ddr4"), load_tier("ssd")]
-    shapes = [DeviceShape.from_tier(cfg, tier, 0, 1, groups, banks, token_bytes).with_rows(rows)
-              for tier, (cfg, groups, banks, rows) in enumerate(zip(tiers, (4, 2, 8), (4, 4, 1), args.rows))]
+    devices = tuple(dataclasses.replace(d, rows=r) for d, r in zip(SCHEDULE_DEVICES, args.rows))
+    spec = SystemSpec(devices, trace.fmt.name, trace.head_dim, trace.group)
+    shapes = driver_shapes(spec, trace.head_dim, kv_heads=trace.kv_heads)
     driver = HostDriver(shapes, args.x, args.y, args.source, args.lam, args.sparsity, args.max_moves)
     reports = driver.run(trace, args.steps)
     rows = [dataclasses.asdict(r) for r in reports]

@@ -25,62 +25,80 @@ from sim.cli.simulate import system_spec
 from sim.verilator.toolchain import lint_verilog
 
 
-def _verilog_targets(args):
-    """(unit name, format name, component factory) for the chosen unit(s) and format(s)."""
-    names = [args.unit] if args.unit else list(UNIT_SPECS) + ["fdot", "pu", "bank", "ru", "normalize"]
-    targets = []
-    for name in names:
-        if name in ("ru", "normalize", "device"):
-            tier = load_tier(args.tier or "hbm3")
-            for f in [args.format] if args.format else ["fp16", "bf16"]:
-                fmt = format_by_name(f)
-                if name == "device":
-                    def build(fmt=fmt, tier=tier):
-                        block = block_tokens_for(tier.buffer_bytes, FP32, args.max_group)
-                        return Device(tier.with_rows(args.rows), fmt, FP32, args.head_dim, args.max_group, block,
-                                      args.bank_groups, args.banks)
-                    targets.append((f"device_{tier.name}_{args.bank_groups}x{args.banks}", f, build))
-                else:
-                    cls = RU if name == "ru" else Normalize
-                    targets.append((f"{name}_w{tier.lanes}", f, lambda fmt=fmt, tier=tier, cls=cls: cls(
-                        fmt, FP32, tier.lanes, args.head_dim)))
-            continue
-        if name == "system":
-            for f in [args.format] if args.format else ["fp16", "bf16"]:
-                targets.append(("system", f, lambda f=f: system_spec(f, args.head_dim, args.max_group).build()))
-            continue
-        if name == "bank":
-            for tier_name in ([args.tier] if args.tier else ["hbm3", "ddr4"]):
-                tier = load_tier(tier_name).with_rows(args.rows)
-                targets.append((f"bank_{tier.name}", "-", lambda tier=tier: Bank(tier)))
-            continue
-        if name == "pu":
-            tier = load_tier(args.tier or "hbm3")
-            block = block_tokens_for(tier.buffer_bytes, FP32, args.max_group)
-            for f in [args.format] if args.format else ["fp16", "bf16"]:
-                fmt = format_by_name(f)
-                targets.append((f"pu_{tier.name}", f, lambda fmt=fmt, tier=tier, block=block: PU(
-                    fmt, FP32, tier.lanes, args.head_dim, args.max_group, block)))
-            continue
-        if name == "fdot":
-            formats = [args.format] if args.format else ["fp16", "bf16"]
-            for f in formats:
-                fmt = format_by_name(f)
-                targets.append((f"fdot_w{args.lanes}", f, lambda fmt=fmt: FDot(fmt, FP32, args.lanes)))
-            continue
-        spec = unit_spec(name)
-        formats = [args.format] if args.format else unit_formats(spec)
+def _formats(args, made=("fp16", "bf16")) -> list[str]:
+    return [args.format] if args.format else list(made)
+
+
+def _fp_unit(name):
+    spec = unit_spec(name)
+
+    def targets(args):
+        formats = _formats(args, unit_formats(spec))
         for f in formats:
             if f not in unit_formats(spec):
                 raise ValueError(f"--format {f} is not made for unit {name}; choose one of {unit_formats(spec)}")
-            targets.append((name, f, lambda spec=spec, f=f: spec.build(format_by_name(f))))
+        return [(name, f, lambda f=f: spec.build(format_by_name(f))) for f in formats]
+    return targets
+
+
+def _fdot(args):
+    return [(f"fdot_w{args.lanes}", f, lambda f=f: FDot(format_by_name(f), FP32, args.lanes)) for f in _formats(args)]
+
+
+def _pu(args):
+    tier = load_tier(args.tier or "hbm3")
+    block = block_tokens_for(tier.buffer_bytes, FP32, args.max_group)
+    return [(f"pu_{tier.name}", f, lambda f=f: PU(format_by_name(f), FP32, tier.lanes, args.head_dim, args.max_group,
+                                                  block)) for f in _formats(args)]
+
+
+def _bank(args):
+    tiers = [load_tier(name).with_rows(args.rows) for name in ([args.tier] if args.tier else ["hbm3", "ddr4"])]
+    return [(f"bank_{tier.name}", "-", lambda tier=tier: Bank(tier)) for tier in tiers]
+
+
+def _lanes_unit(cls, prefix):
+    def targets(args):
+        tier = load_tier(args.tier or "hbm3")
+        return [(f"{prefix}_w{tier.lanes}", f, lambda f=f: cls(format_by_name(f), FP32, tier.lanes, args.head_dim))
+                for f in _formats(args)]
+    return targets
+
+
+def _device(args):
+    tier = load_tier(args.tier or "hbm3")
+    block = block_tokens_for(tier.buffer_bytes, FP32, args.max_group)
+    return [(f"device_{tier.name}_{args.bank_groups}x{args.banks}", f, lambda f=f: Device(
+        tier.with_rows(args.rows), format_by_name(f), FP32, args.head_dim, args.max_group, block, args.bank_groups,
+        args.banks)) for f in _formats(args)]
+
+
+def _system(args):
+    return [("system", f, lambda f=f: system_spec(f, args.head_dim, args.max_group).build()) for f in _formats(args)]
+
+
+# What ``pam verilog UNIT`` and ``pam area UNIT`` can make: unit name -> its targets for the parsed options,
+# each (module name, format or "-", a function that builds the component).
+COMPONENTS = {**{name: _fp_unit(name) for name in UNIT_SPECS}, "fdot": _fdot, "pu": _pu, "bank": _bank,
+              "ru": _lanes_unit(RU, "ru"), "normalize": _lanes_unit(Normalize, "normalize"), "device": _device,
+              "system": _system}
+# Emitted and linted by ``pam verilog --lint`` with no unit named: every unit, not the tops.
+LINTED_BY_DEFAULT = [name for name in COMPONENTS if name not in ("device", "system")]
+
+
+def _verilog_targets(args):
+    """(unit name, format name, component factory) for the chosen unit(s) and format(s)."""
+    targets = []
+    for name in [args.unit] if args.unit else LINTED_BY_DEFAULT:
+        if name not in COMPONENTS:
+            raise ValueError(f"unknown unit {name!r}; choose one of {', '.join(COMPONENTS)}")
+        targets += COMPONENTS[name](args)
     return targets
 
 
 def cmd_verilog(args):
     if not args.unit and not args.lint:
-        raise ValueError("name a UNIT to write its Verilog, or pass --lint; units: "
-                         + ", ".join(list(UNIT_SPECS) + ["fdot", "pu", "bank", "ru", "normalize", "device", "system"]))
+        raise ValueError("name a UNIT to write its Verilog, or pass --lint; units: " + ", ".join(COMPONENTS))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     targets = [(name, f, name if f == "-" else f"{name}_{f}", build()) for name, f, build in _verilog_targets(args)]

@@ -58,15 +58,17 @@ class DriverRun:
         return window_figures(self.spec, self.run, tokens, start, ends[step])
 
 
-def driver_shapes(spec: SystemSpec, head_dim: int, rows: tuple[int, ...] | None = None) -> list[DeviceShape]:
-    """The driver's view of ``spec``'s devices: one kv head's K and V per token (2·head_dim/lanes columns),
-    and ``rows`` of every bank per device given to the request (default: all of them)."""
+def driver_shapes(spec: SystemSpec, head_dim: int, rows: tuple[int, ...] | None = None,
+                  kv_heads: int = 1) -> list[DeviceShape]:
+    """The driver's view of ``spec``'s devices: ``kv_heads`` kv heads' K and V per token (one head:
+    2·head_dim/lanes columns), and ``rows`` of every bank per device given to the request (default: all)."""
     if len(spec.devices) != 3:
         raise ValueError(f"the driver needs three devices (HBM, DDR, SSD tiers), not {len(spec.devices)}")
     rows = tuple(d.rows for d in spec.devices) if rows is None else tuple(rows)
     if len(rows) != 3 or any(not isinstance(r, int) or not 1 <= r <= d.rows for r, d in zip(rows, spec.devices)):
         raise ValueError(f"rows {rows}: one per device, each in 1..{[d.rows for d in spec.devices]}")
-    return [DeviceShape.from_tier(d.config(), tier, 0, 1, d.bank_groups, d.banks, 2 * head_dim * 2).with_rows(r)
+    return [DeviceShape.from_tier(d.config(), tier, 0, 1, d.bank_groups, d.banks,
+                                  2 * kv_heads * head_dim * 2).with_rows(r)
             for tier, (d, r) in enumerate(zip(spec.devices, rows))]
 
 

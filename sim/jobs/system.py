@@ -31,7 +31,7 @@ from sim.harness.job import HarnessPorts, write_job
 from sim.verilator.build import SimBuild, build_design, run_job
 from sim.verilator.separate import Separator
 
-__all__ = ["SMALL_DEVICES", "QUICK_DEVICES", "DEMO_DEVICES", "DeviceSpec", "SystemSpec", "spread_placement", "device_partitions", "SystemStep",
+__all__ = ["SMALL_DEVICES", "QUICK_DEVICES", "DEMO_DEVICES", "SCHEDULE_DEVICES", "DeviceSpec", "SystemSpec", "spread_placement", "device_partitions", "SystemStep",
            "system_step", "reference_error", "SystemRun", "window_figures", "system_commands", "system_golden", "count_by_device", "run_system",
            "system_build", "system_job_file", "SYSTEM_PORTS"]
 
@@ -118,6 +118,9 @@ QUICK_DEVICES = (*SMALL_DEVICES[:2], dataclasses.replace(SMALL_DEVICES[2], tR=30
 # The demo's system (`pam demo`, at head_dim 128): an HBM device of four banks with the tier's own 16-lane PUs,
 # a DDR device of two banks (4 lanes, as the tier has) and an SSD channel of two dies (narrowed to 4 lanes, with a
 # 3 us page read). At d = 128 an HBM bank holds 2 tokens per row, a DDR bank 2 and an SSD page 8.
+# The devices ``pam schedule`` places a trace over: an HBM stack of 4x4 banks, a DDR DIMM of 2x4, an SSD
+# channel of 8 dies; their rows are what the request is given (``sim.jobs.driver.driver_shapes``).
+SCHEDULE_DEVICES = (DeviceSpec("hbm3", 4, 4, rows=8), DeviceSpec("ddr4", 2, 4, rows=64), DeviceSpec("ssd", 8, 1, rows=32))
 DEMO_DEVICES = (DeviceSpec("hbm3", 1, 4, rows=64), DeviceSpec("ddr4", 1, 2, rows=64),
                 DeviceSpec("ssd", 1, 2, rows=32, lanes=4, tR=3000))
 
