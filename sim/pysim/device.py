@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from amaranth.sim import Simulator
-
 from host.commands import command_fields
 from sim.pysim.ru import unpack_partial
+from sim.pysim.streams import put, run
 
 __all__ = ["run_device", "unpack_output"]
 
@@ -24,11 +23,7 @@ def run_device(dev, commands, expect_parts: int, part_ready=None, limit: int = 2
     layout = dev.cmd.payload.shape()
 
     async def producer(ctx):
-        for cmd in commands:
-            ctx.set(dev.cmd.payload, command_fields(layout, cmd))
-            ctx.set(dev.cmd.valid, 1)
-            await ctx.tick().until(dev.cmd.ready)
-        ctx.set(dev.cmd.valid, 0)
+        await put(ctx, dev.cmd, (command_fields(layout, cmd) for cmd in commands))
 
     async def consumer(ctx):
         ctx.set(dev.status.ready, 1)
@@ -47,9 +42,5 @@ def run_device(dev, commands, expect_parts: int, part_ready=None, limit: int = 2
         raise AssertionError(f"after {limit} cycles: {len(statuses)} of {len(commands)} statuses, "
                              f"{len(parts)} of {expect_parts} partials")
 
-    sim = Simulator(dev)
-    sim.add_clock(1e-9)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    run(dev, producer, consumer)
     return statuses, parts, cycles[0]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.sim import Simulator
 
 from hw.kvlayout import kv_columns
 from hw.pu import PU
+from sim.pysim.streams import put, run
 
 __all__ = ["run_pu"]
 
@@ -24,25 +24,10 @@ def run_pu(pu: PU, jobs, lanes: int, block: int, kv_valid=None, part_ready=None)
         for q, k, v in jobs:
             q = np.asarray(q)
             group, head_dim = q.shape
-            chunks = head_dim // lanes
-            ctx.set(pu.cmd.payload, {"tokens": len(k), "group": group})
-            ctx.set(pu.cmd.valid, 1)
-            await ctx.tick().until(pu.cmd.ready)
-            ctx.set(pu.cmd.valid, 0)
-            for g in range(group):
-                for c in range(chunks):
-                    ctx.set(pu.q.payload, q[g, c * lanes:(c + 1) * lanes].tolist())
-                    ctx.set(pu.q.valid, 1)
-                    await ctx.tick().until(pu.q.ready)
-            ctx.set(pu.q.valid, 0)
-            for col in kv_columns(k, v, lanes, block):
-                while kv_valid is not None and not next(kv_valid):
-                    ctx.set(pu.kv.valid, 0)
-                    await ctx.tick()
-                ctx.set(pu.kv.payload, col)
-                ctx.set(pu.kv.valid, 1)
-                await ctx.tick().until(pu.kv.ready)
-            ctx.set(pu.kv.valid, 0)
+            await put(ctx, pu.cmd, [{"tokens": len(k), "group": group}])
+            await put(ctx, pu.q, [q[g, c * lanes:(c + 1) * lanes].tolist()
+                                  for g in range(group) for c in range(head_dim // lanes)])
+            await put(ctx, pu.kv, kv_columns(k, v, lanes, block), kv_valid)
 
     async def consumer(ctx):
         columns = sum(len(k) * 2 * (len(q[0]) // lanes) + len(q) * (len(q[0]) // lanes) for q, k, _ in jobs)
@@ -61,9 +46,5 @@ def run_pu(pu: PU, jobs, lanes: int, block: int, kv_valid=None, part_ready=None)
                         return
         raise AssertionError(f"PU finished {job} of {len(jobs)} commands in {limit} cycles")
 
-    sim = Simulator(pu)
-    sim.add_clock(1e-9)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    run(pu, producer, consumer)
     return results, cycles[0]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from amaranth.sim import Simulator
-
 from golden.pamattention import Partial
+from sim.pysim.streams import put, run
 
 __all__ = ["partial_payload", "unpack_partial", "run_ru", "run_normalize"]
 
@@ -19,17 +18,6 @@ def unpack_partial(payload) -> tuple[int, int, list[int]]:
     return int(payload.m), int(payload.l), [int(x) for x in payload.o]
 
 
-async def _feed(ctx, port, payloads, valid):
-    for payload in payloads:
-        while valid is not None and not next(valid):
-            ctx.set(port.valid, 0)
-            await ctx.tick()
-        ctx.set(port.payload, payload)
-        ctx.set(port.valid, 1)
-        await ctx.tick().until(port.ready)
-    ctx.set(port.valid, 0)
-
-
 def _simulate(dut, inputs, expected: int, unpack, out_ready, limit: int):
     """Feed each (port, payloads, valid) and collect ``expected`` outputs; returns (outputs, cycles, cycles
     with ``dut.busy`` high, or None for a unit without it)."""
@@ -38,7 +26,7 @@ def _simulate(dut, inputs, expected: int, unpack, out_ready, limit: int):
 
     def producer(port, payloads, valid):
         async def run(ctx):
-            await _feed(ctx, port, payloads, valid)
+            await put(ctx, port, payloads, valid)
         return run
 
     async def consumer(ctx):
@@ -54,12 +42,7 @@ def _simulate(dut, inputs, expected: int, unpack, out_ready, limit: int):
                     return
         raise AssertionError(f"{type(dut).__name__} gave {len(results)} of {expected} outputs in {limit} cycles")
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-9)
-    for port, payloads, valid in inputs:
-        sim.add_testbench(producer(port, payloads, valid))
-    sim.add_testbench(consumer)
-    sim.run()
+    run(dut, *(producer(port, payloads, valid) for port, payloads, valid in inputs), consumer)
     return results, cycles[0], busy[0] if probe else None
 
 

@@ -1,18 +1,20 @@
-"""amaranth.sim scenarios for stream components: a producer with idle cycles and a consumer with back-pressure.
+"""The stream helper of every amaranth.sim run and test: ``put`` and ``get`` on a stream, ``run`` a design.
 
-``run_scenario`` serves every stream test: it feeds ``payloads`` into
-``dut.i`` (holding valid and payload until the transfer, as the stream rules
-require), takes results from ``dut.o`` and returns them in order.
+``put`` offers payloads on a stream port, holding valid and payload until the
+transfer as the stream rules require, with idle cycles from a 0/1 pattern;
+``get`` takes a number of payloads with back-pressure from another pattern;
+``run`` clocks a design and runs its testbenches. ``run_scenario`` is the
+one-in, one-out case: ``payloads`` into ``dut.i``, results from ``dut.o``.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from amaranth.sim import Simulator
 
-__all__ = ["run_scenario", "pattern"]
+__all__ = ["pattern", "put", "get", "run", "run_scenario"]
 
 
 def pattern(spec: str, seed: int = 0) -> Iterable[int]:
@@ -29,42 +31,72 @@ def pattern(spec: str, seed: int = 0) -> Iterable[int]:
     raise ValueError(f"unknown pattern {spec!r}; choose always, half or random")
 
 
-def run_scenario(dut, payloads: Sequence, valid: Iterable[int] = (), ready: Iterable[int] = (),
-                 vcd: str | None = None, max_cycles: int | None = None) -> list[int]:
-    """Simulate ``dut`` on ``payloads``; ``valid``/``ready`` are 0/1 iterables (default always 1)."""
-    valid = iter(valid) if valid != () else pattern("always")
-    ready = iter(ready) if ready != () else pattern("always")
-    results: list[int] = []
-    limit = max_cycles or 20 * len(payloads) + 200
+async def put(ctx, port, payloads: Iterable, valid: Iterator[int] | None = None) -> list[int]:
+    """Offer each payload on stream ``port`` until it is taken; ``valid``: an optional 0/1 iterator, a 0
+    idles one cycle before the next payload. Returns the cycle (counted from the call) of each transfer."""
+    taken, cycle = [], 0
+    for payload in payloads:
+        while valid is not None and not next(valid):
+            ctx.set(port.valid, 0)
+            await ctx.tick()
+            cycle += 1
+        ctx.set(port.payload, payload)
+        ctx.set(port.valid, 1)
+        while True:
+            _, _, ready = await ctx.tick().sample(port.ready)
+            cycle += 1
+            if ready:
+                break
+        taken.append(cycle - 1)
+    ctx.set(port.valid, 0)
+    return taken
 
-    async def producer(ctx):
-        for payload in payloads:
-            while not next(valid):
-                ctx.set(dut.i.valid, 0)
-                await ctx.tick()
-            ctx.set(dut.i.valid, 1)
-            ctx.set(dut.i.payload, payload)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
 
-    async def consumer(ctx):
-        for _ in range(limit):
-            if len(results) == len(payloads):
-                return
-            take = next(ready)
-            ctx.set(dut.o.ready, take)
-            _, _, o_valid, o_payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-            if o_valid and take:
-                results.append(int(o_payload.as_value().value) if hasattr(o_payload, "as_value") else int(o_payload))
-        raise AssertionError(f"only {len(results)} of {len(payloads)} results after {limit} cycles")
+async def get(ctx, port, count: int, ready: Iterator[int] | None = None, unpack=int, limit: int = 100_000) -> list:
+    """Take ``count`` payloads from stream ``port`` (each through ``unpack``); ``ready``: an optional 0/1
+    iterator of back-pressure. Fails after ``limit`` cycles, naming how many came."""
+    results = []
+    for _ in range(limit):
+        if len(results) == count:
+            return results
+        take = 1 if ready is None else next(ready)
+        ctx.set(port.ready, take)
+        _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)
+        if valid and take:
+            results.append(unpack(payload))
+    if len(results) == count:
+        return results
+    raise AssertionError(f"only {len(results)} of {count} results after {limit} cycles")
 
+
+def run(dut, *testbenches, period: float = 1e-9, vcd: str | None = None) -> None:
+    """Clock ``dut`` and run the ``testbenches`` (async functions of ``ctx``) to their end."""
     sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
+    sim.add_clock(period)
+    for bench in testbenches:
+        sim.add_testbench(bench)
     if vcd:
         with sim.write_vcd(vcd):
             sim.run()
     else:
         sim.run()
+
+
+def run_scenario(dut, payloads: Sequence, valid: Iterable[int] = (), ready: Iterable[int] = (),
+                 vcd: str | None = None, max_cycles: int | None = None) -> list[int]:
+    """Simulate ``dut`` on ``payloads``; ``valid``/``ready`` are 0/1 iterables (default always 1)."""
+    valid = iter(valid) if valid != () else None
+    ready = iter(ready) if ready != () else None
+    results: list[int] = []
+
+    def unpack(payload):
+        return int(payload.as_value().value) if hasattr(payload, "as_value") else int(payload)
+
+    async def producer(ctx):
+        await put(ctx, dut.i, payloads, valid)
+
+    async def consumer(ctx):
+        results.extend(await get(ctx, dut.o, len(payloads), ready, unpack, max_cycles or 20 * len(payloads) + 200))
+
+    run(dut, producer, consumer, period=1e-8, vcd=vcd)
     return results

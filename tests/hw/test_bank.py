@@ -3,12 +3,11 @@
 import dataclasses
 
 import pytest
-from amaranth.sim import Simulator
 
 from hw.bank import Bank, Command
 from hw.tierconfig import load_tier
 from sim.jobs.bank_timing import check_commands, streaming_figures
-from sim.pysim.streams import pattern
+from sim.pysim.streams import pattern, put, run
 
 
 def run_bank(tier, requests, ready=None, extra_cycles=200):
@@ -18,11 +17,7 @@ def run_bank(tier, requests, ready=None, extra_cycles=200):
     ready = ready or pattern("always")
 
     async def producer(ctx):
-        for write, row, col, value in requests:
-            ctx.set(dut.req.valid, 1)
-            ctx.set(dut.req.payload, {"write": write, "row": row, "col": col, "data": value})
-            await ctx.tick().until(dut.req.ready)
-        ctx.set(dut.req.valid, 0)
+        await put(ctx, dut.req, [{"write": w, "row": r, "col": c, "data": d} for w, r, c, d in requests])
         done.append(True)
 
     async def monitor(ctx):
@@ -44,11 +39,7 @@ def run_bank(tier, requests, ready=None, extra_cycles=200):
             counters[name] = ctx.get(getattr(dut, name))
         counters["cycles"] = cycle
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-9)
-    sim.add_testbench(producer)
-    sim.add_testbench(monitor)
-    sim.run()
+    run(dut, producer, monitor)
     return trace, beats, counters
 
 

@@ -5,11 +5,10 @@ import math
 from fractions import Fraction
 
 import pytest
-from amaranth.sim import Simulator
 
 from hw.flash import FlashDie
 from hw.tierconfig import load_tier
-from sim.pysim.streams import pattern
+from sim.pysim.streams import pattern, put, run
 
 
 def small_ssd(tR=40, rows=4, columns_per_row=8):
@@ -27,18 +26,8 @@ def run_die(tier, requests, sharers=1, ready=None, limit=20_000):
     expected = sum(1 for r in requests if not r[0])
 
     async def producer(ctx):
-        cycle = 0
-        for write, row, col, value in requests:
-            ctx.set(dut.req.valid, 1)
-            ctx.set(dut.req.payload, {"write": write, "row": row, "col": col, "data": value})
-            while True:
-                _, _, accepted = await ctx.tick().sample(dut.req.ready)
-                cycle += 1
-                if accepted:
-                    break
-            if not write:
-                read_cycles.append(cycle - 1)
-        ctx.set(dut.req.valid, 0)
+        taken = await put(ctx, dut.req, [{"write": w, "row": r, "col": c, "data": d} for w, r, c, d in requests])
+        read_cycles.extend(cycle for (write, *_), cycle in zip(requests, taken) if not write)
 
     async def consumer(ctx):
         for _ in range(limit):
@@ -53,11 +42,7 @@ def run_die(tier, requests, sharers=1, ready=None, limit=20_000):
                 return
         raise AssertionError(f"{len(beats)} of {expected} beats after {limit} cycles")
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-9)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    run(dut, producer, consumer)
     return beats, read_cycles, counters
 
 

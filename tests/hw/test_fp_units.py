@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.formats import BF16, FP16, FP32
 from golden.fpops import fmul
@@ -11,7 +10,7 @@ from hw.fdot import FDot
 from hw.fmul import FMul
 from hw.units import UNIT_SPECS
 from sim.testbench.fp_check import FPMismatch, check_unit, special_pairs
-from sim.pysim.streams import pattern, run_scenario
+from sim.pysim.streams import pattern, run, run_scenario
 
 CASES = [(name, fmt) for name, spec in UNIT_SPECS.items() for fmt in spec.formats]
 
@@ -56,10 +55,7 @@ def test_latency_and_one_result_per_cycle(name):
             _, _, valid = await ctx.tick().sample(dut.o.valid)
             seen.append(int(valid))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run(dut, bench, period=1e-8)
     first = seen.index(1)
     # The input transfers at edge 0; the result is visible at edge `latency`.
     assert first == dut.latency
