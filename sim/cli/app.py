@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import os
 import sys
 
@@ -47,6 +48,7 @@ def _add_wave_options(p):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pam", description="PAM (Processing Across Memory): RTL-level model tools")
+    parser.add_argument("--version", action="version", version=f"pam {importlib.metadata.version('pam-model')}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, func, help_text, parent=sub):

@@ -70,16 +70,23 @@ def peak_throughput(node, model, system: str, context: float, slo_s: float) -> d
 
 
 class _Progress:
+    """A bar redrawn in place on a terminal; elsewhere (a log, a pipe) a plain line at every tenth."""
+
     def __init__(self, total: int, enabled: bool):
         self.total, self.done, self.enabled = total, 0, enabled
+        self.terminal = enabled and sys.stderr.isatty()
 
     def tick(self, what: str):
         self.done += 1
-        if self.enabled:
+        if not self.enabled:
+            return
+        if self.terminal:
             bar = "#" * (30 * self.done // self.total)
             print(f"\r[{bar:<30}] {self.done}/{self.total} {what:<40}", end="", file=sys.stderr, flush=True)
             if self.done == self.total:
                 print(file=sys.stderr)
+        elif 10 * self.done // self.total > 10 * (self.done - 1) // self.total:
+            print(f"[{self.done}/{self.total}] {what}", file=sys.stderr, flush=True)
 
 
 def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=None) -> dict:

@@ -118,6 +118,12 @@ def test_demo_json(tmp_path, capsys):
     assert step0["pu_first"] < step0["pu_last"] < step0["output_cycle"]
 
 
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == "pam 0.1.0"
+
+
 def test_installed_entry_point_help():
     out = subprocess.run([sys.executable, "-m", "sim.cli", "--help"], capture_output=True, text=True, check=True)
     for sub in ("doctor", "trace", "golden", "verilog", "bench", "demo"):

@@ -125,6 +125,12 @@ def test_cli_eval_json_and_plots(tmp_path, capsys):
     assert "unknown model 'gpt5'" in capsys.readouterr().err
 
 
+def test_cli_eval_progress_is_plain_lines_when_stderr_is_not_a_terminal(capsys):
+    assert main(["eval", "--models", "llama3_70b"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and 5 <= err.count("\n") <= 11 and err.splitlines()[-1].startswith("[")
+
+
 def test_cli_calibrate_refuses_an_unknown_tier_before_running_anything(capsys):
     assert main(["calibrate", "--tiers", "hbm3,hbm9"]) == 2
     assert "unknown tier 'hbm9'" in capsys.readouterr().err
