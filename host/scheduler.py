@@ -243,7 +243,7 @@ class TierScheduler:
         self._rebuild()
 
 
-def scheduler_step(scheduler: "TierScheduler", context: int, tokens, scores, lam: float) -> list:
+def scheduler_step(scheduler: TierScheduler, context: int, tokens, scores, lam: float) -> list:
     """One decode step of a stream: admit the step's new token (the last of ``context``), fold the activated
     ``tokens``' ``scores`` in (Eq. 7) and run Algorithm 2; returns its moves."""
     scheduler.add(context - 1)

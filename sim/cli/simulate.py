@@ -12,7 +12,7 @@ import numpy as np
 
 from hw.tierconfig import load_tier
 from sim.jobs.bank_timing import streaming_figures
-from sim.jobs.pu_on_bank import bank_build, run_pu_on_bank, stream_bank
+from sim.jobs.pu_on_bank import run_pu_on_bank, stream_bank
 from sim.cli.common import emit, table
 from sim.jobs.system import (SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step)
 from sim.waves import WAVE_FORMATS, draw_png, format_table, load_waves
@@ -59,7 +59,7 @@ def _run_bank_stream(tier_name, rows, reads, load, seed, waves):
     if not report["checksum_ok"] or report["beats"] != reads:
         raise AssertionError(f"bank stream: read data differ from the data loaded ({report['beats']} beats)")
     figures = streaming_figures(reads, tier.timing, tier.geometry)
-    return tier, report, figures, bank_build(tier, waves).wave_file
+    return tier, report, figures, log.wave_file
 
 
 def cmd_sim_bank(args):

@@ -157,7 +157,8 @@ def _streamer(tier) -> BankStreamer:
 
 def stream_bank(tier, words: list[int], reads: int, waves: str | None = None, raw: bool = False):
     """Load ``words`` into a lone bank from column 0, then stream ``reads`` reads from column 0 in HDL.
-    Returns the harness log (``counters``: cycles, beats, checksum, bank counters) with ``wall_s`` set."""
+    Returns the harness log (``counters``: cycles, beats, checksum, bank counters) with ``wall_s`` and
+    ``wave_file`` (None for an untraced run) set."""
     build = bank_build(tier, waves)
     bank = _streamer(tier)
     cmds = [bank.write(a, w) for a, w in enumerate(words)] + [bank.start(0, reads)]
@@ -167,5 +168,5 @@ def stream_bank(tier, words: list[int], reads: int, waves: str | None = None, ra
     log, wall = run_job(build, job, tag, raw=raw)
     if log.timed_out:
         raise AssertionError(f"bank stream: no done after {log.cycles} cycles")
-    log.wall_s = wall
+    log.wall_s, log.wave_file = wall, build.wave_file
     return log

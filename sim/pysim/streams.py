@@ -55,18 +55,17 @@ async def put(ctx, port, payloads: Iterable, valid: Iterator[int] | None = None)
 async def get(ctx, port, count: int, ready: Iterator[int] | None = None, unpack=int, limit: int = 100_000) -> list:
     """Take ``count`` payloads from stream ``port`` (each through ``unpack``); ``ready``: an optional 0/1
     iterator of back-pressure. Fails after ``limit`` cycles, naming how many came."""
-    results = []
-    for _ in range(limit):
-        if len(results) == count:
-            return results
+    results, cycles = [], 0
+    while len(results) < count:
+        if cycles == limit:
+            raise AssertionError(f"only {len(results)} of {count} results after {limit} cycles")
+        cycles += 1
         take = 1 if ready is None else next(ready)
         ctx.set(port.ready, take)
         _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)
         if valid and take:
             results.append(unpack(payload))
-    if len(results) == count:
-        return results
-    raise AssertionError(f"only {len(results)} of {count} results after {limit} cycles")
+    return results
 
 
 def run(dut, *testbenches, period: float = 1e-9, vcd: str | None = None) -> None:
