@@ -1,8 +1,9 @@
 """``pam bench fp``: throughput of the floating-point units under Verilator+cocotb, next to golden NumPy.
 
 Both are measured in the same run on the same operands. Under Verilator all
-units of a format run side by side in one harness (``lanes`` copies each), so
-every unit's rate is its result count over the shared wall time.
+units of a format run side by side behind one stream (``lanes`` copies each,
+``sim.testbench.fp``), so every unit's rate is its result count over the
+shared wall time.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import time
 
 from golden.formats import format_by_name
 from hw.units import UNIT_SPECS
-from sim.harness.fp_unit import FPHarness, harness_units
+from sim.harness.fp_unit import harness_units
+from sim.testbench.fp import run_fp_units
 from sim.testbench.fp_check import stimulus
-from sim.verilator.build import build_design, run_bench
 
 __all__ = ["bench_fp"]
 
@@ -22,9 +23,7 @@ def bench_fp(formats=("fp16", "bf16", "fp32"), lanes: int = 16, random_pairs: in
     rows = []
     for name in formats:
         fmt = format_by_name(name)
-        build = build_design(FPHarness(fmt, lanes), f"fp_harness_{name}_x{lanes}")
-        report = run_bench(build, "sim.testbench.fp", {"PAM_FP_FORMAT": name, "PAM_FP_LANES": lanes,
-                                                 "PAM_FP_RANDOM": random_pairs, "PAM_FP_SEED": seed})
+        report = run_fp_units(fmt, lanes, random_pairs, seed)
         a, b = stimulus(fmt, random_pairs, seed)
         for unit in harness_units(fmt):
             spec = UNIT_SPECS[unit]
@@ -32,13 +31,13 @@ def bench_fp(formats=("fp16", "bf16", "fp32"), lanes: int = 16, random_pairs: in
             t0 = time.perf_counter()
             spec.golden(fmt, a & mask, b & mask)
             golden_s = time.perf_counter() - t0
-            checked = report["units"][unit]["checked"]
+            checked = report["checked"]
             rows.append({
                 "unit": unit, "format": name, "results": checked,
                 "verilator_results_per_s": checked / report["wall_s"],
                 "golden_results_per_s": len(a) / golden_s,
                 "sim_cycles_per_s": report["cycles"] / report["wall_s"],
-                "mismatches": report["units"][unit]["mismatches"],
-                "build_s": round(build.built_s, 1),
+                "mismatch": report["mismatch"],
+                "build_s": round(report["built_s"], 1),
             })
     return {"lanes": lanes, "random_pairs": random_pairs, "seed": seed, "rows": rows}

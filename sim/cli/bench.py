@@ -24,9 +24,9 @@ def cmd_bench_fp(args):
              f"{data['lanes']} lanes per unit, seed {data['seed']}; rates from one run, side by side"]
     lines += table([(r["unit"], r["format"], r["results"], f"{r['verilator_results_per_s']:,.0f}",
                       f"{r['golden_results_per_s']:,.0f}", f"{r['sim_cycles_per_s']:,.0f}",
-                      r["mismatches"]) for r in data["rows"]],
+                      r["mismatch"] or "none") for r in data["rows"]],
                     ("unit", "format", "results", "verilator results/s", "golden results/s", "sim cycles/s",
-                     "mismatches"))
+                     "first mismatch"))
     emit(args, data, lines)
 
 

@@ -4,15 +4,20 @@ The harness ``<dut>_job`` wraps a design that takes commands on one stream
 (``cmd``) and reads its whole job from a text file at time 0
 (``+pam_job=PATH``)::
 
-    n_commands n_outputs seed reset_at limit
+    n_commands n_outputs seed reset_at limit idle stall status_stall n_expected
     gate_0 word_0          (hex)
+    ...
+    expected_0             (hex)
     ...
 
 Command i is held back until ``gate_i`` output words have left the design
 (the next decode step needs the last one's output), then presented
-valid-until-ready. With ``seed`` != 0, three xorshift32 generators add idle
-cycles before a command (p = 1/5) and take ``ready`` away from the output
-(p = 2/5) and status (p = 1/5) streams, every cycle. With ``reset_at`` > 0
+valid-until-ready. The pause generators: with ``seed`` != 0, three xorshift32
+streams add an idle cycle before a command and take ``ready`` away from the
+output and the status streams, each cycle with its probability (``Pauses``;
+in the file, thresholds on the 32-bit word). The scoreboard: output word i is
+compared with ``expected_i`` as it leaves the design (for i < n_expected); the
+first mismatch is logged with its cycle and ends the job. With ``reset_at`` > 0
 the first pass plays without randomness; after ``reset_at`` cycles the
 harness resets the design for two cycles (memories keep their contents),
 writes ``R`` to the log and plays every command again. ``limit`` bounds the
@@ -21,8 +26,8 @@ cycles of the last pass.
 The log (``+pam_log=PATH``) gets one line per event, with the cycle counted
 from the end of the last reset: ``O cycle hex`` per output word, ``S hex``
 per status word, ``A cycle hex hex ...`` whenever a monitored port changes,
-``C name hex`` per counter at the end, then ``D cycles`` (or ``T cycles``
-past the limit). ``done`` rises then: a cocotb bench awaits it once, and a
+``M cycle index got expected`` for a scoreboard mismatch, ``C name hex`` per
+counter at the end, then ``D cycles`` (or ``T cycles`` past the limit). ``done`` rises then: a cocotb bench awaits it once, and a
 plain C++ main (``sim/raw_main.cpp``) stops on it.
 """
 
@@ -33,10 +38,31 @@ import dataclasses
 from amaranth import Value
 from amaranth.lib import wiring
 
-__all__ = ["HarnessPorts", "job_harness", "parse_log", "write_job", "JobLog"]
+__all__ = ["HarnessPorts", "Pauses", "job_harness", "parse_log", "write_job", "JobLog", "Mismatch"]
 
-# Per-cycle probabilities of the random mode, as thresholds on a 32-bit xorshift word.
-IDLE_P, OUT_STALL_P, STATUS_STALL_P = 0.2, 0.4, 0.2
+
+@dataclasses.dataclass(frozen=True)
+class Pauses:
+    """Per-cycle probabilities of the harness's pause generators: an idle cycle before a command
+    (``idle``), ``ready`` taken from the output stream (``stall``) and from the status stream
+    (``status_stall``). They act only when the job has a seed."""
+    idle: float = 0.0
+    stall: float = 0.0
+    status_stall: float = 0.0
+
+    def __post_init__(self):
+        for name in ("idle", "stall", "status_stall"):
+            p = getattr(self, name)
+            if not 0.0 <= p < 1.0:
+                raise ValueError(f"{name}: a pause probability must lie in [0, 1), not {p}")
+
+    def thresholds(self) -> tuple[int, int, int]:
+        """The probabilities as thresholds on a 32-bit xorshift word, as the job file holds them."""
+        return tuple(int(p * 2**32) for p in (self.idle, self.stall, self.status_stall))
+
+    @property
+    def active(self) -> bool:
+        return any((self.idle, self.stall, self.status_stall))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,10 +88,6 @@ def _ports(component: wiring.Component) -> dict[str, tuple[int, bool]]:
     return ports
 
 
-def _threshold(p: float) -> str:
-    return f"32'd{int(p * 2**32)}"
-
-
 def job_harness(component: wiring.Component, dut: str, ports: HarnessPorts) -> tuple[str, str]:
     """Verilog text and module name of ``<dut>_job``: ``dut`` under the job player (module docstring)."""
     sig = _ports(component)
@@ -78,6 +100,7 @@ def job_harness(component: wiring.Component, dut: str, ports: HarnessPorts) -> t
     cmd_w = need(f"{ports.cmd}__payload", True)
     need(f"{ports.cmd}__valid", True), need(f"{ports.cmd}__ready", False)
     streams = [(s, need(f"{s}__payload", False)) for s in (ports.out, ports.status) if s]
+    out_w = dict(streams).get(ports.out, 1)
     for s, _ in streams:
         need(f"{s}__valid", False), need(f"{s}__ready", True)
     watched = [(n, need(n, False)) for n in (*ports.monitors, *ports.counters, *([ports.done] if ports.done else []))]
@@ -106,23 +129,31 @@ module {top}(clk, done);
   // The harness's own state is not traced: only the design's port nets above.
   /*verilator tracing_off*/
   localparam W = {cmd_w};
+  localparam OW = {out_w};
   reg [W-1:0] words[$];
+  reg [OW-1:0] expected_words[$];
   integer gates[$];
-  integer n_cmds, n_out, reset_at, limit, fd, log, i, g;
-  reg [31:0] seed, r_idle, r_out, r_st;
+  integer n_cmds, n_out, reset_at, limit, n_expect, fd, log, i, g;
+  reg [31:0] seed, r_idle, r_out, r_st, t_idle, t_out, t_st;
   reg [W-1:0] w;
+  reg [OW-1:0] e;
   string job_path, log_path;
   initial begin
     if (!$value$plusargs("pam_job=%s", job_path)) $fatal(1, "{top}: +pam_job=PATH is missing");
     if (!$value$plusargs("pam_log=%s", log_path)) $fatal(1, "{top}: +pam_log=PATH is missing");
     fd = $fopen(job_path, "r");
     if (fd == 0) $fatal(1, "{top}: cannot open the job file %s", job_path);
-    if ($fscanf(fd, "%d %d %d %d %d\\n", n_cmds, n_out, seed, reset_at, limit) != 5)
+    if ($fscanf(fd, "%d %d %d %d %d %d %d %d %d\\n", n_cmds, n_out, seed, reset_at, limit, t_idle, t_out, t_st,
+                n_expect) != 9)
       $fatal(1, "{top}: bad job header in %s", job_path);
     for (i = 0; i < n_cmds; i = i + 1) begin
       if ($fscanf(fd, "%d %h\\n", g, w) != 2) $fatal(1, "{top}: job command %0d unreadable", i);
       gates.push_back(g);
       words.push_back(w);
+    end
+    for (i = 0; i < n_expect; i = i + 1) begin
+      if ($fscanf(fd, "%h\\n", e) != 1) $fatal(1, "{top}: expected output %0d unreadable", i);
+      expected_words.push_back(e);
     end
     $fclose(fd);
     log = $fopen(log_path, "w");
@@ -138,7 +169,7 @@ module {top}(clk, done);
     end
   endfunction
   integer cycle = 0, held = 0, idx = 0, outs = 0, stats = 0;
-  reg random_on = 1'b0, second = 1'b0;
+  reg random_on = 1'b0, second = 1'b0, mismatch = 1'b0;
   reg [{max(1, sum(w for _, w in watched[:len(ports.monitors)])) - 1}:0] last_mon;
   reg mon_seen = 1'b0;
   always @(posedge clk) begin
@@ -163,12 +194,16 @@ module {top}(clk, done);
       r_out <= xs(r_out);
       r_st <= xs(r_st);"""]
     for s, _ in streams:
-        p = OUT_STALL_P if s == out_name else STATUS_STALL_P
-        r = "r_out" if s == out_name else "r_st"
-        lines.append(f"      d_{s}__ready <= !random_on || (xs({r}) >= {_threshold(p)});")
+        r, t = ("r_out", "t_out") if s == out_name else ("r_st", "t_st")
+        lines.append(f"      d_{s}__ready <= !random_on || (xs({r}) >= {t});")
     if out_name:
         lines.append(f"""      if (d_{out_name}__valid && d_{out_name}__ready) begin
         $fwrite(log, "O %0d %h\\n", cycle, d_{out_name}__payload);
+        // The in-order scoreboard: the first word that differs from the expected one ends the job.
+        if (outs < n_expect && !mismatch && d_{out_name}__payload != expected_words[outs]) begin
+          $fwrite(log, "M %0d %0d %h %h\\n", cycle, outs, d_{out_name}__payload, expected_words[outs]);
+          mismatch <= 1'b1;
+        end
         outs <= outs + 1;
       end""")
     if status_name:
@@ -187,7 +222,7 @@ module {top}(clk, done);
     lines.append(f"""      // The next command goes out when the slot is free, its gate is open and no idle cycle is drawn.
       if (!d_{ports.cmd}__valid || d_{ports.cmd}__ready) begin
         if (idx + ({take} ? 1 : 0) < n_cmds && outs >= gates[idx + ({take} ? 1 : 0)]
-            && !(random_on && xs(r_idle) < {_threshold(IDLE_P)})) begin
+            && !(random_on && xs(r_idle) < t_idle)) begin
           d_{ports.cmd}__valid <= 1'b1;
           d_{ports.cmd}__payload <= words[idx + ({take} ? 1 : 0)];
         end else
@@ -199,8 +234,8 @@ module {top}(clk, done);
         rst <= 1'b1;
         held <= 0;
         $fwrite(log, "R %0d\\n", cycle);
-      end else if (!done && idx == n_cmds && outs >= n_out{' && stats >= n_cmds' if status_name else ''}"""
-                 f"""{f' && d_{ports.done}' if ports.done else ''}) begin""")
+      end else if (!done && (mismatch || idx == n_cmds && outs >= n_out{' && stats >= n_cmds' if status_name else ''}"""
+                 f"""{f' && d_{ports.done}' if ports.done else ''})) begin""")
     for name in ports.counters:
         lines.append(f"""        $fwrite(log, "C {name} %h\\n", d_{name});""")
     lines.append("""        $fwrite(log, "D %0d\\n", cycle);
@@ -219,14 +254,31 @@ endmodule
 
 
 def write_job(path, words: list[int], gates: list[int], outputs: int, seed: int | None = None,
-              reset_at: int = 0, limit: int = 10_000_000) -> None:
-    """Write a job file for the harness: ``words`` with their ``gates`` (outputs to wait for)."""
+              reset_at: int = 0, limit: int = 10_000_000, pauses: Pauses = Pauses(),
+              expected: list[int] | None = None) -> None:
+    """Write a job file for the harness: ``words`` with their ``gates`` (outputs to wait for), the pause
+    generators' probabilities (they act only with a ``seed``) and the words the scoreboard expects."""
     if len(words) != len(gates):
         raise ValueError(f"{len(words)} words but {len(gates)} gates")
+    expected = [] if expected is None else list(expected)
+    if len(expected) > outputs:
+        raise ValueError(f"expected: {len(expected)} words for a job of {outputs} outputs")
     seed = 0 if seed is None else (int(seed) & 0xFFFFFFFF) or 1
+    idle, stall, status_stall = pauses.thresholds()
     with open(path, "w") as f:
-        f.write(f"{len(words)} {outputs} {seed} {int(reset_at)} {int(limit)}\n")
+        f.write(f"{len(words)} {outputs} {seed} {int(reset_at)} {int(limit)} {idle} {stall} {status_stall} "
+                f"{len(expected)}\n")
         f.writelines(f"{g} {w:x}\n" for g, w in zip(gates, words))
+        f.writelines(f"{w:x}\n" for w in expected)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    """The scoreboard's first mismatch: output word ``index`` left the design at ``cycle`` as ``got``."""
+    cycle: int
+    index: int
+    got: int
+    expected: int
 
 
 @dataclasses.dataclass
@@ -238,10 +290,11 @@ class JobLog:
     counters: dict[str, int]
     cycles: int
     timed_out: bool
+    mismatch: Mismatch | None = None
 
 
 def parse_log(path) -> JobLog:
-    outputs, statuses, changes, counters, cycles, timed_out = [], [], [], {}, None, False
+    outputs, statuses, changes, counters, cycles, timed_out, mismatch = [], [], [], {}, None, False, None
     with open(path) as f:
         for line in f:
             kind, *rest = line.split()
@@ -253,10 +306,12 @@ def parse_log(path) -> JobLog:
                 changes.append((int(rest[0]), *(int(x, 16) for x in rest[1:])))
             elif kind == "C":
                 counters[rest[0]] = int(rest[1], 16)
+            elif kind == "M":
+                mismatch = Mismatch(int(rest[0]), int(rest[1]), int(rest[2], 16), int(rest[3], 16))
             elif kind == "R":
                 outputs, statuses, changes = [], [], []
             elif kind in "DT":
                 cycles, timed_out = int(rest[0]), kind == "T"
     if cycles is None:
         raise RuntimeError(f"harness log {path} has no end line: the simulation stopped early")
-    return JobLog(outputs, statuses, changes, counters, cycles, timed_out)
+    return JobLog(outputs, statuses, changes, counters, cycles, timed_out, mismatch)

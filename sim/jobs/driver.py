@@ -101,11 +101,12 @@ def drive_system(spec: SystemSpec, trace: KVTrace, steps: int, x: float = 8.0, y
         layouts.append(banks)
         reports.append(driver.rebalance(step))
         previous = banks
-    run = run_system(spec, commands, seed=seed, waves=waves, wave_depth=wave_depth)
+    run = run_system(spec, commands, seed=seed, waves=waves, wave_depth=wave_depth, expected=wants)
     ok = all(code == 0 for _, code in run.statuses)
     exact, errors = [], []
-    for step, want in enumerate(wants):
+    for step in range(steps):
         got = [o for o, _ in run.outputs[step * spec.group:(step + 1) * spec.group]]
-        exact.append(ok and got == [[int(x) for x in row] for row in want])
-        errors.append(reference_error(spec, trace, kv_head, step, trace.context(step), got))
+        exact.append(ok and (step + 1) * spec.group <= run.matched_outputs)       # the scoreboard matched all its outputs
+        errors.append(reference_error(spec, trace, kv_head, step, trace.context(step), got) if len(got) == spec.group
+                      else float("inf"))
     return DriverRun(spec, reports, layouts, writes, run, exact, errors, attention_bound(fmt, FP32))

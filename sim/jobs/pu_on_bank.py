@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 
 import numpy as np
 
@@ -12,10 +11,10 @@ from golden.formats import FP32
 from golden.hwmodel import HwConfig, bank_partial, block_tokens_for, prescale_query
 from hw.tierconfig import load_tier
 from sim.harness.bank_streamer import BANK_PORTS, BankStreamer
-from sim.harness.job import write_job
 from sim.harness.pu_bank import PU_BANK_PORTS, PUBank
 from hw.kvlayout import kv_columns, lanes_word
-from sim.verilator.build import build_design, run_job
+from sim.testbench.bench import RANDOM_PAUSES, Pauses, Testbench
+from sim.verilator.build import build_design
 from sim.verilator.separate import silence_unused
 from golden.traces.format import KVTrace
 
@@ -49,13 +48,13 @@ class PURun:
 def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: str = "hbm3",
                    max_group: int | None = None, rows: int = 512, waves: str | None = None,
                    tokens: int | None = None, token_ids=None, seed: int | None = None,
-                   reset_at: int = 0, sharers: int = 1,
-                   bank_alone: bool = True, raw: bool = False) -> PURun:
+                   reset_at: int = 0, sharers: int = 1, bank_alone: bool = True, raw: bool = False,
+                   pauses: Pauses = RANDOM_PAUSES) -> PURun:
     """Place one kv head's tokens of ``trace`` in a bank, run the PU for its query group, compare with golden.
 
     ``tokens`` limits the bank to the first ``tokens`` tokens of the step's context (0: the identity);
     ``token_ids`` instead gives the bank's tokens explicitly, in bank order (a placement's partition).
-    ``seed`` turns on random idle cycles between commands and partial back-pressure; ``reset_at`` resets the
+    ``seed`` turns on the ``pauses``: idle cycles between commands, partial back-pressure; ``reset_at`` resets the
     design that many cycles into the job (the bank keeps its contents), then plays the job again
     (``sim/harness/job.py``). ``sharers``: flash
     tiers only, the dies sharing the die's channel (it gets 1/sharers of the channel's bandwidth).
@@ -91,25 +90,18 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
     words.append(bench.start(n, group))
     words += [bench.query(lanes_word(q[g, c * tier.lanes:(c + 1) * tier.lanes]))
               for g in range(group) for c in range(trace.head_dim // tier.lanes)]
-    job = build.build_dir / f"job_{n}_{group}_{os.getpid()}.txt"
-    write_job(job, words, [0] * len(words), group, seed, reset_at)
-    log, wall = run_job(build, job, f"pu_{n}_{group}_{os.getpid()}", raw=raw)
-    if log.timed_out or len(log.outputs) != group:
+    want = bank_partial(q, k, v, HwConfig(fmt, FP32, tier.lanes, block))
+    expected = [_partial_word(int(want.m[g]), int(want.l[g]), [int(x) for x in want.o[g]]) for g in range(group)]
+    played = Testbench(build, functools.partial(_describe_partial, trace.head_dim)).play(
+        words, outputs=group, expected=expected, pauses=pauses if seed is not None else Pauses(), seed=seed,
+        reset_at=reset_at, raw=raw, tag=f"pu_{n}_{group}")
+    log, wall, mismatch = played.log, played.wall_s, played.mismatch
+    if mismatch is None and (log.timed_out or len(log.outputs) != group):
         raise AssertionError(f"PU bench: {len(log.outputs)} of {group} partials after {log.cycles} cycles")
     report = {**log.counters, "partials": [_partial(w, trace.head_dim) for _, w in log.outputs],
               "output_cycles": [c for c, _ in log.outputs], "harness_cycles": log.cycles}
     report["sim_cycles_per_s"] = log.cycles / max(wall, 1e-9)
     report["sim_wall_s"] = wall
-    want = bank_partial(q, k, v, HwConfig(fmt, FP32, tier.lanes, block))
-    mismatch = None
-    for g, part in enumerate(report["partials"]):
-        got = (part["m"], part["l"], part["o"])
-        exp = (int(want.m[g]), int(want.l[g]), [int(x) for x in want.o[g]])
-        if got != exp:
-            bad = [i for i, (a, b) in enumerate(zip(got[2], exp[2])) if a != b][:4]
-            mismatch = (f"head {g}: m 0x{got[0]:08x} vs 0x{exp[0]:08x}, l 0x{got[1]:08x} vs 0x{exp[1]:08x}, "
-                        f"O differs at {bad}")
-            break
     limit = _bank_alone(tier, len(columns)) if len(columns) and bank_alone else 0.0
     util = report["read_bus_cycles"] / report["stream_cycles"] if report["stream_cycles"] else 0.0
     return PURun(tier.name, fmt.name, trace.head_dim, group, n, block, report["cycles"], report["stream_cycles"],
@@ -132,6 +124,21 @@ def _partial(word: int, head_dim: int, acc_bits: int = 32) -> dict:
     mask = (1 << acc_bits) - 1
     o = [(word >> (2 * acc_bits + i * acc_bits)) & mask for i in range(head_dim)]
     return {"m": word & mask, "l": (word >> acc_bits) & mask, "o": o}
+
+
+def _partial_word(m: int, l: int, o: list[int], acc_bits: int = 32) -> int:
+    """The PU's output word of a partial (m, l, O): the inverse of ``_partial``."""
+    word = m | l << acc_bits
+    for i, x in enumerate(o):
+        word |= x << (2 + i) * acc_bits
+    return word
+
+
+def _describe_partial(head_dim: int, index: int, got: int, expected: int) -> str:
+    a, b = _partial(got, head_dim), _partial(expected, head_dim)
+    bad = [i for i, (x, y) in enumerate(zip(a["o"], b["o"])) if x != y]
+    return (f"query head {index}: m 0x{a['m']:08x} vs 0x{b['m']:08x}, l 0x{a['l']:08x} vs 0x{b['l']:08x}, "
+            f"O differs at {len(bad)} lanes {bad[:4]}")
 
 
 def _bank_alone(tier, reads: int) -> float:
@@ -162,10 +169,8 @@ def stream_bank(tier, words: list[int], reads: int, waves: str | None = None, ra
     build = bank_build(tier, waves)
     bank = _streamer(tier)
     cmds = [bank.write(a, w) for a, w in enumerate(words)] + [bank.start(0, reads)]
-    tag = f"bank_{len(words)}_{reads}_{os.getpid()}"
-    job = build.build_dir / f"{tag}.txt"
-    write_job(job, cmds, [0] * len(cmds), 0)
-    log, wall = run_job(build, job, tag, raw=raw)
+    played = Testbench(build).play(cmds, raw=raw, tag=f"bank_{len(words)}_{reads}")
+    log, wall = played.log, played.wall_s
     if log.timed_out:
         raise AssertionError(f"bank stream: no done after {log.cycles} cycles")
     log.wall_s, log.wave_file = wall, build.wave_file

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 
 import numpy as np
 
@@ -27,13 +26,14 @@ from hw.device import STATUS_LAYOUT, Device
 from hw.system import REDUCE, System
 from hw.tierconfig import TierConfig, load_tier
 from host.commands import CommandPacker, device_commands
-from sim.harness.job import HarnessPorts, write_job
-from sim.verilator.build import SimBuild, build_design, run_job
+from sim.harness.job import HarnessPorts
+from sim.testbench.bench import RANDOM_PAUSES, Pauses, Testbench
+from sim.verilator.build import SimBuild, build_design
 from sim.verilator.separate import Separator
 
 __all__ = ["SMALL_DEVICES", "QUICK_DEVICES", "DEMO_DEVICES", "SCHEDULE_DEVICES", "DeviceSpec", "SystemSpec", "spread_placement", "device_partitions", "SystemStep",
            "system_step", "reference_error", "SystemRun", "window_figures", "system_commands", "system_golden", "count_by_device", "run_system",
-           "system_build", "system_job_file", "SYSTEM_PORTS"]
+           "system_build", "system_job", "output_words", "SYSTEM_PORTS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +189,8 @@ class SystemRun:
     wall_s: float
     verilog: str
     wave_file: str | None = None              # the traced run's VCD or FST
+    mismatch: str | None = None               # the scoreboard's first mismatch (cycle, output, lanes); None: none
+    matched_outputs: int = 0                  # outputs the scoreboard passed before it
 
     def activity(self, start: int = 0, end: int | None = None) -> tuple[dict, list[int]]:
         """PU and RU activity in cycles [start, end]: ``{"pu"|"ru": [first, last, busy cycles] per unit}``
@@ -244,45 +246,62 @@ def system_build(spec: SystemSpec, waves: str | None = None, wave_depth: int | N
     return _system_build(spec, waves, wave_depth)[1]
 
 
-def system_job_file(spec: SystemSpec, commands: list[dict], path, seed: int | None = None, reset_at: int = 0,
-                    limit: int = 10_000_000) -> int:
-    """Write the harness job of ``commands`` to ``path``; a command that follows a REDUCE waits for that
-    REDUCE's outputs, as the next decode step needs them. Returns the number of output words."""
+def system_job(spec: SystemSpec, commands: list[dict]) -> tuple[list[int], list[int], int]:
+    """The harness job of ``commands``: words, gates and the number of output words. A command that follows a
+    REDUCE waits for that REDUCE's outputs, as the next decode step needs them."""
     layout = _system(spec)[0].cmd.payload.shape()
     outputs, gates = 0, []
     for i, c in enumerate(commands):
         gates.append(outputs if i and commands[i - 1]["op"] == REDUCE else 0)
         outputs += int(c["group"]) if c["op"] == REDUCE else 0
     pack = CommandPacker(layout)
-    write_job(path, [pack(c) for c in commands], gates, outputs, seed, reset_at, limit)
-    return outputs
+    return [pack(c) for c in commands], gates, outputs
+
+
+def output_words(spec: SystemSpec, wants) -> list[int]:
+    """The top's ``out`` words of golden outputs ``wants`` ([G, d] bits per REDUCE), flags clear."""
+    width = spec.format.width
+    return [sum(int(x) << i * width for i, x in enumerate(row)) for want in wants for row in want]
+
+
+def _describe_output(spec: SystemSpec, index: int, got: int, expected: int) -> str:
+    layout = _system(spec)[0].out.payload.shape()
+    a, b = layout.from_bits(got), layout.from_bits(expected)
+    bad = [i for i in range(spec.head_dim) if int(a.o[i]) != int(b.o[i])]
+    return (f"REDUCE {index // spec.group}, query head {index % spec.group}: O differs at {len(bad)} lanes "
+            f"{bad[:4]}, error flags {int(a.error)} (expected {int(b.error)})")
 
 
 def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, reset_at: int = 0,
                waves: str | None = None, limit: int = 10_000_000, wave_depth: int = WAVE_DEPTH,
-               raw: bool = False) -> SystemRun:
+               raw: bool = False, expected=None, pauses: Pauses = RANDOM_PAUSES) -> SystemRun:
     """Build ``spec`` under Verilator (cached per configuration) and play ``commands`` into it through the job
-    harness (``system_job_file``): under cocotb, or with ``raw`` under the plain C++ main. With ``waves``
-    (``vcd`` or ``fst``), the wave file holds ``wave_depth`` levels of the top's hierarchy (``sim.verilator.build.build_design``)."""
+    harness (``system_job``): under cocotb, or with ``raw`` under the plain C++ main. ``expected`` (golden
+    [G, d] output bits per REDUCE) goes to the scoreboard; ``seed`` turns on the ``pauses``. With ``waves``
+    (``vcd`` or ``fst``), the wave file holds ``wave_depth`` levels of the top's hierarchy
+    (``sim.verilator.build.build_design``)."""
     system, build = _system_build(spec, waves, wave_depth)
     out_layout = system.out.payload.shape()
-    job = build.build_dir / f"job-{os.getpid()}.txt"
-    outputs = system_job_file(spec, commands, job, seed, reset_at, limit)
-    log, wall = run_job(build, job, f"system-{os.getpid()}", raw=raw)
-    if log.timed_out or len(log.outputs) < outputs or len(log.statuses) < len(commands):
+    words, gates, outputs = system_job(spec, commands)
+    played = Testbench(build, functools.partial(_describe_output, spec)).play(
+        words, gates, outputs, None if expected is None else output_words(spec, expected),
+        pauses if seed is not None else Pauses(), seed, reset_at, limit, raw, tag="system")
+    log = played.log
+    if played.matched and (log.timed_out or len(log.outputs) < outputs or len(log.statuses) < len(commands)):
         raise AssertionError(f"after {log.cycles} cycles: {len(log.statuses)} of {len(commands)} statuses, "
                              f"{len(log.outputs)} of {outputs} outputs")
     statuses = []
-    for raw in log.statuses:
-        st = STATUS_LAYOUT.from_bits(raw)
+    for word in log.statuses:
+        st = STATUS_LAYOUT.from_bits(word)
         statuses.append((int(st.op), int(st.code)))
     results = []
     for _, word in log.outputs:
         out = out_layout.from_bits(word)
         results.append(([int(x) for x in out.o], int(out.error)))
     return SystemRun(statuses, results, [c for c, _ in log.outputs], log.cycles, log.changes,
-                     len(system.ru_active), build.built_s, wall, str(build.build_dir / "system.v"),
-                     None if build.wave_file is None else str(build.wave_file))
+                     len(system.ru_active), build.built_s, played.wall_s, str(build.build_dir / "system.v"),
+                     None if build.wave_file is None else str(build.wave_file), played.mismatch,
+                     played.matched_outputs)
 
 
 @dataclasses.dataclass
@@ -340,7 +359,8 @@ def reference_error(spec: SystemSpec, trace, kv_head: int, step: int, tokens: in
 
 
 def system_step(spec: SystemSpec, trace, placement: Placement, kv_head: int = 0, step: int = 0,
-                seed: int | None = None, reset_at: int = 0, waves: str | None = None) -> SystemStep:
+                seed: int | None = None, reset_at: int = 0, waves: str | None = None,
+                pauses: Pauses = RANDOM_PAUSES) -> SystemStep:
     """Place the first ``placement.tokens`` tokens of the step's context, run the step on the system top
     under Verilator, and compare with the golden model and the float64 reference."""
     fmt = spec.format
@@ -352,11 +372,12 @@ def system_step(spec: SystemSpec, trace, placement: Placement, kv_head: int = 0,
     q = prescale_query(trace.q[step, heads], fmt)
     k, v = trace.k[:n, kv_head].astype(np.int64), trace.v[:n, kv_head].astype(np.int64)
     banks = device_partitions(spec, placement)
-    run = run_system(spec, system_commands(spec, q, k, v, banks), seed=seed, reset_at=reset_at, waves=waves)
     want = system_golden(spec, q, k, v, banks) if n else None     # over no tokens: only the empty flag
+    run = run_system(spec, system_commands(spec, q, k, v, banks), seed=seed, reset_at=reset_at, waves=waves,
+                     expected=None if want is None else [want], pauses=pauses)
     got = [o for o, _ in run.outputs]
     ok_status = all(code == 0 for _, code in run.statuses)
-    bit_exact = ok_status and want is not None and got == [[int(x) for x in row] for row in want]
+    bit_exact = ok_status and want is not None and run.mismatch is None
     err = reference_error(spec, trace, kv_head, step, n, got) if n else 0.0
     return SystemStep(spec, placement, run, want, bit_exact, all(e == 0 for _, e in run.outputs), err,
                       attention_bound(fmt, FP32))

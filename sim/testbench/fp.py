@@ -1,89 +1,87 @@
-"""cocotb bench: every floating-point unit of one format, bit for bit against golden.
+"""The FP bench: every floating-point unit of one format under Verilator, bit for bit against golden.
 
-Environment: PAM_FP_FORMAT, PAM_FP_LANES, PAM_FP_RANDOM (random pairs),
-PAM_FP_SEED, PAM_RESULTS (JSON out). Operands go in ``lanes`` at a time, so
-Python runs once per simulated cycle for ``lanes`` operations of every unit.
+The units run behind one stream (``sim.harness.fp_unit.FPStream``) in the job harness, as a
+:class:`~sim.testbench.bench.Testbench`: the scoreboard compares each output word, every unit's ``lanes``
+results, with the golden operations as it leaves the design, so a mismatch is named by its cycle, unit,
+lane and operands. Operands: ``sim.testbench.fp_check.stimulus``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
+import functools
 
-import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 
-from golden.formats import format_by_name
+from golden.formats import FloatFormat
 from hw.units import UNIT_SPECS
-from sim.harness.fp_unit import OPERAND_BITS, harness_units
+from sim.harness.fp_unit import FP_PORTS, FPStream, harness_units
+from sim.harness.job import Pauses
+from sim.testbench.bench import Testbench
 from sim.testbench.fp_check import FPMismatch, check_unit, stimulus
+from sim.verilator.build import build_design
+
+__all__ = ["fp_build", "run_fp_units"]
 
 
-def pack(values: np.ndarray) -> list[int]:
-    """[cycles, lanes] operands -> one integer per cycle, lane 0 in the low bits."""
-    raw = values.astype("<u4").tobytes()
-    step = values.shape[1] * OPERAND_BITS // 8
-    return [int.from_bytes(raw[i:i + step], "little") for i in range(0, len(raw), step)]
+def fp_build(fmt: FloatFormat, lanes: int):
+    """The Verilator build of ``FPStream(fmt, lanes)`` under the job harness (cached)."""
+    return build_design(functools.partial(FPStream, fmt, lanes), f"fp_stream_{fmt.name}_x{lanes}",
+                        key=f"{fmt.name}|{lanes}", harness=FP_PORTS)
 
 
-def unpack(words: list[int], lanes: int, width: int) -> np.ndarray:
-    mask = (1 << width) - 1
-    return np.array([(w >> (k * width)) & mask for w in words for k in range(lanes)], np.int64)
+def _words(columns: list[np.ndarray]) -> list[int]:
+    """One integer per row of the concatenated little-endian bytes of ``columns`` ([rows, lanes] each)."""
+    raw = np.concatenate([c.view(np.uint8).reshape(len(c), -1) for c in columns], axis=1)
+    return [int.from_bytes(row.tobytes(), "little") for row in raw]
 
 
-@cocotb.test()
-async def fp_units_bit_exact(dut):
-    fmt = format_by_name(os.environ["PAM_FP_FORMAT"])
-    lanes = int(os.environ["PAM_FP_LANES"])
-    seed = int(os.environ["PAM_FP_SEED"])
-    dut._log.info(f"format {fmt}, lanes {lanes}, seed {seed} (set PAM_SEED to replay)")
-    a, b = stimulus(fmt, int(os.environ["PAM_FP_RANDOM"]), seed)
+def _lanes(word: int, fmt: FloatFormat, lanes: int) -> dict[str, list[int]]:
+    out, offset = {}, 0
+    for u in harness_units(fmt):
+        width = UNIT_SPECS[u].out_fmt(fmt).width
+        out[u] = [(word >> (offset + k * width)) & ((1 << width) - 1) for k in range(lanes)]
+        offset += lanes * width
+    return out
+
+
+def _describe(fmt: FloatFormat, lanes: int, a: np.ndarray, b: np.ndarray, index: int, got: int, expected: int):
+    """The first unit and lane of command ``index`` whose result differs, in ``check_unit``'s words."""
+    got_l, want_l = _lanes(got, fmt, lanes), _lanes(expected, fmt, lanes)
+    for u in harness_units(fmt):
+        bad = [k for k in range(lanes) if got_l[u][k] != want_l[u][k]]
+        if bad:
+            k = bad[0]
+            try:
+                check_unit(UNIT_SPECS[u], fmt, a[index, k:k + 1], b[index, k:k + 1], [got_l[u][k]])
+            except FPMismatch as exc:
+                return f"lane {k} of {len(bad)}: {exc}"
+            return f"{u} lane {k}: 0x{got_l[u][k]:x} against a scoreboard word 0x{want_l[u][k]:x}"
+    return "no unit differs"
+
+
+def run_fp_units(fmt: FloatFormat, lanes: int, random_pairs: int, seed: int, pauses: Pauses = Pauses(),
+                 raw: bool = False) -> dict:
+    """Play ``stimulus(fmt, random_pairs, seed)`` through every unit of ``fmt``; returns the figures and the
+    scoreboard's verdict (``mismatch``: None when every result matched)."""
+    a, b = stimulus(fmt, random_pairs, seed)
     pad = -len(a) % lanes
-    a, b = np.pad(a, (0, pad)), np.pad(b, (0, pad))
-    words_a, words_b = pack(a.reshape(-1, lanes)), pack(b.reshape(-1, lanes))
-    units = harness_units(fmt)
-    outs = {u: (getattr(dut, f"{u}_out"), getattr(dut, f"{u}_valid")) for u in units}
-    got = {u: [] for u in units}
-
-    Clock(dut.clk, 10, unit="ns").start()
-    dut.rst.value = 1
-    dut.valid.value = 0
-    await ClockCycles(dut.clk, 2)
-    dut.rst.value = 0
-    t0 = time.perf_counter()
-    cycles = 0
-    while any(len(got[u]) < len(words_a) for u in units):
-        await FallingEdge(dut.clk)
-        if cycles < len(words_a):
-            dut.a.value = words_a[cycles]
-            dut.b.value = words_b[cycles]
-            dut.valid.value = 1
-        else:
-            dut.valid.value = 0
-        await RisingEdge(dut.clk)
-        await ReadOnly()
-        for u, (out, valid) in outs.items():
-            if valid.value:
-                got[u].append(out.value.to_unsigned())
-        cycles += 1
-    wall = time.perf_counter() - t0
-    report = {"format": fmt.name, "lanes": lanes, "seed": seed, "cycles": cycles, "wall_s": wall,
-              "units": {}}
-    errors = []
-    for u in units:
+    a = np.pad(a, (0, pad)).reshape(-1, lanes).astype(np.uint32)
+    b = np.pad(b, (0, pad)).reshape(-1, lanes).astype(np.uint32)
+    results = []
+    for u in harness_units(fmt):
         spec = UNIT_SPECS[u]
-        results = unpack(got[u], lanes, spec.out_fmt(fmt).width)[:len(a) - pad]
-        try:
-            n = check_unit(spec, fmt, a[:len(a) - pad], b[:len(a) - pad], results)
-            report["units"][u] = {"checked": n, "mismatches": 0}
-        except FPMismatch as exc:
-            errors.append(str(exc))
-            report["units"][u] = {"checked": len(results), "mismatches": str(exc)}
-    if errors:
-        report["error"] = " | ".join(errors)
-    with open(os.environ["PAM_RESULTS"], "w") as f:
-        json.dump(report, f)
-    assert not errors, report["error"]
+        mask = (1 << spec.in_fmt(fmt).width) - 1
+        width = spec.out_fmt(fmt).width
+        want = spec.golden(fmt, a.ravel().astype(np.int64) & mask, b.ravel().astype(np.int64) & mask)
+        results.append(np.asarray(want).reshape(a.shape).astype(f"<u{width // 8}"))
+    build = fp_build(fmt, lanes)
+    bench = Testbench(build, functools.partial(_describe, fmt, lanes, a, b))
+    words, expected = _words([a, b]), _words(results)
+    played = bench.play(words, outputs=len(words), expected=expected, pauses=pauses,
+                        seed=seed if pauses.active else None, raw=raw, tag=f"fp_{fmt.name}")
+    log = played.log
+    if played.matched and (log.timed_out or len(log.outputs) != len(words)):
+        raise AssertionError(f"FP bench: {len(log.outputs)} of {len(words)} results after {log.cycles} cycles")
+    return {"format": fmt.name, "lanes": lanes, "seed": seed, "cycles": log.cycles, "wall_s": played.wall_s,
+            "commands": len(words), "checked": played.matched_outputs * lanes - (pad if played.matched else 0),
+            "units": harness_units(fmt), "mismatch": played.mismatch, "built_s": build.built_s}

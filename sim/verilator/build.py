@@ -13,8 +13,7 @@ Two caches keep repeated work away:
   nothing that another clone compiled.
 
 The flags are chosen by measurement (``pam bench sim``, ``docs/results.md``):
-only the harness's ``clk`` and ``done`` (or, for a design driven by cocotb
-itself, the signals of its top module) are public, through a ``.vlt`` file
+only the harness's ``clk`` and ``done`` are public, through a ``.vlt`` file
 instead of cocotb's ``--public-flat-rw``, which makes every signal a VPI
 variable and stops Verilator from optimising; the C++ is compiled at ``-O1``
 with split functions (against -O0: 1.4x the build time, 9x the speed; -O2
@@ -48,15 +47,15 @@ from sim.verilator.separate import silence_unused
 from sim.waves import WAVE_FORMATS
 from sim.verilator.toolchain import ToolchainError, fst_missing, setup_environment
 
-__all__ = ["BUILD_ROOT", "CXX_OPT", "WAVE_FORMATS", "SimBuild", "build_design", "emit_units", "run_bench",
-           "run_job", "source_digest"]
+__all__ = ["BUILD_ROOT", "CXX_OPT", "WAVE_FORMATS", "SimBuild", "build_design", "emit_units",
+           "run_job", "source_digest", "digest_sources"]
 
 BUILD_ROOT = Path(os.environ.get("PAM_BUILD_DIR", "build")) / "sim"
 # The C++ optimisation level of every build (measured: docs/results.md, "simulation speed").
 CXX_OPT = "-O1"
 # The harness's clock period is 2 time units of 1 ns.
 TIMESCALE = ("1ns", "1ps")
-_PROJECT = Path(__file__).resolve().parent.parent
+_PROJECT = Path(__file__).resolve().parents[2]
 _RAW_MAIN = Path(__file__).resolve().parent / "raw_main.cpp"
 
 
@@ -65,18 +64,22 @@ def source_digest() -> str:
     """A digest of every Python source of the packages that shape emitted Verilog (hw, golden, sim), and of
     the Amaranth version that emits it."""
     h = hashlib.sha256(importlib.metadata.version("amaranth").encode())
-    for package in ("hw", "golden", "sim"):
-        for path in sorted((_PROJECT / package).rglob("*.py")):
-            h.update(path.relative_to(_PROJECT).as_posix().encode())
-            h.update(path.read_bytes())
+    for path in digest_sources():
+        h.update(path.relative_to(_PROJECT).as_posix().encode())
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
+
+
+def digest_sources() -> list[Path]:
+    """The files ``source_digest`` covers: every Python source of hw, golden and sim."""
+    return [path for package in ("hw", "golden", "sim") for path in sorted((_PROJECT / package).rglob("*.py"))]
 
 
 class SimBuild:
     """A built simulator: its top module name, build directory, and how long it took (0: cached)."""
 
-    def __init__(self, top: str, build_dir: Path, built_s: float, verilate_s: float = 0.0, cxx_s: float = 0.0,
-                 harness: HarnessPorts | None = None, wave_format: str | None = None):
+    def __init__(self, top: str, build_dir: Path, built_s: float, verilate_s: float, cxx_s: float,
+                 harness: HarnessPorts, wave_format: str | None = None):
         self.top, self.build_dir, self.built_s = top, build_dir, built_s
         self.verilate_s, self.cxx_s, self.harness = verilate_s, cxx_s, harness
         self.wave_format = wave_format
@@ -238,7 +241,7 @@ def _no_inline(verilog: str, module: str) -> str:
     return verilog[:end] + "\n  /*verilator no_inline_module*/" + verilog[end:]
 
 
-def _emit(component, top: str, harness: HarnessPorts | None, key: str | None, modules: dict) -> dict[str, str]:
+def _emit(component, top: str, harness: HarnessPorts, key: str | None, modules: dict) -> dict[str, str]:
     """Verilog texts {module: text} of ``component`` (a component or a function that makes one), of the
     separately emitted ``modules`` it instantiates, and of its harness; cached on disk by ``key`` and the
     project's source digest."""
@@ -253,33 +256,28 @@ def _emit(component, top: str, harness: HarnessPorts | None, key: str | None, mo
         component = component()
     texts = _emit_all({top: component, **modules})
     texts.update((name, _no_inline(texts[name], name)) for name in modules)
-    if harness is not None:
-        wrapper, name = job_harness(component, top, harness)
-        texts[name] = wrapper
+    wrapper, name = job_harness(component, top, harness)
+    texts[name] = wrapper
     if cache is not None:
         _write_atomically(cache, json.dumps(texts))
     return texts
 
 
-def _public_vlt(top: str, harness: HarnessPorts | None) -> str:
-    """The Verilator control file: only what the bench reads or writes is public."""
-    lines = ["`verilator_config"]
-    if harness is not None:
-        lines += [f'public_flat_rw -module "{top}" -var "{name}"' for name in ("clk", "done")]
-    else:
-        lines.append(f'public_flat_rw -module "{top}" -var "*"')
+def _public_vlt(top: str) -> str:
+    """The Verilator control file: only what the bench reads (the harness's clock and ``done``) is public."""
+    lines = ["`verilator_config", *(f'public_flat_rw -module "{top}" -var "{name}"' for name in ("clk", "done"))]
     return "\n".join(lines) + "\n"
 
 
-def build_design(component, top: str, *, key: str | None = None, harness: HarnessPorts | None = None,
+def build_design(component, top: str, *, harness: HarnessPorts, key: str | None = None,
                  waves: str | None = None, wave_depth: int | None = None,
                  modules: dict | None = None) -> SimBuild:
     """Emit ``component`` as Verilog module ``top`` and build it with Verilator (cached).
 
     ``component`` is an Amaranth component or a function that makes one (called only when the Verilog is
-    not cached: pass ``key``, a string that names the configuration). With ``harness``, the simulated top
-    is ``<top>_job`` (``sim/harness/job.py``): the clock and the job player are in HDL and the bench is
-    ``run_job``; without it, a cocotb bench drives ``top``'s ports and clock. ``waves`` is the wave format
+    not cached: pass ``key``, a string that names the configuration). The simulated top is ``<top>_job``,
+    ``component`` under the job ``harness`` (``sim/harness/job.py``): the clock and the job player are in HDL,
+    and a bench plays it with ``run_job`` (``sim.testbench.bench.Testbench``). ``waves`` is the wave format
     a run writes (``vcd``, or ``fst``: compressed, for GTKWave and Surfer; ``SimBuild.wave_file``), or None
     for an untraced build. ``wave_depth`` limits the
     traced hierarchy of ``top`` to ``wave_depth`` levels (0: none of it, only the harness and the nets on
@@ -297,11 +295,10 @@ def build_design(component, top: str, *, key: str | None = None, harness: Harnes
     if waves and wave_depth is not None:
         texts = {name: _trace_only(text, wave_depth) if name == top else _trace_only(text, 0) if name in modules
                  else text for name, text in texts.items()}
-    hdl_top = f"{top}_job" if harness is not None else top
+    hdl_top = f"{top}_job"
     flags = [*waiver_flags(), "-O3", "--x-assign", "fast", "--x-initial", "fast", "--output-split", "20000",
-             "--output-split-cfuncs", "2000", "--verilate-jobs", str(os.cpu_count() or 1)]
-    if harness is not None:
-        flags += ["--timing", "-CFLAGS", "-std=c++20"]     # the harness's clock is a delay; C++20 coroutines
+             "--output-split-cfuncs", "2000", "--verilate-jobs", str(os.cpu_count() or 1),
+             "--timing", "-CFLAGS", "-std=c++20"]     # the harness's clock is a delay; C++20 coroutines
     if waves:
         flags += ["--trace-fst" if waves == "fst" else "--trace", "--trace-structs"]
     digest = hashlib.sha256((repr(sorted(texts.items())) + repr(flags) + CXX_OPT).encode()).hexdigest()[:12]
@@ -325,14 +322,14 @@ def build_design(component, top: str, *, key: str | None = None, harness: Harnes
             source.write_text(text)
             sources.append(source)
         vlt = build_dir / "public.vlt"
-        vlt.write_text(_public_vlt(hdl_top, harness))
+        vlt.write_text(_public_vlt(hdl_top))
         t0 = time.perf_counter()
         saved = dict(os.environ)
         os.environ.update(_make_env())
         try:
             runner = _Runner()
             runner.build(sources=[vlt, *sources], hdl_toplevel=hdl_top, build_dir=build_dir, build_args=flags,
-                         waves=waves is not None, timescale=TIMESCALE if harness is not None else None,
+                         waves=waves is not None, timescale=TIMESCALE,
                          log_file=build_dir / "build.log")
         finally:
             os.environ.clear()
@@ -366,31 +363,10 @@ def _run_cocotb(build: SimBuild, test_module: str, env: dict, name: str, waves: 
     return Path(xml)
 
 
-def run_bench(build: SimBuild, test_module: str, env: dict, results_name: str = "results",
-              waves: bool = False) -> dict:
-    """Run the cocotb ``test_module`` on ``build``; return the JSON its tests wrote.
-
-    The bench receives ``PAM_RESULTS`` (a path for its JSON) plus ``env``.
-    Raises AssertionError with the bench's own message when a test fails.
-    """
-    results_json = build.build_dir / f"{results_name}.json"
-    results_json.unlink(missing_ok=True)
-    try:
-        _run_cocotb(build, test_module, {**env, "PAM_RESULTS": results_json}, results_name, waves)
-    except AssertionError as e:
-        data = json.loads(results_json.read_text()) if results_json.exists() else {}
-        if data.get("error"):
-            raise AssertionError(data["error"]) from None
-        raise e from None
-    return json.loads(results_json.read_text()) if results_json.exists() else {}
-
-
 def run_job(build: SimBuild, job: Path, name: str, raw: bool = False) -> tuple[JobLog, float]:
     """Play the harness job file ``job`` on ``build`` (``sim/harness/job.py``): under cocotb (``sim.testbench.job``,
     which wakes once, on ``done``), or with ``raw`` under the plain C++ main. Returns the log and the
     simulation's wall time. A traced build writes its waves to ``build.wave_file`` either way."""
-    if build.harness is None:
-        raise ValueError(f"{build.top} was built without a job harness")
     log, clock = build.build_dir / f"{name}.log.txt", build.build_dir / f"{name}.wall"
     log.unlink(missing_ok=True)
     plusargs = [f"+pam_job={job}", f"+pam_log={log}"]

@@ -11,6 +11,7 @@ switches, refresh) gives the PU idle input cycles in every case.
 import pytest
 
 from sim.jobs.pu_on_bank import run_pu_on_bank
+from sim.testbench.bench import PAUSE_MATRIX
 from golden.traces.format import generate_trace
 
 # build: tier, format, G, head_dim, B (from the tier's buffer and G)
@@ -43,10 +44,36 @@ def test_pu_on_bank_bit_exact(build, which, seed):
 
 
 @pytest.mark.verilator
-def test_pu_on_bank_with_backpressure_and_idle_query_cycles(seed):
+@pytest.mark.parametrize("pauses", list(PAUSE_MATRIX))
+def test_pu_on_bank_under_the_idle_and_back_pressure_matrix(seed, pauses):
     tokens = 2 * BUILDS["hbm3-bf16-d128-g8"][4] + 3
-    run = run_pu_on_bank(trace_for("hbm3-bf16-d128-g8", tokens, seed), tier_name="hbm3", tokens=tokens, seed=seed)
+    trace = trace_for("hbm3-bf16-d128-g8", tokens, seed)
+    run = run_pu_on_bank(trace, tier_name="hbm3", tokens=tokens, seed=seed, pauses=PAUSE_MATRIX[pauses],
+                         bank_alone=False)
+    print(f"seed {seed}, {pauses}: {run.cycles} PU cycles, outputs at {run.trace_of_run[1]}")
     assert run.bit_exact, run.mismatch
+
+
+@pytest.mark.verilator
+def test_the_scoreboard_names_the_first_wrong_partial_at_its_cycle(seed, monkeypatch):
+    """A golden partial altered in one lane of head 3: the PU's run stops at head 3's output, named."""
+    import sim.jobs.pu_on_bank as job
+    tokens = BUILDS["hbm3-bf16-d128-g8"][4] + 1
+    trace = trace_for("hbm3-bf16-d128-g8", tokens, seed)
+    clean = run_pu_on_bank(trace, tier_name="hbm3", tokens=tokens, bank_alone=False)
+    real = job.bank_partial
+
+    def altered(*args):
+        want = real(*args)
+        want.o[3, 5] ^= 1
+        return want
+    monkeypatch.setattr(job, "bank_partial", altered)
+    run = run_pu_on_bank(trace, tier_name="hbm3", tokens=tokens, bank_alone=False)
+    at = clean.trace_of_run[1][3]
+    print(run.mismatch)
+    assert not run.bit_exact
+    assert run.mismatch.startswith(f"pu_bank_hbm3_bf16_d128_g8_job: output 3 at cycle {at}: query head 3: ")
+    assert run.mismatch.endswith("O differs at 1 lanes [5]")
 
 
 @pytest.mark.verilator

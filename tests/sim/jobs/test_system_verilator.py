@@ -18,6 +18,7 @@ from sim.jobs.driver import drive_system
 from golden.traces.locality import generate_locality_trace
 from sim.jobs.system import QUICK_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
 from sim.model.node import scaled_down_attention_cycles
+from sim.testbench.bench import PAUSE_MATRIX
 from golden.traces.format import generate_trace
 
 HEAD_DIM, GROUP = 32, 2
@@ -48,11 +49,31 @@ def check(step, seed):
 @pytest.mark.parametrize("fmt", ["fp16", "bf16"])
 @pytest.mark.parametrize("name", list(PLACEMENTS))
 def test_decode_step_on_the_system_top_is_bit_exact(fmt, name, seed):
-    back_pressure = name in ("spread", "lopsided")
-    step = decode_step(fmt, PLACEMENTS[name], seed, seed=seed if back_pressure else None)
+    """Each placement under one case of the idle × back-pressure matrix, so every case runs in both formats."""
+    pauses = list(PAUSE_MATRIX)[list(PLACEMENTS).index(name)]
+    step = decode_step(fmt, PLACEMENTS[name], seed, seed=seed, pauses=PAUSE_MATRIX[pauses])
     print(f"{fmt} {name}: tokens per bank {count_by_device(step.spec, step.placement)}, {step.run.cycles} cycles, "
-          f"back-pressure {back_pressure}, seed {seed}")
+          f"{pauses}, seed {seed}")
     check(step, seed)
+
+
+@pytest.mark.verilator
+def test_the_scoreboard_names_the_first_wrong_output_of_the_system_top(seed, monkeypatch):
+    """The golden answer altered in lane 7 of query head 1: the run stops at that output, named."""
+    import sim.jobs.system as job
+    clean = decode_step("fp16", PLACEMENTS["spread"], seed)
+    real = job.system_golden
+
+    def altered(*args):
+        want = real(*args).copy()
+        want[1, 7] ^= 1
+        return want
+    monkeypatch.setattr(job, "system_golden", altered)
+    step = decode_step("fp16", PLACEMENTS["spread"], seed)
+    print(step.run.mismatch)
+    assert not step.bit_exact
+    assert step.run.mismatch == (f"system_job: output 1 at cycle {clean.run.output_cycles[1]}: REDUCE 0, "
+                                 "query head 1: O differs at 1 lanes [7], error flags 0 (expected 0)")
 
 
 @pytest.mark.verilator

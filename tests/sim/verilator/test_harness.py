@@ -12,7 +12,8 @@ from amaranth import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sim.harness.job import HarnessPorts, JobLog, job_harness, parse_log, write_job
+from sim.harness.job import HarnessPorts, JobLog, Mismatch, Pauses, job_harness, parse_log, write_job
+from sim.testbench.bench import PAUSE_MATRIX, RANDOM_PAUSES, Testbench
 from sim.verilator.build import BUILD_ROOT, build_design, run_job
 from sim.verilator.separate import silence_unused
 
@@ -57,22 +58,50 @@ def expected(words):
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("random_mode", [False, True])
-def test_every_command_is_played_once_in_order(build, tmp_path, seed, random_mode):
+@pytest.mark.parametrize("pauses", list(PAUSE_MATRIX))
+def test_every_command_is_played_once_in_order_and_scoreboarded(build, seed, pauses):
     rnd = random.Random(seed)
     words = [rnd.randrange(1 << 16) for _ in range(300)]
     outs, stats = expected(words)
-    log, _ = run_job(build, job(tmp_path, words, [0] * len(words), len(outs), seed=seed if random_mode else None),
-                     "echo")
-    print(f"seed {seed}, random {random_mode}: {log.cycles} cycles")
+    played = Testbench(build).play(words, outputs=len(outs), expected=outs, pauses=PAUSE_MATRIX[pauses], seed=seed)
+    log = played.log
+    print(f"seed {seed}, {pauses}: {log.cycles} cycles")
+    assert played.matched, played.mismatch
     assert [w for _, w in log.outputs] == outs and log.statuses == stats
     assert log.counters == {"taken": len(words)} and not log.timed_out
     cycles = [c for c, _ in log.outputs]
     assert cycles == sorted(set(cycles))
-    if random_mode:             # idle cycles and stalls stretch the run well past one command per two cycles
-        assert log.cycles > 2.5 * len(words)
+    assert log.cycles >= 2 * len(words)                  # the echo takes a command every other cycle at best
+    if PAUSE_MATRIX[pauses].active:     # idle cycles and stalls stretch the run past the steady one
+        steady = Testbench(build).play(words, outputs=len(outs), expected=outs)
+        assert log.cycles > steady.log.cycles
     else:
         assert log.cycles < 2.2 * len(words) + 10
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("pauses", list(PAUSE_MATRIX))
+def test_the_scoreboard_stops_at_the_first_mismatch_and_names_its_cycle(build, seed, pauses):
+    words = [2 * i + 1 for i in range(100)]                # odd: every command answers
+    want = [w + 1 for w in words]
+    clean = Testbench(build).play(words, outputs=len(words), expected=want, pauses=PAUSE_MATRIX[pauses], seed=seed)
+    bad = random.Random(seed).randrange(10, 90)
+    wrong = want[:bad] + [want[bad] ^ 0x40] + want[bad + 1:]
+    played = Testbench(build).play(words, outputs=len(words), expected=wrong, pauses=PAUSE_MATRIX[pauses], seed=seed)
+    at = clean.log.outputs[bad][0]
+    print(f"seed {seed}, {pauses}: {played.mismatch}")
+    assert clean.matched and not played.matched
+    assert played.mismatch == (f"echo_job: output {bad} at cycle {at}: got 0x{want[bad]:x}, "
+                               f"expected 0x{want[bad] ^ 0x40:x} (bits 6 differ)")
+    assert played.matched_outputs == bad
+    assert len(played.log.outputs) == bad + 1 and played.log.cycles < clean.log.cycles
+
+
+def test_pauses_need_a_seed_and_a_probability_below_one(build):
+    with pytest.raises(ValueError, match="seed: pauses .* need a seed"):
+        Testbench(build).play([1], outputs=1, pauses=RANDOM_PAUSES)
+    with pytest.raises(ValueError, match=r"stall: a pause probability must lie in \[0, 1\), not 1.0"):
+        Pauses(stall=1.0)
 
 
 @pytest.mark.verilator
@@ -108,7 +137,7 @@ def test_a_job_that_cannot_finish_stops_at_its_limit(build, tmp_path):
 def test_the_plain_cpp_main_logs_exactly_what_cocotb_logs(build, tmp_path, seed):
     rnd = random.Random(seed)
     words = [rnd.randrange(1 << 16) for _ in range(500)]
-    path = job(tmp_path, words, [0] * len(words), len(expected(words)[0]), seed=seed)
+    path = job(tmp_path, words, [0] * len(words), len(expected(words)[0]), seed=seed, pauses=RANDOM_PAUSES)
     a, _ = run_job(build, path, "cocotb")
     b, _ = run_job(build, path, "raw", raw=True)
     assert a == b and a.outputs
@@ -155,11 +184,15 @@ def test_log_parsing(tmp_path):
     path = tmp_path / "log.txt"
     path.write_text("O 3 1f\nS 02\nR 9\nA 0 1\nO 5 2a\nS 03\nC taken 4\nD 12\n")
     assert parse_log(path) == JobLog([(5, 0x2A)], [3], [(0, 1)], {"taken": 4}, 12, False)
+    path.write_text("O 3 1f\nO 4 20\nM 4 1 20 21\nD 5\n")
+    assert parse_log(path).mismatch == Mismatch(4, 1, 0x20, 0x21)
     path.write_text("O 3 1f\n")
     with pytest.raises(RuntimeError, match="no end line"):
         parse_log(path)
     with pytest.raises(ValueError, match="3 words but 2 gates"):
         write_job(tmp_path / "j.txt", [1, 2, 3], [0, 0], 1)
+    with pytest.raises(ValueError, match="expected: 2 words for a job of 1 outputs"):
+        write_job(tmp_path / "j.txt", [1], [0], 1, expected=[2, 3])
 
 
 class CombLoop(wiring.Component):
@@ -194,3 +227,15 @@ def test_the_lint_refuses_a_combinational_loop_that_emission_did_not_check(tmp_p
     path.write_text(emit_verilog(loop, "loop", check_comb_cycles=False))
     clean, text = lint_verilog(path, "loop")
     assert not clean and "UNOPTFLAT" in text
+
+
+def test_the_emission_cache_digest_covers_the_sources_that_shape_the_verilog():
+    """The emitted Verilog is cached by the source digest: every RTL, golden and harness source must be in it
+    (after the layout split it covered none of them, and stale Verilog was reused)."""
+    from pathlib import Path
+    from sim.verilator.build import digest_sources
+    root = Path(__file__).resolve().parents[3]
+    covered = {p.relative_to(root).as_posix() for p in digest_sources()}
+    for path in ("hw/pu.py", "hw/system.py", "golden/hwmodel.py", "sim/harness/job.py", "sim/verilator/separate.py"):
+        assert path in covered, path
+    assert len(covered) > 60
