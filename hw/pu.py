@@ -28,6 +28,7 @@ docs/architecture.md.
 from __future__ import annotations
 
 import enum
+from types import SimpleNamespace
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
@@ -124,13 +125,20 @@ class PU(wiring.Component):
     def chunks(self) -> int:
         return self._c
 
+    def drain_cycles(self) -> dict[Phase, int]:
+        """The one drain table: cycles each drain phase waits for its pipelines (the sequencer loads these
+        into its countdown; the phase lasts that many cycles plus one)."""
+        return {Phase.K_DRAIN: fdot_latency(self._w) + FADD_LATENCY + 1,     # dot, then the score add
+                Phase.P_DRAIN: EXP2_DIFF_LATENCY + 1,                         # subtract, narrow, exp2, widen
+                Phase.R_DRAIN: FMUL_LATENCY + 1,                              # O·α, l·α
+                Phase.V_DRAIN: FMUL_LATENCY + FADD_LATENCY + 1}               # P·v, then O += and l +=
+
     def block_overhead(self, block: int, group: int) -> int:
-        """Cycles of one block spent outside the K and V column streams (drains, α/P chain, rescale)."""
-        C = self._c
-        k_drain = fdot_latency(self._w) + FADD_LATENCY + 2
-        p_drain = EXP2_DIFF_LATENCY + 2
-        return 1 + k_drain + group * (block + 1) + p_drain + group * C + FMUL_LATENCY + 2 + \
-            FMUL_LATENCY + FADD_LATENCY + 2
+        """Cycles of one block spent outside the K and V column streams: the BLOCK set-up cycle, the drains
+        (``drain_cycles``), the α/P chain (G alphas and Bt·G probabilities, one per cycle, plus its last
+        cycle) and the rescale (G·C rows)."""
+        drains = sum(n + 1 for n in self.drain_cycles().values())
+        return 1 + drains + group * (block + 1) + group * self._c
 
     def phase_cycles(self, tokens: int, group: int) -> tuple[int, int]:
         """Cycles of the K and the V column streams over ``tokens`` (inputs always valid)."""
@@ -149,123 +157,159 @@ class PU(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        fmt, acc, W, C, G_MAX, B = self._fmt, self._acc, self._w, self._c, self._gmax, self._b
+        pu = self._state(m)
         pipe = Pipeline(m, Const(1))
-        vec = data.ArrayLayout(fmt.width, W)
+        self._k_datapath(m, pipe, pu)
+        self._p_datapath(m, pipe, pu)
+        self._rescale_datapath(m, pipe, pu)
+        self._v_datapath(m, pipe, pu)
+        self._memory_ports(m, pu)
+        self._accumulators(m, pu)
+        self._sequencer(m, pu)
+        return m
+
+    # -- state: the buffers, the per-head registers and the sequencer's counters -----------------------------
+
+    def _state(self, m: Module) -> SimpleNamespace:
+        fmt, acc, W, C, G_MAX, B = self._fmt, self._acc, self._w, self._c, self._gmax, self._b
+        pu = SimpleNamespace(vec=data.ArrayLayout(fmt.width, W), neg_inf=identity_bits(acc))
         avec = data.ArrayLayout(acc.width, W)
-        neg_inf = identity_bits(acc)
-
-        def delay(value, n, name):
-            for i in range(n):
-                value = pipe.register(f"{name}_d{i + 1}", value)
-            return value
-
-        m.submodules.qmem = qmem = Memory(shape=vec, depth=G_MAX * C, init=[])
+        m.submodules.qmem = qmem = Memory(shape=pu.vec, depth=G_MAX * C, init=[])
         m.submodules.smem = smem = Memory(shape=acc.width, depth=B * G_MAX, init=[])
         m.submodules.pmem = pmem = Memory(shape=fmt.width, depth=B * G_MAX, init=[])
         m.submodules.omem = omem = Memory(shape=avec, depth=G_MAX * C, init=[])
-        q_wr, q_rd = qmem.write_port(), qmem.read_port(domain="comb")
-        s_wr, s_rd = smem.write_port(), smem.read_port(domain="comb")
-        p_wr, p_rd = pmem.write_port(), pmem.read_port(domain="comb")
-        o_wr, o_rd = omem.write_port(), omem.read_port(domain="comb")
-
+        pu.q_wr, pu.q_rd = qmem.write_port(), qmem.read_port(domain="comb")
+        pu.s_wr, pu.s_rd = smem.write_port(), smem.read_port(domain="comb")
+        pu.p_wr, pu.p_rd = pmem.write_port(), pmem.read_port(domain="comb")
+        pu.o_wr, pu.o_rd = omem.write_port(), omem.read_port(domain="comb")
         # Per-head registers, padded to a power of two so every index of a head counter is covered.
-        heads = 1 << max(1, (G_MAX - 1).bit_length())
-        m_run = Array(Signal(acc.width, name=f"m_run{g}", init=neg_inf) for g in range(heads))
-        m_acc = Array(Signal(acc.width, name=f"m_new{g}") for g in range(heads))
-        l_acc = Array(Signal(acc.width, name=f"l{g}") for g in range(heads))
-        alpha = Array(Signal(acc.width, name=f"alpha{g}") for g in range(heads))
+        pu.heads = heads = 1 << max(1, (G_MAX - 1).bit_length())
+        pu.m_run = Array(Signal(acc.width, name=f"m_run{g}", init=pu.neg_inf) for g in range(heads))
+        pu.m_acc = Array(Signal(acc.width, name=f"m_new{g}") for g in range(heads))
+        pu.l_acc = Array(Signal(acc.width, name=f"l{g}") for g in range(heads))
+        pu.alpha = Array(Signal(acc.width, name=f"alpha{g}") for g in range(heads))
+        pu.phase = Signal(Phase, name="phase")
+        pu.n_tokens = Signal(32, name="n_tokens")
+        pu.group = Signal(range(G_MAX + 1), name="group")
+        pu.blk_start = Signal(32, name="blk_start")
+        pu.blk_len = Signal(range(B + 1), name="blk_len")
+        pu.t = Signal(range(B + 1), name="t")
+        pu.c = Signal(range(C + 1), name="c")
+        pu.g = Signal(range(heads), name="g")
+        pu.slot = Signal(range(max(B * G_MAX, MIN_PASS) + 1), name="slot")
+        pu.drain = Signal(range(64), name="drain")
+        pu.column = Signal(pu.vec, name="column")
+        pu.last_g = pu.g + 1 == pu.group
+        # The slot of each phase issues when its strobe is high (driven by the sequencer).
+        pu.k_issue, pu.p_issue, pu.r_issue, pu.v_issue = (Signal(name=f"{x}_issue") for x in "kprv")
+        pu.p_is_alpha = Signal(name="p_is_alpha")
+        return pu
 
-        phase = Signal(Phase, name="phase")
-        n_tokens = Signal(32, name="n_tokens")
-        group = Signal(range(G_MAX + 1), name="group")
-        blk_start = Signal(32, name="blk_start")
-        blk_len = Signal(range(B + 1), name="blk_len")
-        t = Signal(range(B + 1), name="t")
-        c = Signal(range(C + 1), name="c")
-        g = Signal(range(heads), name="g")
-        slot = Signal(range(max(B * G_MAX, MIN_PASS) + 1), name="slot")
-        drain = Signal(range(64), name="drain")
-        column = Signal(vec, name="column")
-        last_g = g + 1 == group
+    @staticmethod
+    def _delayed(pipe: Pipeline, stage: str, latency: int, **values):
+        """``values`` travelling beside a datapath of ``latency`` stages (registers ``{stage}_{name}_d{k}``)."""
+        out = []
+        for name, value in values.items():
+            for i in range(latency):
+                value = pipe.register(f"{stage}_{name}_d{i + 1}", value)
+            out.append(value)
+        return out
 
-        # -- K phase: dot unit, then score accumulate -------------------------
-        k_issue = Signal(name="k_issue")
-        k_col = data.View(vec, Mux(g == 0, self.kv.payload, column))   # a Mux of views is raw bits
-        m.d.comb += q_rd.addr.eq(g * C + c)
-        chunk_sum = fdot_datapath(m, pipe, q_rd.data, k_col, W, fmt, acc, "dot")
-        dl = fdot_latency(W)
-        d_valid, d_t, d_g, d_c = (delay(x, dl, f"dot_{n}") for n, x in
-                                  (("valid", k_issue), ("t", t), ("g", g), ("c", c)))
-        old_score = Mux(d_c == 0, 0, s_rd.data)
-        new_score = fadd_datapath(m, pipe, old_score, chunk_sum, acc, "sadd")
-        a_valid, a_t, a_g, a_c = (delay(x, FADD_LATENCY, f"sadd_{n}") for n, x in
-                                  (("valid", d_valid), ("t", d_t), ("g", d_g), ("c", d_c)))
+    # -- datapaths ---------------------------------------------------------------------------------------------
 
-        # -- P phase: subtract, narrow, exp2, widen -----------------------------
-        p_issue = Signal(name="p_issue")
-        p_is_alpha = Signal(name="p_is_alpha")
-        p_a = Mux(p_is_alpha, m_run[g], s_rd.data)
-        prob, wide = exp2_difference_datapath(m, pipe, p_a, m_acc[g], fmt, acc, "p")
+    def _k_datapath(self, m: Module, pipe: Pipeline, pu) -> None:
+        """K phase: the W-lane dot of a query chunk and a K column, then the score accumulate."""
+        fmt, acc, W, C = self._fmt, self._acc, self._w, self._c
+        k_col = data.View(pu.vec, Mux(pu.g == 0, self.kv.payload, pu.column))   # a Mux of views is raw bits
+        m.d.comb += pu.q_rd.addr.eq(pu.g * C + pu.c)
+        chunk_sum = fdot_datapath(m, pipe, pu.q_rd.data, k_col, W, fmt, acc, "dot")
+        pu.d_valid, pu.d_t, pu.d_g, pu.d_c = self._delayed(pipe, "dot", fdot_latency(W), valid=pu.k_issue, t=pu.t,
+                                                           g=pu.g, c=pu.c)
+        old_score = Mux(pu.d_c == 0, 0, pu.s_rd.data)
+        pu.new_score = fadd_datapath(m, pipe, old_score, chunk_sum, acc, "sadd")
+        pu.a_valid, pu.a_t, pu.a_g, pu.a_c = self._delayed(pipe, "sadd", FADD_LATENCY, valid=pu.d_valid, t=pu.d_t,
+                                                           g=pu.d_g, c=pu.d_c)
+
+    def _p_datapath(self, m: Module, pipe: Pipeline, pu) -> None:
+        """P phase: α = exp2(m_run - m_new), then P = exp2(S - m_new): subtract, narrow, exp2, widen."""
+        p_a = Mux(pu.p_is_alpha, pu.m_run[pu.g], pu.s_rd.data)
+        pu.prob, pu.wide = exp2_difference_datapath(m, pipe, p_a, pu.m_acc[pu.g], self._fmt, self._acc, "p")
         pl = EXP2_DIFF_LATENCY - FCONVERT_LATENCY
-        pv_valid, pv_alpha, pv_t, pv_g = (delay(x, pl, f"pexp_{n}") for n, x in
-                                          (("valid", p_issue), ("alpha", p_is_alpha), ("t", t), ("g", g)))
-        w_valid, w_alpha, w_g = (delay(x, FCONVERT_LATENCY, f"pwiden_{n}") for n, x in
-                                 (("valid", pv_valid), ("alpha", pv_alpha), ("g", pv_g)))
+        pu.pv_valid, pu.pv_alpha, pu.pv_t, pu.pv_g = self._delayed(pipe, "pexp", pl, valid=pu.p_issue,
+                                                                   alpha=pu.p_is_alpha, t=pu.t, g=pu.g)
+        pu.w_valid, pu.w_alpha, pu.w_g = self._delayed(pipe, "pwiden", FCONVERT_LATENCY, valid=pu.pv_valid,
+                                                       alpha=pu.pv_alpha, g=pu.pv_g)
 
-        # -- rescale: O·α and l·α ------------------------------------------------
-        r_issue = Signal(name="r_issue")
-        o_row = o_rd.data
-        scaled = [fmul_datapath(m, pipe, o_row[i], alpha[g], acc, acc, f"rmul{i}") for i in range(W)]
-        scaled_l = fmul_datapath(m, pipe, l_acc[g], alpha[g], acc, acc, "rmul_l")
-        r_valid, r_g, r_c = (delay(x, FMUL_LATENCY, f"rmul_{n}") for n, x in
-                             (("valid", r_issue), ("g", g), ("c", c)))
+    def _rescale_datapath(self, m: Module, pipe: Pipeline, pu) -> None:
+        """Rescale: O·α for every row and l·α."""
+        acc = self._acc
+        o_row = pu.o_rd.data
+        pu.scaled = [fmul_datapath(m, pipe, o_row[i], pu.alpha[pu.g], acc, acc, f"rmul{i}") for i in range(self._w)]
+        pu.scaled_l = fmul_datapath(m, pipe, pu.l_acc[pu.g], pu.alpha[pu.g], acc, acc, "rmul_l")
+        pu.r_valid, pu.r_g, pu.r_c = self._delayed(pipe, "rmul", FMUL_LATENCY, valid=pu.r_issue, g=pu.g, c=pu.c)
 
-        # -- V phase: P·v into O, P into l ----------------------------------------
-        v_issue = Signal(name="v_issue")
-        v_col = data.View(vec, Mux(g == 0, self.kv.payload, column))
-        prods = [fmul_datapath(m, pipe, p_rd.data, v_col[i], fmt, acc, f"vmul{i}") for i in range(W)]
-        p_wide = fconvert_datapath(m, pipe, p_rd.data, fmt, acc, "vwiden")
-        mv_valid, mv_g, mv_c = (delay(x, FMUL_LATENCY, f"vmul_{n}") for n, x in
-                                (("valid", v_issue), ("g", g), ("c", c)))
-        sums = [fadd_datapath(m, pipe, o_row[i], prods[i], acc, f"vadd{i}") for i in range(W)]
-        l_sum = fadd_datapath(m, pipe, l_acc[mv_g], p_wide, acc, "ladd")
-        va_valid, va_g, va_c = (delay(x, FADD_LATENCY, f"vadd_{n}") for n, x in
-                                (("valid", mv_valid), ("g", mv_g), ("c", mv_c)))
+    def _v_datapath(self, m: Module, pipe: Pipeline, pu) -> None:
+        """V phase: P·v into O, P into l."""
+        fmt, acc, W = self._fmt, self._acc, self._w
+        v_col = data.View(pu.vec, Mux(pu.g == 0, self.kv.payload, pu.column))
+        prods = [fmul_datapath(m, pipe, pu.p_rd.data, v_col[i], fmt, acc, f"vmul{i}") for i in range(W)]
+        p_wide = fconvert_datapath(m, pipe, pu.p_rd.data, fmt, acc, "vwiden")
+        pu.mv_valid, pu.mv_g, pu.mv_c = self._delayed(pipe, "vmul", FMUL_LATENCY, valid=pu.v_issue, g=pu.g, c=pu.c)
+        pu.sums = [fadd_datapath(m, pipe, pu.o_rd.data[i], prods[i], acc, f"vadd{i}") for i in range(W)]
+        pu.l_sum = fadd_datapath(m, pipe, pu.l_acc[pu.mv_g], p_wide, acc, "ladd")
+        pu.va_valid, pu.va_g, pu.va_c = self._delayed(pipe, "vadd", FADD_LATENCY, valid=pu.mv_valid, g=pu.mv_g,
+                                                      c=pu.mv_c)
 
-        # -- memory ports ----------------------------------------------------------
+    def _memory_ports(self, m: Module, pu) -> None:
+        """Buffer addresses and writes: scores, probabilities, and the O rows (rescale, V, clear)."""
+        C, G_MAX = self._c, self._gmax
         m.d.comb += [
-            s_rd.addr.eq(Mux(phase == Phase.P, t * G_MAX + g, d_t * G_MAX + d_g)),
-            s_wr.addr.eq(a_t * G_MAX + a_g), s_wr.data.eq(new_score), s_wr.en.eq(a_valid),
-            p_wr.addr.eq(pv_t * G_MAX + pv_g), p_wr.data.eq(prob), p_wr.en.eq(pv_valid & ~pv_alpha),
-            p_rd.addr.eq(t * G_MAX + g),
+            pu.s_rd.addr.eq(Mux(pu.phase == Phase.P, pu.t * G_MAX + pu.g, pu.d_t * G_MAX + pu.d_g)),
+            pu.s_wr.addr.eq(pu.a_t * G_MAX + pu.a_g), pu.s_wr.data.eq(pu.new_score), pu.s_wr.en.eq(pu.a_valid),
+            pu.p_wr.addr.eq(pu.pv_t * G_MAX + pu.pv_g), pu.p_wr.data.eq(pu.prob),
+            pu.p_wr.en.eq(pu.pv_valid & ~pu.pv_alpha),
+            pu.p_rd.addr.eq(pu.t * G_MAX + pu.g),
         ]
-        with m.If((phase == Phase.V) | (phase == Phase.V_DRAIN)):
-            m.d.comb += o_rd.addr.eq(mv_g * C + mv_c)
+        with m.If((pu.phase == Phase.V) | (pu.phase == Phase.V_DRAIN)):
+            m.d.comb += pu.o_rd.addr.eq(pu.mv_g * C + pu.mv_c)
         with m.Else():
-            m.d.comb += o_rd.addr.eq(g * C + c)
-        with m.If(r_valid):
-            m.d.comb += [o_wr.addr.eq(r_g * C + r_c), o_wr.data.eq(Cat(*scaled)), o_wr.en.eq(1)]
-        with m.Elif(va_valid):
-            m.d.comb += [o_wr.addr.eq(va_g * C + va_c), o_wr.data.eq(Cat(*sums)), o_wr.en.eq(1)]
-        with m.Elif(phase == Phase.CLEAR):
-            m.d.comb += [o_wr.addr.eq(g * C + c), o_wr.data.eq(0), o_wr.en.eq(1)]
+            m.d.comb += pu.o_rd.addr.eq(pu.g * C + pu.c)
+        with m.If(pu.r_valid):
+            m.d.comb += [pu.o_wr.addr.eq(pu.r_g * C + pu.r_c), pu.o_wr.data.eq(Cat(*pu.scaled)), pu.o_wr.en.eq(1)]
+        with m.Elif(pu.va_valid):
+            m.d.comb += [pu.o_wr.addr.eq(pu.va_g * C + pu.va_c), pu.o_wr.data.eq(Cat(*pu.sums)), pu.o_wr.en.eq(1)]
+        with m.Elif(pu.phase == Phase.CLEAR):
+            m.d.comb += [pu.o_wr.addr.eq(pu.g * C + pu.c), pu.o_wr.data.eq(0), pu.o_wr.en.eq(1)]
 
-        # Register updates driven by pipeline outputs.
-        with m.If(a_valid & (a_c == C - 1)):
-            m.d.sync += m_acc[a_g].eq(fmax_value(m_acc[a_g], new_score, acc))
-        with m.If(w_valid & w_alpha):
-            m.d.sync += alpha[w_g].eq(wide)
+    def _accumulators(self, m: Module, pu) -> None:
+        """Per-head register updates driven by the pipelines' outputs: the running max, α and l."""
+        acc, C = self._acc, self._c
+        with m.If(pu.a_valid & (pu.a_c == C - 1)):
+            m.d.sync += pu.m_acc[pu.a_g].eq(fmax_value(pu.m_acc[pu.a_g], pu.new_score, acc))
+        with m.If(pu.w_valid & pu.w_alpha):
+            m.d.sync += pu.alpha[pu.w_g].eq(pu.wide)
         # A rescale at c == 0 also scales l; the V phase adds P at c == 0.
-        with m.If(r_valid & (r_c == 0)):
-            m.d.sync += l_acc[r_g].eq(scaled_l)
-        with m.If(va_valid & (va_c == 0)):
-            m.d.sync += l_acc[va_g].eq(l_sum)
+        with m.If(pu.r_valid & (pu.r_c == 0)):
+            m.d.sync += pu.l_acc[pu.r_g].eq(pu.scaled_l)
+        with m.If(pu.va_valid & (pu.va_c == 0)):
+            m.d.sync += pu.l_acc[pu.va_g].eq(pu.l_sum)
 
-        # -- sequencer ---------------------------------------------------------------
+    # -- sequencer ---------------------------------------------------------------------------------------------
+
+    def _sequencer(self, m: Module, pu) -> None:
+        """The phase FSM: command, clear, load q, then per block K, drain, P, drain, rescale, drain, V, drain;
+        then gather and send each head's partial. The drains come from ``drain_cycles``."""
+        acc, W, C, B = self._acc, self._w, self._c, self._b
+        drains = self.drain_cycles()
+        phase, g, c, t, last_g = pu.phase, pu.g, pu.c, pu.t, pu.last_g
+
+        def drain_then(next_phase: Phase, *then):
+            """Enter the drain phase of the phase that just ended."""
+            return [pu.drain.eq(drains[next_phase]), phase.eq(next_phase), *then]
+
         def after_drain(*then):
             """Pipelines empty before the next phase."""
-            after_countdown(m, drain, *then)
+            after_countdown(m, pu.drain, *then)
 
         def take_column(active):
             """At g == 0 of an active slot, take the next KV column (held for the other heads);
@@ -273,7 +317,7 @@ class PU(wiring.Component):
             need = active & (g == 0)
             m.d.comb += self.kv.ready.eq(need)
             with m.If(need & self.kv.valid):
-                m.d.sync += column.eq(self.kv.payload)
+                m.d.sync += pu.column.eq(self.kv.payload)
             return ~need | self.kv.valid
 
         def step_heads_chunks(*when_done):
@@ -293,73 +337,74 @@ class PU(wiring.Component):
             with m.Case(Phase.IDLE):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += [n_tokens.eq(self.cmd.payload.tokens), group.eq(self.cmd.payload.group),
-                                 blk_start.eq(0), g.eq(0), c.eq(0), phase.eq(Phase.CLEAR)]
-                    for i in range(heads):
-                        m.d.sync += [m_run[i].eq(neg_inf), l_acc[i].eq(0)]
+                    m.d.sync += [pu.n_tokens.eq(self.cmd.payload.tokens), pu.group.eq(self.cmd.payload.group),
+                                 pu.blk_start.eq(0), g.eq(0), c.eq(0), phase.eq(Phase.CLEAR)]
+                    for i in range(pu.heads):
+                        m.d.sync += [pu.m_run[i].eq(pu.neg_inf), pu.l_acc[i].eq(0)]
             with m.Case(Phase.CLEAR):                       # O = +0 for every head and chunk
                 step_heads_chunks(phase.eq(Phase.LOADQ))
             with m.Case(Phase.LOADQ):                       # G·C query vectors, head-major
-                m.d.comb += [self.q.ready.eq(1), q_wr.addr.eq(g * C + c), q_wr.data.eq(self.q.payload),
-                             q_wr.en.eq(self.q.valid)]
+                m.d.comb += [self.q.ready.eq(1), pu.q_wr.addr.eq(g * C + c), pu.q_wr.data.eq(self.q.payload),
+                             pu.q_wr.en.eq(self.q.valid)]
                 with m.If(self.q.valid):
-                    step_heads_chunks(phase.eq(Mux(n_tokens == 0, Phase.GATHER, Phase.BLOCK)))
+                    step_heads_chunks(phase.eq(Mux(pu.n_tokens == 0, Phase.GATHER, Phase.BLOCK)))
             with m.Case(Phase.BLOCK):
-                left = n_tokens - blk_start
-                m.d.sync += [blk_len.eq(Mux(left > B, B, left)), t.eq(0), c.eq(0), g.eq(0), slot.eq(0),
+                left = pu.n_tokens - pu.blk_start
+                m.d.sync += [pu.blk_len.eq(Mux(left > B, B, left)), t.eq(0), c.eq(0), g.eq(0), pu.slot.eq(0),
                              phase.eq(Phase.K)]
-                for i in range(heads):
-                    m.d.sync += m_acc[i].eq(m_run[i])
+                for i in range(pu.heads):
+                    m.d.sync += pu.m_acc[i].eq(pu.m_run[i])
             with m.Case(Phase.K):                           # chunk-major passes over the block
-                real = slot < blk_len * group
+                real = pu.slot < pu.blk_len * pu.group
                 go = take_column(real)
-                m.d.comb += k_issue.eq(real & go)
+                m.d.comb += pu.k_issue.eq(real & go)
                 with m.If(go):
-                    pass_len = Mux(blk_len * group > MIN_PASS, blk_len * group, MIN_PASS)
-                    with m.If(slot + 1 == pass_len):
-                        m.d.sync += [slot.eq(0), t.eq(0), g.eq(0)]
+                    pass_len = Mux(pu.blk_len * pu.group > MIN_PASS, pu.blk_len * pu.group, MIN_PASS)
+                    with m.If(pu.slot + 1 == pass_len):
+                        m.d.sync += [pu.slot.eq(0), t.eq(0), g.eq(0)]
                         with m.If(c == C - 1):
-                            m.d.sync += [c.eq(0), drain.eq(dl + FADD_LATENCY + 1), phase.eq(Phase.K_DRAIN)]
+                            m.d.sync += [c.eq(0), *drain_then(Phase.K_DRAIN)]
                         with m.Else():
                             m.d.sync += c.eq(c + 1)
                     with m.Else():
-                        m.d.sync += slot.eq(slot + 1)
+                        m.d.sync += pu.slot.eq(pu.slot + 1)
                         with m.If(real):
                             with m.If(last_g):
                                 m.d.sync += [g.eq(0), t.eq(t + 1)]
                             with m.Else():
                                 m.d.sync += g.eq(g + 1)
             with m.Case(Phase.K_DRAIN):
-                after_drain(t.eq(0), g.eq(0), p_is_alpha.eq(1), phase.eq(Phase.P))
+                after_drain(t.eq(0), g.eq(0), pu.p_is_alpha.eq(1), phase.eq(Phase.P))
             with m.Case(Phase.P):                           # G alphas, then Bt·G probabilities
-                m.d.comb += [p_issue.eq(1)]
+                m.d.comb += pu.p_issue.eq(1)
                 with m.If(last_g):
                     m.d.sync += g.eq(0)
-                    with m.If(p_is_alpha):
-                        m.d.sync += [p_is_alpha.eq(0), t.eq(0)]
-                    with m.Elif(t + 1 == blk_len):
-                        m.d.sync += [drain.eq(pl + FCONVERT_LATENCY + 1), phase.eq(Phase.P_DRAIN)]
+                    with m.If(pu.p_is_alpha):
+                        m.d.sync += [pu.p_is_alpha.eq(0), t.eq(0)]
+                    with m.Elif(t + 1 == pu.blk_len):
+                        m.d.sync += drain_then(Phase.P_DRAIN)
                     with m.Else():
                         m.d.sync += t.eq(t + 1)
                 with m.Else():
                     m.d.sync += g.eq(g + 1)
             with m.Case(Phase.P_DRAIN):
-                after_drain(g.eq(0), c.eq(0), phase.eq(Phase.RESCALE), *(m_run[i].eq(m_acc[i]) for i in range(heads)))
+                after_drain(g.eq(0), c.eq(0), phase.eq(Phase.RESCALE),
+                            *(pu.m_run[i].eq(pu.m_acc[i]) for i in range(pu.heads)))
             with m.Case(Phase.RESCALE):                     # O·α for every row, l·α at c == 0
-                m.d.comb += r_issue.eq(1)
-                step_heads_chunks(drain.eq(FMUL_LATENCY + 1), phase.eq(Phase.R_DRAIN))
+                m.d.comb += pu.r_issue.eq(1)
+                step_heads_chunks(*drain_then(Phase.R_DRAIN))
             with m.Case(Phase.R_DRAIN):
                 after_drain(t.eq(0), c.eq(0), g.eq(0), phase.eq(Phase.V))
             with m.Case(Phase.V):                           # token-major: t, then c, then g
                 go = take_column(Const(1))
-                m.d.comb += v_issue.eq(go)
+                m.d.comb += pu.v_issue.eq(go)
                 with m.If(go):
                     with m.If(last_g):
                         m.d.sync += g.eq(0)
                         with m.If(c == C - 1):
                             m.d.sync += c.eq(0)
-                            with m.If(t + 1 == blk_len):
-                                m.d.sync += [drain.eq(FMUL_LATENCY + FADD_LATENCY + 1), phase.eq(Phase.V_DRAIN)]
+                            with m.If(t + 1 == pu.blk_len):
+                                m.d.sync += drain_then(Phase.V_DRAIN)
                             with m.Else():
                                 m.d.sync += t.eq(t + 1)
                         with m.Else():
@@ -367,8 +412,9 @@ class PU(wiring.Component):
                     with m.Else():
                         m.d.sync += g.eq(g + 1)
             with m.Case(Phase.V_DRAIN):
-                after_drain(blk_start.eq(blk_start + blk_len), t.eq(0), c.eq(0), g.eq(0),
-                            phase.eq(Mux(blk_start + blk_len < n_tokens, Phase.BLOCK, Phase.GATHER)))
+                done = pu.blk_start + pu.blk_len
+                after_drain(pu.blk_start.eq(done), t.eq(0), c.eq(0), g.eq(0),
+                            phase.eq(Mux(done < pu.n_tokens, Phase.BLOCK, Phase.GATHER)))
             with m.Case(Phase.GATHER):                      # read head g's O rows into the output register
                 with m.If(c == C - 1):
                     m.d.sync += [c.eq(0), phase.eq(Phase.SEND)]
@@ -378,8 +424,8 @@ class PU(wiring.Component):
                     for i in range(C):
                         with m.Case(i):
                             m.d.sync += self.part.payload.o.as_value()[i * W * acc.width:(i + 1) * W * acc.width].eq(
-                                o_rd.data.as_value())
-                m.d.sync += [self.part.payload.m.eq(m_run[g]), self.part.payload.l.eq(l_acc[g])]
+                                pu.o_rd.data.as_value())
+                m.d.sync += [self.part.payload.m.eq(pu.m_run[g]), self.part.payload.l.eq(pu.l_acc[g])]
             with m.Case(Phase.SEND):
                 m.d.comb += self.part.valid.eq(1)
                 with m.If(self.part.ready):
@@ -387,4 +433,3 @@ class PU(wiring.Component):
                         m.d.sync += [g.eq(0), phase.eq(Phase.IDLE)]
                     with m.Else():
                         m.d.sync += [g.eq(g + 1), phase.eq(Phase.GATHER)]
-        return m

@@ -10,6 +10,13 @@
 * Times: the file's ``$timescale`` is read; times are reported in ns.
 * Signed values: signals matching ``signed`` patterns are sign-extended from
   their width (wave files carry raw bits only).
+* Shown values: unknown bits as ``x`` or ``z`` (drawn red and hatched),
+  enumerated signals by their names, numbers in the radix that ``--radix``
+  chooses per signal (``auto``: decimal up to 16 bits, hex above), and a value
+  too wide for its place cut with ``…``. Rows are labelled by the shortest
+  dotted suffix that tells them apart.
+* A GTKWave save file (``write_gtkw``) opens the same signals, grouped by
+  scope, in the same radix.
 """
 
 from __future__ import annotations
@@ -20,12 +27,15 @@ import fnmatch
 import re
 from pathlib import Path
 
-__all__ = ["WAVE_FORMATS", "WaveError", "Waves", "load_waves"]
+__all__ = ["WAVE_FORMATS", "RADIXES", "WaveError", "Waves", "load_waves", "labels", "radix_chooser", "show_value",
+           "format_table", "draw_png", "write_gtkw"]
 
 # The formats a traced simulation writes (sim.verilator.build) and this module reads.
 WAVE_FORMATS = ("vcd", "fst")
 
 _RANGE = re.compile(r"\s*\[\d+(:\d+)?\]$")
+RADIXES = ("auto", "bin", "hex", "dec")
+TABLE_CHARS = 34                      # a table cell longer than this is cut with an ellipsis
 
 
 class WaveError(ValueError):
@@ -54,6 +64,8 @@ class Waves:
     cycles: list
     times_ns: list
     values: list
+    path: str = ""                    # the file they came from
+    declared: list = dataclasses.field(default_factory=list)    # each signal's name as the file declares it
 
     def rows(self):
         for i, cycle in enumerate(self.cycles):
@@ -156,64 +168,143 @@ def load_waves(path: str | Path, signals: str | None = None, clock: str = "clk",
             samples.append(_value(changes[i][1] if i >= 0 else None, width, is_signed, var.is_string))
         widths.append(width)
         values.append(samples)
-    return Waves(chosen, widths, list(window), [falling[k] * scale_ns for k in window], values)
+    return Waves(chosen, widths, list(window), [falling[k] * scale_ns for k in window], values, str(path),
+                 [n + (f"[{w - 1}:0]" if w > 1 else "") for n, w in zip(chosen, widths)])
 
 
-def format_table(waves: Waves) -> list[str]:
-    """Text table: one row per cycle, one column per signal (wide values in hex)."""
-    short = [n.split(".")[-1] if sum(m.split(".")[-1] == n.split(".")[-1] for m in waves.names) == 1 else n
-             for n in waves.names]
+def labels(names: list[str]) -> list[str]:
+    """Each dotted name shortened to its shortest suffix that no other name ends with."""
+    out = []
+    for name in names:
+        parts = name.split(".")
+        for k in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-k:])
+            if sum(n == suffix or n.endswith("." + suffix) for n in names) == 1:
+                break
+        out.append(suffix)
+    return out
 
-    def show(v, w):
-        if isinstance(v, str):
-            return v
-        return f"0x{v & ((1 << w) - 1):x}" if w > 16 else str(v)
-    header = ["cycle", "ns", *short]
-    body = [[str(c), f"{t:.1f}", *(show(v, w) for v, w in zip(vals, waves.widths))] for c, t, vals in waves.rows()]
+
+def radix_chooser(spec: str = "auto"):
+    """``spec`` is one radix for every signal (``auto``, ``bin``, ``hex``, ``dec``) or comma-separated
+    ``pattern=radix`` pairs (``'*active=bin,*=hex'``; the first match wins, the rest ``auto``). Returns
+    ``choose(name, width) -> radix``."""
+    rules = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        pattern, _, radix = part.rpartition("=")
+        if radix not in RADIXES:
+            raise WaveError(f"--radix {spec!r}: {radix!r} is not one of {', '.join(RADIXES)}")
+        rules.append((pattern or "*", radix))
+
+    def choose(name: str, width: int) -> str:
+        radix = next((r for p, r in rules if _matches(name, p)), "auto")
+        return ("dec" if width <= 16 else "hex") if radix == "auto" else radix
+    return choose
+
+
+def show_value(value, width: int, radix: str, limit: int | None = None) -> str:
+    """One sample as text: ``x``/``z`` and enum names as they are, numbers in ``radix`` with all their
+    digits (``0b``/``0x`` padded to the width), cut to ``limit`` characters with ``…``."""
+    if isinstance(value, str):
+        text = value
+    elif radix == "bin":
+        text = f"0b{value & ((1 << width) - 1):0{max(width, 1)}b}"
+    elif radix == "hex":
+        text = f"0x{value & ((1 << width) - 1):0{max(1, -(-width // 4))}x}"
+    else:
+        text = str(value)
+    if limit is not None and len(text) > limit:
+        text = text[:max(limit - 1, 1)] + "…"
+    return text
+
+
+def format_table(waves: Waves, radix: str = "auto") -> list[str]:
+    """Text table: one row per cycle, one column per signal, labelled by ``labels``, values by ``show_value``."""
+    choose = radix_chooser(radix)
+    radixes = [choose(n, w) for n, w in zip(waves.names, waves.widths)]
+    header = ["cycle", "ns", *labels(waves.names)]
+    body = [[str(c), f"{t:.1f}", *(show_value(v, w, r, TABLE_CHARS) for v, w, r in zip(vals, waves.widths, radixes))]
+            for c, t, vals in waves.rows()]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     fmt = "  ".join(f"{{:>{w}}}" for w in widths)
     return [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in body]
 
 
-def draw_png(waves: Waves, out: str | Path, title: str = "") -> Path:
-    """A waveform picture: bits as steps, buses as labelled segments."""
+def draw_png(waves: Waves, out: str | Path, title: str = "", radix: str = "auto") -> Path:
+    """A waveform picture: bits as steps, buses as labelled segments, x/z red and hatched; one row per
+    signal, legible at screen size (at most 16 inches wide, 10-point labels)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
+    choose = radix_chooser(radix)
     n = len(waves.names)
     cycles = waves.cycles
-    fig, axes = plt.subplots(n, 1, sharex=True, figsize=(max(8, min(24, len(cycles) * 0.25)), 0.55 * n + 1.2),
-                             squeeze=False)
-    for ax, name, width, vals in zip(axes[:, 0], waves.names, waves.widths, waves.values):
-        xs = list(cycles) + [cycles[-1] + 1]
-        if width == 1:
-            ys = [v if isinstance(v, int) else 0.5 for v in vals]
-            ax.step(xs, ys + ys[-1:], where="post", color="tab:green", linewidth=1.2)
-            ax.set_ylim(-0.2, 1.2)
-        else:
-            start = 0
-            for i in range(1, len(vals) + 1):
-                if i == len(vals) or vals[i] != vals[start]:
-                    x0, x1 = cycles[start], cycles[start] + (i - start)
-                    ax.fill_between([x0 + 0.05, x1 - 0.05], 0.1, 0.9, color="tab:blue", alpha=0.15)
-                    ax.plot([x0 + 0.05, x1 - 0.05, x1 - 0.05, x0 + 0.05, x0 + 0.05], [0.1, 0.1, 0.9, 0.9, 0.1],
-                            color="tab:blue", linewidth=0.8)
-                    if x1 - x0 >= 2 or len(cycles) <= 80:
-                        v = vals[start]
-                        label = v if isinstance(v, str) else (f"{v:x}" if width > 16 else str(v))
-                        ax.text((x0 + x1) / 2, 0.5, label[:12], ha="center", va="center", fontsize=7)
-                    start = i
-            ax.set_ylim(0, 1)
+    width_in = max(8.0, min(16.0, len(cycles) * 0.12))
+    fig, axes = plt.subplots(n, 1, sharex=True, figsize=(width_in, 0.6 * n + 1.4), squeeze=False)
+    chars_per_cycle = width_in * 72 / 7.5 / max(len(cycles), 1)    # label characters that fit in one cycle
+    for ax, name, label, width, vals in zip(axes[:, 0], waves.names, labels(waves.names), waves.widths,
+                                            waves.values):
+        r = choose(name, width)
+        start = 0
+        for i in range(1, len(vals) + 1):
+            if i < len(vals) and vals[i] == vals[start]:
+                continue
+            x0, x1 = cycles[start], cycles[start] + (i - start)
+            v = vals[start]
+            unknown = v in ("x", "z")
+            if width == 1 and not unknown:
+                ax.plot([x0, x1], [v, v], color="tab:green", linewidth=1.4)
+                if i < len(vals) and vals[i] not in ("x", "z"):
+                    ax.plot([x1, x1], [0, 1], color="tab:green", linewidth=1.4)
+            else:
+                face, hatch = ("tab:red", "///") if unknown else ("tab:blue", None)
+                ax.fill_between([x0 + 0.05, x1 - 0.05], 0.1, 0.9, facecolor=face, alpha=0.18, hatch=hatch,
+                                edgecolor=face)
+                ax.plot([x0 + 0.05, x1 - 0.05, x1 - 0.05, x0 + 0.05, x0 + 0.05], [0.1, 0.1, 0.9, 0.9, 0.1],
+                        color=face, linewidth=0.8)
+                room = int((x1 - x0) * chars_per_cycle)
+                if room >= 2 or unknown:
+                    ax.text((x0 + x1) / 2, 0.5, show_value(v, width, r, max(room, 1)), ha="center", va="center",
+                            fontsize=9, color="tab:red" if unknown else "black")
+            start = i
+        ax.set_ylim(-0.15, 1.15)
         ax.set_yticks([])
-        ax.set_ylabel(name.split(".")[-1], rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-    axes[-1, 0].set_xlabel("cycle")
+        ax.tick_params(labelsize=9)
+    axes[-1, 0].set_xlabel("cycle", fontsize=10)
+    axes[-1, 0].set_xlim(cycles[0], cycles[-1] + 1)
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
-        axes[0, 0].set_title(title, fontsize=9)
+        axes[0, 0].set_title(title, fontsize=11)
     fig.tight_layout()
     out = Path(out)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=100)
     plt.close(fig)
+    return out
+
+
+# GTKWave trace flags: right-justified, and the radix; a blank row that opens or closes a group.
+_GTKW_FLAGS = {"bin": "@28", "hex": "@22", "dec": "@24"}
+_GTKW_GROUP_BEGIN, _GTKW_GROUP_END = "@800200", "@1000200"
+
+
+def write_gtkw(waves: Waves, out: str | Path, radix: str = "auto") -> Path:
+    """A GTKWave save file that opens ``waves.path`` with the same signals, grouped by their scope, in the
+    same radix: ``gtkwave <out>``."""
+    choose = radix_chooser(radix)
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(waves.names):
+        groups.setdefault(name.rpartition(".")[0], []).append(i)
+    lines = [f'[dumpfile] "{Path(waves.path).resolve()}"', "[timestart] 0", "[sst_expanded] 1"]
+    for scope, members in groups.items():
+        lines += [_GTKW_GROUP_BEGIN, f"-{scope or 'top'}"]
+        for i in members:
+            lines += [_GTKW_FLAGS[choose(waves.names[i], max(waves.widths[i], 1))], waves.declared[i]]
+        lines += [_GTKW_GROUP_END, f"-{scope or 'top'}"]
+    out = Path(out)
+    out.write_text("\n".join(lines) + "\n")
     return out

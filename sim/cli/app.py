@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock", default="clk", help="clock signal name (default %(default)s)")
     p.add_argument("--signed", help="patterns of signals to show as two's complement")
     p.add_argument("--png", help="also draw the signals into this PNG")
+    p.add_argument("--gtkw", help="also write a GTKWave save file that opens these signals")
+    p.add_argument("--radix", default="auto", help="auto, bin, hex or dec, or pattern=radix pairs "
+                   "('*active=bin,*=hex'); auto: decimal up to 16 bits, hex above (default %(default)s)")
 
     p = command("schedule", "host:cmd_schedule", "the host driver on a v2 trace: Eq. 7 importance, Algorithm 2, "
                 "bank-group mapping, migration; per step tokens per tier, moves by route, device importance, "

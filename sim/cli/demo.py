@@ -14,7 +14,8 @@ from golden.accuracy import ATTENTION_BOUND_EPS
 from sim.cli.common import emit
 from sim.jobs.driver import drive_system
 from sim.jobs.system import (DEMO_DEVICES, SystemSpec, system_build)
-from sim.waves import draw_png, load_waves
+from sim.cli.simulate import MASKS_IN_BINARY
+from sim.waves import draw_png, load_waves, write_gtkw
 from sim.verilator.toolchain import check_toolchain
 from golden.traces.locality import generate_locality_trace, locality_stats
 from golden.traces.format import write_trace
@@ -64,7 +65,9 @@ def cmd_demo(args):
     window = (max(0, first["pu_last"] - 24), first["output_cycle"] + 8)    # step 0: the last PUs, the tree, the output
     wave = load_waves(waves, DEMO_SIGNALS, first=window[0], last=window[1])
     draw_png(wave, out / "wave.png", title=f"system top, step 0: the last PUs finish, the reduction tree runs, "
-                                           f"the output leaves (cycles {window[0]}-{window[1]})")
+                                           f"the output leaves (cycles {window[0]}-{window[1]})",
+             radix=MASKS_IN_BINARY)
+    write_gtkw(wave, out / "system.gtkw", MASKS_IN_BINARY)
     worst, bound = max(job.max_rel_err), job.bound
     summary = {
         "trace": str(out / "trace.npz"), "prompt_tokens": args.tokens, "steps": args.steps, "format": "fp16",
@@ -75,7 +78,7 @@ def cmd_demo(args):
         "bit_exact": job.bit_exact, "max_rel_err": worst, "bound_rel_err": bound, "within_bound": worst <= bound,
         "step_cycles": job.step_cycles(), "step0": first,
         "verilog": str(out / "system.v"), "verilog_bytes": (out / "system.v").stat().st_size,
-        "waves": str(waves), "png": str(out / "wave.png"), "build_s": round(job.run.built_s, 1),
+        "waves": str(waves), "png": str(out / "wave.png"), "gtkw": str(out / "system.gtkw"), "build_s": round(job.run.built_s, 1),
         "sim_wall_s": round(job.run.wall_s, 1), "toolchain": {t.name: t.version for t in tools},
     }
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -99,8 +102,8 @@ def cmd_demo(args):
         f"(bound {ATTENTION_BOUND_EPS:g} eps): " + ("PASS" if summary["within_bound"] else "FAIL"),
         f"  step 0      PUs from cycle {first['pu_first']} to {first['pu_last']}, output at {first['output_cycle']}: "
         f"reduction tail {first['tail_cycles']} cycles = {100 * first['tail_fraction']:.2f}% of the step's attention",
-        f"  waves       {waves} and {out / 'wave.png'} "
-        f"(pam waves {waves} --signals '{DEMO_SIGNALS}' --from {window[0]} --to {window[1]})",
+        f"  waves       {waves} and {out / 'wave.png'}; GTKWave: gtkwave {out / 'system.gtkw'} "
+        f"(or pam waves {waves} --signals '{DEMO_SIGNALS}' --from {window[0]} --to {window[1]})",
         f"  wall time   {summary['wall_s']} s; summary -> {out / 'summary.json'}",
     ]
     emit(args, summary, lines)

@@ -15,7 +15,10 @@ from sim.jobs.bank_timing import streaming_figures
 from sim.jobs.pu_on_bank import run_pu_on_bank, stream_bank
 from sim.cli.common import emit, table
 from sim.jobs.system import (SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step)
-from sim.waves import WAVE_FORMATS, draw_png, format_table, load_waves
+from sim.waves import WAVE_FORMATS, draw_png, format_table, load_waves, write_gtkw
+
+# The activity masks (one bit per device or unit) read best in binary.
+MASKS_IN_BINARY = "*active=bin"
 from golden.traces.format import read_trace
 
 
@@ -32,12 +35,16 @@ def _wave_format(args) -> str | None:
 
 
 def _save_waves(args, written: str | Path | None) -> str | None:
-    """Copy the run's wave file to --wave-file (when given); return where the waves are."""
-    if written is None or args.wave_file is None:
-        return None if written is None else str(written)
-    target = Path(args.wave_file)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(written, target)
+    """Copy the run's wave file to --wave-file (when given), with a GTKWave save file of its top-level ports
+    beside it (``<waves>.gtkw``); return where the waves are."""
+    if written is None:
+        return None
+    target = Path(written)
+    if args.wave_file is not None:
+        target = Path(args.wave_file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(written, target)
+    write_gtkw(load_waves(target), target.with_suffix(target.suffix + ".gtkw"), MASKS_IN_BINARY)
     return str(target)
 
 
@@ -148,8 +155,15 @@ def cmd_sim_device(args):
 
 def cmd_waves(args):
     waves = load_waves(args.file, args.signals, args.clock, args.first, args.last, args.signed or "")
+    table_lines = format_table(waves, args.radix)
+    notes = []
     if args.png:
-        draw_png(waves, args.png, title=f"{Path(args.file).name}: cycles {waves.cycles[0]}-{waves.cycles[-1]}")
+        draw_png(waves, args.png, title=f"{Path(args.file).name}: cycles {waves.cycles[0]}-{waves.cycles[-1]}",
+                 radix=args.radix)
+        notes.append(f"picture -> {args.png}")
+    if args.gtkw:
+        write_gtkw(waves, args.gtkw, args.radix)
+        notes.append(f"GTKWave save file -> {args.gtkw} (gtkwave {args.gtkw})")
     data = waves.to_json()
-    data["png"] = args.png
-    emit(args, data, format_table(waves) + ([f"picture -> {args.png}"] if args.png else []))
+    data["png"], data["gtkw"] = args.png, args.gtkw
+    emit(args, data, table_lines + notes)

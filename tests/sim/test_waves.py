@@ -7,7 +7,7 @@ from amaranth import Module, Signal, signed
 from amaranth.sim import Simulator
 
 from sim.cli import main
-from sim.waves import WaveError, load_waves
+from sim.waves import WaveError, draw_png, format_table, labels, load_waves, radix_chooser, show_value
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +93,67 @@ def test_sim_bank_then_waves_on_verilator_vcd(tmp_path, capsys):
     assert main(["waves", str(vcd), "--signals", "dut.bank.cmd", "--from", "0", "--to", "60",
                  "--png", str(tmp_path / "w.png")]) == 0
     assert (tmp_path / "w.png").stat().st_size > 2000
+
+
+FOUR_STATE_VCD = """$timescale 1ns $end
+$scope module top $end
+$var wire 1 ! clk $end
+$var wire 4 " bus [3:0] $end
+$var wire 1 # en $end
+$scope module dut $end
+$var wire 4 $ bus [3:0] $end
+$var wire 8 % pu_active [7:0] $end
+$upscope $end
+$upscope $end
+$enddefinitions $end
+#0
+0!
+b1010 "
+1#
+b0 $
+b101 %
+#5
+1!
+#10
+0!
+#12
+bxxxx "
+z#
+#15
+1!
+#20
+0!
+"""
+
+
+def test_unknown_bits_labels_radix_and_ellipsis(tmp_path):
+    path = tmp_path / "four.vcd"
+    path.write_text(FOUR_STATE_VCD)
+    w = load_waves(path, signals="top.bus,en,dut.bus,pu_active")
+    assert labels(w.names) == ["top.bus", "en", "dut.bus", "pu_active"]     # bus alone would be ambiguous
+    assert [v[0] for v in w.values] == [10, 1, 0, 5]
+    assert [v[1] for v in w.values] == ["x", "z", 0, 5]
+    table = format_table(w, "*active=bin,*=hex")
+    assert table[0].split() == ["cycle", "ns", "top.bus", "en", "dut.bus", "pu_active"]
+    assert table[2].split()[2:] == ["0xa", "0x1", "0x0", "0b00000101"]
+    assert table[3].split()[2:] == ["x", "z", "0x0", "0b00000101"]
+    assert show_value(0xABCDEF0123, 40, "hex") == "0xabcdef0123"
+    assert show_value(0xABCDEF0123, 40, "hex", 6) == "0xabc…"
+    assert show_value(5, 4, "bin") == "0b0101" and show_value(5, 4, "dec") == "5" and show_value("x", 4, "bin") == "x"
+    with pytest.raises(WaveError, match="--radix 'oct': 'oct' is not one of auto, bin, hex, dec"):
+        radix_chooser("oct")
+    png = draw_png(w, tmp_path / "four.png", radix="*active=bin")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gtkwave_save_file_has_the_signals_grouped_by_scope_in_their_radix(tmp_path, capsys):
+    path = tmp_path / "four.vcd"
+    path.write_text(FOUR_STATE_VCD)
+    gtkw = tmp_path / "four.gtkw"
+    assert main(["waves", str(path), "--signals", "top.bus,en,pu_active", "--radix", "*active=bin,*bus=hex",
+                 "--gtkw", str(gtkw)]) == 0
+    assert f"GTKWave save file -> {gtkw}" in capsys.readouterr().out
+    lines = gtkw.read_text().splitlines()
+    assert lines[0] == f'[dumpfile] "{path.resolve()}"'
+    assert lines[3:] == ["@800200", "-top", "@22", "top.bus[3:0]", "@24", "top.en", "@1000200", "-top",
+                         "@800200", "-top.dut", "@28", "top.dut.pu_active[7:0]", "@1000200", "-top.dut"]
