@@ -41,10 +41,11 @@ from golden.formats import FloatFormat
 
 from .bankpu import BankPU, address_bits
 from .partial import partial_layout
-from .ru import RU
+from .ru import RU, fold_cycles
 from .tierconfig import TierConfig
 
-__all__ = ["Op", "Status", "STATUS_LAYOUT", "Device", "command_layout", "ordered_merge", "status_slot"]
+__all__ = ["Op", "Status", "STATUS_LAYOUT", "Device", "command_layout", "ordered_merge", "reduction_tail_bounds",
+           "status_slot"]
 
 
 class Op(enum.IntEnum):
@@ -83,6 +84,13 @@ def status_slot(m: Module, port) -> tuple[Signal, Signal]:
     with m.If(port.valid & port.ready):
         m.d.sync += full.eq(0)
     return full, reg
+
+
+def reduction_tail_bounds(fold_cycles: int, fan_ins) -> tuple[int, int]:
+    """(least, most) cycles a chain of RU levels with ``fan_ins`` adds after its last input is ready:
+    one fold per level at least, the fold under way plus a whole head's inputs and the send at most."""
+    return (len(fan_ins) * (fold_cycles - 1),
+            sum((1 + fan_in) * fold_cycles + 2 for fan_in in fan_ins))
 
 
 def ordered_merge(m: Module, sources, sink, name: str) -> None:
@@ -146,6 +154,22 @@ class Device(wiring.Component):
     @property
     def units(self) -> list[list[BankPU]]:
         return self._units
+
+    @property
+    def fan_ins(self) -> tuple[int, int]:
+        """Inputs each RU level folds per query head: M in a bank-group RU, then N in the device RU."""
+        return self._m, self._n
+
+    def tail_bounds(self) -> tuple[int, int]:
+        """Cycles from the last of the device's PUs going idle to its last partial leaving, output always
+        ready (the reduction tail; the run lasts the longest bank's PU span plus this).
+
+        At least, each level folds the last bank's partial after it arrives: ``fold_cycles - 1`` per
+        level (its take cycle overlaps the transfer). At most, each level still owes the fold under way and
+        every input of the last head, ``(1 + fan-in)`` folds and its send: back-pressure inside the tree keeps
+        a PU busy until its bank-group RU has taken the partial, so nothing older is left.
+        """
+        return reduction_tail_bounds(fold_cycles(self._w, self._d), self.fan_ins)
 
     def elaborate(self, platform):
         m = Module()

@@ -37,9 +37,14 @@ from .fmul import FMUL_LATENCY, fmul_datapath
 from .partial import check_vector_shape, identity_bits, partial_layout
 from .pipeline import Pipeline, after_countdown, delay_line
 
-__all__ = ["RU", "MERGE_OVERHEAD"]
+__all__ = ["RU", "MERGE_OVERHEAD", "fold_cycles"]
 
 MERGE_OVERHEAD = 1 + EXP2_DIFF_LATENCY + FMUL_LATENCY + FADD_LATENCY   # cycles of a merge beside its C chunks
+
+
+def fold_cycles(lanes: int, head_dim: int) -> int:
+    """Cycles an RU spends folding one input partial: MERGE_OVERHEAD plus one per W-lane chunk of O."""
+    return MERGE_OVERHEAD + head_dim // lanes
 
 
 class Phase(enum.IntEnum):
@@ -80,8 +85,9 @@ class RU(wiring.Component):
         })
 
     def cycles(self, inputs: int) -> int:
-        """Cycles from the command transfer to the output transfer, with inputs valid and output ready."""
-        return 2 + inputs * (MERGE_OVERHEAD + self._c)
+        """Cycles from the command transfer to the output transfer, with inputs valid and output ready:
+        the command, ``inputs`` folds, the send."""
+        return 2 + inputs * fold_cycles(self._w, self._c * self._w)
 
     def elaborate(self, platform):
         m = Module()

@@ -21,9 +21,10 @@ from amaranth.lib.wiring import In, Out
 
 from golden.formats import FloatFormat
 
-from .device import STATUS_LAYOUT, Device, Status, command_layout, ordered_merge, status_slot
+from .device import (STATUS_LAYOUT, Device, Status, command_layout, ordered_merge, reduction_tail_bounds,
+                     status_slot)
 from .normalize import Normalize, output_layout
-from .ru import RU
+from .ru import RU, fold_cycles
 
 __all__ = ["System", "REDUCE", "system_command_layout"]
 
@@ -61,12 +62,29 @@ class System(wiring.Component):
         ru = RU(fmt, acc, lanes, head_dim)
         self._ru = separate(ru, ("RU", fmt.name, acc.name, lanes, head_dim)) if separate else ru
         self._norm = Normalize(fmt, acc, lanes, head_dim)
+        self._lanes, self._head_dim = lanes, head_dim
         super().__init__({
             "cmd": In(stream.Signature(system_command_layout(fmt, devices, head_dim))),
             "status": Out(stream.Signature(STATUS_LAYOUT)),
             "out": Out(stream.Signature(output_layout(fmt, head_dim))),
             "pu_active": Out(len(devices)), "ru_active": Out(len(devices) + 1),
         })
+
+    def tail_bounds(self) -> tuple[int, int]:
+        """Cycles from the last PU of any device going idle to the last output word, outputs always ready and
+        the REDUCE command already taken (the reduction tail: a decode step's attention lasts the longest
+        device's PU span plus this).
+
+        At least the quickest device's tail (``Device.tail_bounds``), one fold in the inter-device RU and one
+        normalisation (``Normalize.cycles``); at most the slowest device's, the inter-device RU's fold under
+        way plus the last head's D inputs and its send, and two normalisations (the one under way, then the
+        last head's).
+        """
+        low_top, high_top = reduction_tail_bounds(fold_cycles(self._lanes, self._head_dim), [len(self._devices)])
+        norm = self._norm.cycles()
+        bounds = [dev.tail_bounds() for dev in self._devices]
+        return (min(low for low, _ in bounds) + low_top + norm,
+                max(high for _, high in bounds) + high_top + 2 * norm)
 
     def elaborate(self, platform):
         m = Module()

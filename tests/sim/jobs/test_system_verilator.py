@@ -129,6 +129,9 @@ def test_system_model_attention_time_agrees_with_the_rtl(seed):
     rtl = max(dev["pu_span"] for dev in figures["devices"]) + figures["tail_cycles"]
     model = scaled_down_attention_cycles(calibration, spec, count_by_device(spec, step.placement))
     print(f"calibration (cycles/token, fixed): {[(e['tier'], e['cycles_per_token'], e['fixed_cycles']) for e in calibration['pu']]}")
-    print(f"PU spans {[d['pu_span'] for d in figures['devices']]}, tail {figures['tail_cycles']}: RTL {rtl} cycles, "
+    print(f"PU spans {[d['pu_span'] for d in figures['devices']]}, tail {figures['tail_cycles']} "
+          f"(System.tail_bounds {spec.build().tail_bounds()}): RTL {rtl} cycles, "
           f"model {model:.0f} ({100 * (model / rtl - 1):+.2f}%), seed {seed}")
     assert model == pytest.approx(rtl, rel=0.02)
+    low, high = spec.build().tail_bounds()
+    assert low <= figures["tail_cycles"] <= high, f"tail {figures['tail_cycles']} outside [{low}, {high}], seed {seed}"
