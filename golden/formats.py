@@ -7,8 +7,8 @@ that the model and the RTL speak the same language: a value *is* its bits.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
-import ml_dtypes
 import numpy as np
 
 __all__ = ["FloatFormat", "FP16", "BF16", "FP32", "FORMATS", "format_by_name"]
@@ -94,7 +94,7 @@ class FloatFormat:
     def numpy_dtype(self) -> np.dtype:
         """The NumPy (or ml_dtypes) float dtype with the same encoding."""
         try:
-            return _NUMPY_DTYPES[self.name]
+            return _numpy_dtypes()[self.name]
         except KeyError:
             raise ValueError(f"format {self.name!r} has no NumPy dtype") from None
 
@@ -137,11 +137,13 @@ FP32 = FloatFormat("fp32", exp_bits=8, man_bits=23)
 
 FORMATS = {f.name: f for f in (FP16, BF16, FP32)}
 
-_NUMPY_DTYPES = {
-    "fp16": np.dtype(np.float16),
-    "bf16": np.dtype(ml_dtypes.bfloat16),
-    "fp32": np.dtype(np.float32),
-}
+
+@functools.cache
+def _numpy_dtypes() -> dict[str, np.dtype]:
+    """The NumPy dtype of each format; ml_dtypes (bfloat16) is imported on first use, which keeps it (about
+    a second) out of the start of every ``pam`` call."""
+    import ml_dtypes
+    return {"fp16": np.dtype(np.float16), "bf16": np.dtype(ml_dtypes.bfloat16), "fp32": np.dtype(np.float32)}
 
 
 def format_by_name(name: str) -> FloatFormat:

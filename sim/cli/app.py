@@ -7,12 +7,17 @@ import importlib
 import importlib.metadata
 import os
 import sys
+from pathlib import Path
 
 
+from sim.build_dir import ENV_VAR
 from sim.cli.common import positive_ints
-from sim.waves import WAVE_FORMATS, WaveError
-from sim.verilator.toolchain import ToolchainError
-from golden.traces.format import DISTRIBUTIONS, TRACE_DTYPES, TraceError
+
+# The choices the parser offers, named here so that ``pam --help`` imports neither NumPy nor the models;
+# tests/sim/test_cli.py checks them against golden.traces.format and sim.waves.
+TRACE_DTYPES = ("bf16", "fp16")
+DISTRIBUTIONS = ("gaussian", "heavy")
+WAVE_FORMATS = ("vcd", "fst")
 
 
 def _add_gen_options(p, tokens=1024):
@@ -21,7 +26,7 @@ def _add_gen_options(p, tokens=1024):
     p.add_argument("--q-heads", type=int, default=8, help="query heads (default %(default)s)")
     p.add_argument("--kv-heads", type=int, default=2, help="KV heads (default %(default)s)")
     p.add_argument("--head-dim", type=int, default=128, help="head dimension (default %(default)s)")
-    p.add_argument("--dtype", choices=sorted(TRACE_DTYPES), default="fp16", help="number format (default %(default)s)")
+    p.add_argument("--dtype", choices=TRACE_DTYPES, default="fp16", help="number format (default %(default)s)")
     p.add_argument("--dist", choices=DISTRIBUTIONS, default="heavy", help="value distribution (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
 
@@ -46,10 +51,46 @@ def _add_wave_options(p):
                    "implies --waves, in the format its suffix names")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the one-line error contract: ``pam <command>: error: <problem>``, exit 2, no usage block
+    (``--help`` still prints it)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class VersionAction(argparse.Action):
+    """``pam --version``: the project version and, from a checkout, its commit (looked up only when asked)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and commit, and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"pam {importlib.metadata.version('pam-model')} ({_commit()})")
+        parser.exit(0)
+
+
+def _commit() -> str:
+    import subprocess
+    from sim.build_dir import checkout_root
+    root = checkout_root()
+    if root is None:
+        return "installed copy, commit unknown"
+    try:
+        out = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "commit unknown: git not found"
+    return f"commit {out.stdout.strip()}" if out.returncode == 0 else "commit unknown: not a git checkout"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pam", description="PAM (Processing Across Memory): RTL-level model tools")
-    parser.add_argument("--version", action="version", version=f"pam {importlib.metadata.version('pam-model')}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = Parser(prog="pam", description="PAM (Processing Across Memory): RTL-level model tools")
+    parser.add_argument("--version", action=VersionAction)
+    parser.add_argument("--build-dir", help=f"the build directory: Verilator builds and caches, default outputs "
+                        f"(default: ${ENV_VAR}, else the checkout's build/, else ~/.cache/pam-model/build; "
+                        f"pam doctor shows it)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     def command(name, func, help_text, parent=sub):
         """A subcommand run by ``func``, "module:function" of this package, imported only when it runs."""
@@ -93,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "system (the scaled-down HBM + DDR + SSD top of pam sim device; --head-dim, --max-group as G) "
                    "(default with --lint: every unit but device and system)")
     _add_unit_options(p)
-    p.add_argument("--out", "-o", default="build/verilog", help="output folder (default %(default)s)")
+    p.add_argument("--out", "-o", help="output folder (default: the build directory's verilog/)")
     p.add_argument("--lint", action="store_true", help="lint with verilator --lint-only -Wall")
 
     bench = sub.add_parser("bench", help="benchmarks", description="benchmarks: figures, not pass/fail")
@@ -212,17 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-dim", type=int, default=128, help="head_dim (default %(default)s)")
     p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
-    p.add_argument("--out", help="output file (default: sim/configs/calibration.json)")
+    p.add_argument("--out", "-o", help="output file (default: the build directory's calibration.json; the "
+                   "shipped sim/configs/calibration.json stays read-only)")
+    p.add_argument("--merge-with", help="calibration whose entries fill the tiers and groups not run "
+                   "(default: the shipped one)")
 
     p = command("eval", "model:cmd_eval", "the paper's evaluation on the system model: online peak throughput under "
                 "SLOs, offline throughput, energy per token, ablations and scaling, next to the paper's figures")
     p.add_argument("--models", help="comma-separated models of sim/configs/models.toml (default: all)")
     p.add_argument("--seed", type=int, default=1, help="workload sampling seed (default %(default)s)")
-    p.add_argument("--plots", help="write PNG figures into this folder")
-    p.add_argument("--calibration", help="calibration file (default: sim/configs/calibration.json)")
+    p.add_argument("--out", "-o", help="write the PNG figures into this folder")
+    p.add_argument("--calibration", help="calibration file (default: the shipped sim/configs/calibration.json; "
+                   "the file used is printed)")
 
     p = command("demo", "demo:cmd_demo", "the main job end to end on an embedded default")
-    p.add_argument("--out", default="build/demo", help="output folder (default %(default)s)")
+    p.add_argument("--out", "-o", help="output folder (default: the build directory's demo/)")
     p.add_argument("--tokens", type=int, default=1024, help="prompt tokens (default %(default)s; tokens + steps "
                    "at most 1280)")
     p.add_argument("--steps", type=int, default=4, help="decode steps (default %(default)s)")
@@ -232,8 +277,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean bad input or a missing tool, reported in one line. Imported here, when one
+    is raised, so that start-up stays light (their modules are loaded by then)."""
+    from golden.traces.format import TraceError
+    from sim.verilator.toolchain import ToolchainError
+    from sim.waves import WaveError
+    return TraceError, ToolchainError, WaveError, ValueError, OverflowError, OSError, MemoryError
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.build_dir:
+        os.environ[ENV_VAR] = str(Path(args.build_dir).expanduser().resolve())   # subprocesses see it too
     module, function = args.func.split(":")
     try:
         run = getattr(importlib.import_module(f"sim.cli.{module}"), function)
@@ -241,6 +297,8 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = open(os.devnull, "w")
         return 0
-    except (TraceError, ToolchainError, WaveError, ValueError, OverflowError, OSError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _one_line_errors()):
+            raise
         print(f"pam: error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from sim.build_dir import build_dir
+
 
 from golden.accuracy import ATTENTION_BOUND_EPS
 from sim.cli.common import emit
@@ -31,7 +33,7 @@ DEMO_WAVE_DEPTH = 0
 
 
 def cmd_demo(args):
-    out = Path(args.out)
+    out = Path(args.out) if args.out else build_dir() / "demo"
     t0 = time.perf_counter()
 
     def progress(k, line):

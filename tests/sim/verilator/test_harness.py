@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from sim.harness.job import HarnessPorts, JobLog, Mismatch, Pauses, job_harness, parse_log, write_job
 from sim.testbench.bench import PAUSE_MATRIX, RANDOM_PAUSES, Testbench
-from sim.verilator.build import BUILD_ROOT, build_design, run_job
+from sim.verilator.build import build_design, build_root, run_job
 from sim.verilator.separate import silence_unused
 
 PORTS = HarnessPorts(cmd="cmd", out="out", status="status", monitors=("busy",), counters=("taken",))
@@ -214,7 +214,7 @@ def test_a_combinational_loop_fails_the_build(tmp_path):
     must then refuse the loop."""
     with pytest.raises(RuntimeError, match="Command failed"):
         build_design(CombLoop, "comb_loop", harness=HarnessPorts())
-    newest = max(BUILD_ROOT.glob("comb_loop_job-*"), key=lambda p: p.stat().st_mtime)
+    newest = max(build_root().glob("comb_loop_job-*"), key=lambda p: p.stat().st_mtime)
     assert "%Warning-UNOPTFLAT" in (newest / "build.log").read_text()
 
 
