@@ -36,7 +36,7 @@ from amaranth.lib.wiring import In, Out
 
 from .tierconfig import TierConfig
 
-__all__ = ["Command", "Bank"]
+__all__ = ["Command", "Bank", "check_dram_tier"]
 
 
 class Command(enum.IntEnum):
@@ -46,6 +46,13 @@ class Command(enum.IntEnum):
     RD = 3
     WR = 4
     REF = 5
+
+
+def check_dram_tier(tier: TierConfig) -> None:
+    """Refuse a flash tier where a DRAM bank is asked for, naming the tier."""
+    if tier.is_flash:
+        raise ValueError(f"tier: {tier.name} is a flash tier; a DRAM bank needs a DRAM tier (hbm3, ddr4), and a "
+                         f"flash die is hw.flash.FlashDie")
 
 
 class Bank(wiring.Component):
@@ -64,6 +71,11 @@ class Bank(wiring.Component):
     """
 
     def __init__(self, tier: TierConfig):
+        try:
+            check_dram_tier(tier)
+        except ValueError:
+            self._MustUse__silence = True
+            raise
         self._tier = tier
         geo = tier.geometry
         self._row_bits = max(1, (geo.rows - 1).bit_length())

@@ -18,7 +18,8 @@ import numpy as np
 
 from golden.formats import BF16, FP16, FloatFormat
 
-__all__ = ["TRACE_FORMAT", "TRACE_VERSION", "KNOWN_VERSIONS", "TraceError", "KVTrace", "read_trace", "write_trace",
+__all__ = ["TRACE_FORMAT", "TRACE_VERSION", "KNOWN_VERSIONS", "TraceError", "MAX_TRACE_VALUES", "check_trace_size",
+           "KVTrace", "read_trace", "write_trace",
            "generate_trace", "DISTRIBUTIONS"]
 
 TRACE_FORMAT = "pam-kv-trace"
@@ -161,8 +162,8 @@ def read_trace(path: str | os.PathLike) -> KVTrace:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise TraceError(f"path: no such file {os.fspath(path)!r}") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise TraceError(f"path: {os.fspath(path)!r} is not a .npz trace ({exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise TraceError(f"path: {os.fspath(path)!r} is not a .npz trace ({exc or type(exc).__name__})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise TraceError(f"path: {os.fspath(path)!r} is a bare .npy array, not a .npz trace")
     with archive:
@@ -173,10 +174,15 @@ def read_trace(path: str | os.PathLike) -> KVTrace:
         unknown = sorted(names - set(_ARRAYS))
         if unknown:
             raise TraceError(f"{unknown[0]}: unexpected array in a trace")
-        try:
-            arrays = {name: archive[name] for name in _ARRAYS}
-        except ValueError as exc:  # object arrays need pickle, which is refused
-            raise TraceError(f"arrays: unreadable ({exc})") from None
+        arrays = {}
+        for name in _ARRAYS:
+            try:
+                arrays[name] = archive[name]
+            except ValueError:  # object arrays need pickle, which is refused
+                raise TraceError(f"{name}: an array of Python objects, which a trace never holds (it would need "
+                                 f"pickle, which is refused)") from None
+            except (OSError, EOFError, zipfile.BadZipFile) as exc:
+                raise TraceError(f"{name}: unreadable in {os.fspath(path)!r} ({exc})") from None
     meta_bytes = arrays.pop("meta")
     if meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1:
         raise TraceError(f"meta: must be a 1-D uint8 array of JSON, not {meta_bytes.dtype} {meta_bytes.shape}")
@@ -210,6 +216,20 @@ def _heavy(rng: np.random.Generator, shape, outliers: np.ndarray) -> np.ndarray:
     return x
 
 
+MAX_TRACE_VALUES = 1 << 28      # K values (and as many V) of a generated trace: float64 while generated, 2 GiB each
+
+
+def check_trace_size(tokens: int, kv_heads: int, head_dim: int, steps: int, q_heads: int) -> None:
+    """Refuse a trace too large to generate in memory, naming the sizes and the limit."""
+    kv, q = tokens * kv_heads * head_dim, steps * q_heads * head_dim
+    if kv > MAX_TRACE_VALUES:
+        raise TraceError(f"tokens: {tokens} x {kv_heads} kv heads x head_dim {head_dim} = {kv:,} K values, above "
+                         f"the limit of {MAX_TRACE_VALUES:,} (a trace is generated in memory)")
+    if q > MAX_TRACE_VALUES:
+        raise TraceError(f"steps: {steps} x {q_heads} q heads x head_dim {head_dim} = {q:,} query values, above "
+                         f"the limit of {MAX_TRACE_VALUES:,} (a trace is generated in memory)")
+
+
 def generate_trace(*, tokens: int, steps: int = 1, q_heads: int = 8, kv_heads: int = 2,
                    head_dim: int = 128, dtype: str = "fp16", dist: str = "gaussian",
                    seed: int = 0) -> KVTrace:
@@ -229,6 +249,7 @@ def generate_trace(*, tokens: int, steps: int = 1, q_heads: int = 8, kv_heads: i
             raise TraceError(f"{field}: must be a positive integer, not {value!r}")
     if q_heads % kv_heads:
         raise TraceError(f"q_heads: {q_heads} is not a multiple of kv_heads {kv_heads}")
+    check_trace_size(tokens, kv_heads, head_dim, steps, q_heads)
     fmt = TRACE_DTYPES[dtype]
     rng = np.random.default_rng(seed)
     if dist == "gaussian":

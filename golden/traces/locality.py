@@ -30,7 +30,7 @@ import numpy as np
 
 from golden.reference import expand_kv
 
-from .format import TRACE_DTYPES, KVTrace, TraceError
+from .format import TRACE_DTYPES, KVTrace, TraceError, check_trace_size
 
 __all__ = ["generate_locality_trace", "locality_stats"]
 
@@ -65,6 +65,7 @@ def generate_locality_trace(*, prompt: int, steps: int, q_heads: int = 8, kv_hea
         raise TraceError(f"head_dim: {head_dim} is too small for {reserved} structured dimensions plus content")
     if not (0 <= topical <= 1 and 0 <= drift <= 1):
         raise TraceError(f"topical ({topical}) and drift ({drift}) must be in [0, 1]")
+    check_trace_size(prompt + steps, kv_heads, head_dim, steps, q_heads)
     rng = np.random.default_rng(seed)
     tokens = prompt + steps
     content = head_dim - reserved

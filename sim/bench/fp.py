@@ -20,6 +20,11 @@ __all__ = ["bench_fp"]
 
 
 def bench_fp(formats=("fp16", "bf16", "fp32"), lanes: int = 16, random_pairs: int = 200_000, seed: int = 1) -> dict:
+    for name in formats:                      # every name before the first build
+        try:
+            format_by_name(name)
+        except ValueError as exc:
+            raise ValueError(f"--formats: {exc}") from None
     rows = []
     for name in formats:
         fmt = format_by_name(name)

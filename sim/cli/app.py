@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sim.build_dir import ENV_VAR
 from sim.cli.common import positive_ints
+from sim.cli.limits import check_limits
 
 # The choices the parser offers, named here so that ``pam --help`` imports neither NumPy nor the models;
 # tests/sim/test_cli.py checks them against golden.traces.format and sim.waves.
@@ -118,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("golden", "golden:cmd_golden", "error of the hardware-order golden model against float64")
     p.add_argument("--trace", help="trace .npz (default: generate one with the options below)")
-    p.add_argument("--units", action="store_true", help="instead: exhaustive errors of the exp2 and reciprocal units")
-    p.add_argument("--sweep", action="store_true",
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--units", action="store_true", help="instead: exhaustive errors of the exp2 and reciprocal units")
+    mode.add_argument("--sweep", action="store_true",
                    help="instead: error sweep over formats, accumulators, distributions, head_dim and context")
     p.add_argument("--max-tokens", type=int, default=32768, help="longest context of --sweep (default %(default)s)")
     p.add_argument("--acc", choices=("fp32", "native"), default="fp32",
@@ -292,6 +294,7 @@ def main(argv=None) -> int:
         os.environ[ENV_VAR] = str(Path(args.build_dir).expanduser().resolve())   # subprocesses see it too
     module, function = args.func.split(":")
     try:
+        check_limits(args)
         run = getattr(importlib.import_module(f"sim.cli.{module}"), function)
         return run(args) or 0
     except BrokenPipeError:  # output piped into `head` and the like

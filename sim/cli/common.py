@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 
@@ -32,3 +33,24 @@ def positive_ints(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of positive integers")
     return values
+
+
+def output_file(flag: str, path) -> Path:
+    """Check, before any work, that ``path`` can be written as a file: its folder exists and it is no folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag}: {path} is a folder, not a file")
+    if not path.parent.is_dir():
+        raise ValueError(f"{flag}: {path}: the folder {path.parent} does not exist")
+    return path
+
+
+def output_folder(flag: str, path) -> Path:
+    """Check, before any work, that ``path`` is a folder or can be made one (it is created when written)."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ValueError(f"{flag}: {path}: {p} is a file, not a folder")
+            break
+    return path

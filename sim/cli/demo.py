@@ -13,7 +13,7 @@ from sim.build_dir import build_dir
 
 
 from golden.accuracy import ATTENTION_BOUND_EPS
-from sim.cli.common import emit
+from sim.cli.common import emit, output_folder
 from sim.jobs.driver import drive_system
 from sim.jobs.system import (DEMO_DEVICES, SystemSpec, system_build)
 from sim.cli.simulate import MASKS_IN_BINARY
@@ -33,7 +33,7 @@ DEMO_WAVE_DEPTH = 0
 
 
 def cmd_demo(args):
-    out = Path(args.out) if args.out else build_dir() / "demo"
+    out = output_folder("--out", args.out) if args.out else build_dir() / "demo"
     t0 = time.perf_counter()
 
     def progress(k, line):

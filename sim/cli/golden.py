@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from golden.accuracy import ATTENTION_BOUND_EPS, UNITS, attention_bound, attention_error, unit_error
@@ -13,6 +11,7 @@ from golden.pamattention import pam_attention_f64
 from golden.reference import decode_attention
 from sim.cli.common import emit, table
 from sim.cli.trace import generate_from_args
+from sim.progress import Progress
 from golden.traces.format import DISTRIBUTIONS, generate_trace, read_trace
 
 
@@ -42,6 +41,7 @@ def _golden_sweep(args):
     """Error of the hardware-order model over formats, accumulators, distributions, head_dim, context."""
     contexts = [n for n in SWEEP_CONTEXTS if n <= args.max_tokens]
     rows = []
+    progress = Progress(2 * len(DISTRIBUTIONS) * 2 * len(contexts), "error sweep")
     for dtype in ("fp16", "bf16"):
         for dist in DISTRIBUTIONS:
             for head_dim in (64, 128):
@@ -59,9 +59,8 @@ def _golden_sweep(args):
                             rows.append(dict(err, format=dtype, acc=acc.name, dist=dist, head_dim=head_dim,
                                              tokens=tokens, banks=banks,
                                              rel_err_eps=err["max_rel_err"] / trace.fmt.eps))
-                            if not args.json:
-                                print(f"  {dtype} acc={acc.name:4} {dist:8} d={head_dim:3} n={tokens:5} "
-                                      f"banks={banks}: {rows[-1]['rel_err_eps']:9.3f} eps", file=sys.stderr)
+                    progress.step(f"{dtype} {dist} d={head_dim} n={tokens}, worst so far "
+                                  f"{max(r['rel_err_eps'] for r in rows[-4:]):.3f} eps")
     worst = {}
     for r in rows:
         key = (r["format"], r["acc"], r["dist"])

@@ -18,6 +18,9 @@ def cmd_schedule(args):
     devices = tuple(dataclasses.replace(d, rows=r) for d, r in zip(SCHEDULE_DEVICES, args.rows))
     spec = SystemSpec(devices, trace.fmt.name, trace.head_dim, trace.group)
     shapes = driver_shapes(spec, trace.head_dim, kv_heads=trace.kv_heads)
+    if trace.tokens > sum(s.capacity for s in shapes):
+        raise ValueError(f"--rows: {' '.join(map(str, args.rows))} give the devices {sum(s.capacity for s in shapes)} "
+                         f"tokens in all; the trace needs {trace.tokens}")
     driver = HostDriver(shapes, args.x, args.y, args.source, args.lam, args.sparsity, args.max_moves)
     reports = driver.run(trace, args.steps)
     rows = [dataclasses.asdict(r) for r in reports]

@@ -6,20 +6,18 @@ import sys
 from pathlib import Path
 
 
-from sim.model.calibrate import calibrate, shipped_calibration_path, write_calibration
+from sim.model.calibrate import calibrate, check_calibration_run, shipped_calibration_path, write_calibration
 from sim.model.plots import draw_plots
 from sim.model.evaluate import evaluate
-from sim.cli.common import emit, table
+from sim.cli.common import emit, output_file, output_folder, table
 
 
 def cmd_calibrate(args):
     tiers, groups = args.tiers.split(","), args.groups
-    def progress(line):
-        print("  " + line, file=sys.stderr, flush=True)
-
-    progress(f"calibrating {len(tiers) * len(groups)} PU and {len(tiers)} RU configurations on both cores "
-             f"(each builds its simulation once; cached after)")
-    data = calibrate(tiers, groups, args.head_dim, args.dtype, args.seed, progress=progress)
+    check_calibration_run(tiers, groups, args.head_dim, args.dtype, args.out, args.merge_with)   # before any build
+    print(f"calibrating {len(tiers) * len(groups)} PU and {len(tiers)} RU configurations on both cores "
+          f"(each builds its simulation once, minutes; cached after)", file=sys.stderr, flush=True)
+    data = calibrate(tiers, groups, args.head_dim, args.dtype, args.seed, progress=True)
     path = write_calibration(data, args.out, args.merge_with)
     lines = [f"calibration from the RTL ({args.dtype}, head_dim {args.head_dim}, every run bit-exact) -> {path}",
              f"  merged over {args.merge_with or shipped_calibration_path()} for the tiers and groups not run; "
@@ -45,6 +43,8 @@ def _fmt_ratio(value):
 def cmd_eval(args):
     models = args.models.split(",") if args.models else None
     calibration = Path(args.calibration) if args.calibration else shipped_calibration_path()
+    if args.out:
+        output_folder("--out", args.out)
     data = evaluate(models, args.seed, progress=not args.json, calibration=calibration)
     data["calibration"] = str(calibration)
     if args.out:

@@ -13,9 +13,9 @@ import numpy as np
 from hw.tierconfig import load_tier
 from sim.jobs.bank_timing import streaming_figures
 from sim.jobs.pu_on_bank import run_pu_on_bank, stream_bank
-from sim.cli.common import emit, table
+from sim.cli.common import emit, output_file, table
 from sim.jobs.system import (SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step)
-from sim.waves import WAVE_FORMATS, draw_png, format_table, load_waves, write_gtkw
+from sim.waves import WAVE_FORMATS, draw_png, radix_chooser, format_table, load_waves, write_gtkw
 
 # The activity masks (one bit per device or unit) read best in binary.
 MASKS_IN_BINARY = "*active=bin"
@@ -26,6 +26,7 @@ def _wave_format(args) -> str | None:
     """The wave format the run writes, from --waves and --wave-file; None: no tracing."""
     if args.wave_file is None:
         return args.waves
+    output_file("--wave-file", args.wave_file)
     suffix = Path(args.wave_file).suffix.lstrip(".").lower()
     if suffix not in WAVE_FORMATS:
         raise ValueError(f"--wave-file {args.wave_file}: the suffix must be .vcd or .fst")
@@ -154,6 +155,10 @@ def cmd_sim_device(args):
 
 
 def cmd_waves(args):
+    radix_chooser(args.radix)                              # bad options fail before the file is read
+    for flag, path in (("--png", args.png), ("--gtkw", args.gtkw)):
+        if path:
+            output_file(flag, path)
     waves = load_waves(args.file, args.signals, args.clock, args.first, args.last, args.signed or "")
     table_lines = format_table(waves, args.radix)
     notes = []

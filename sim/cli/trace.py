@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from sim.cli.common import emit
+from sim.cli.common import emit, output_file
 from golden.traces.locality import generate_locality_trace, locality_stats
 from golden.traces.format import generate_trace, read_trace, write_trace
 
@@ -49,6 +49,7 @@ def _with_stats(trace, data, lines):
 
 
 def cmd_trace_gen(args):
+    output_file("--out", args.out)
     trace = generate_from_args(args)
     write_trace(args.out, trace)
     data, lines = _trace_summary(trace, args.out)

@@ -22,7 +22,7 @@ from hw.pu import PU
 from hw.tierconfig import load_tier
 from hw.area import synthesize
 from sim.verilator.build import emit_units
-from sim.cli.common import emit, table
+from sim.cli.common import emit, output_folder, table
 from sim.cli.simulate import system_spec
 from sim.verilator.toolchain import lint_verilog
 
@@ -67,7 +67,14 @@ def _lanes_unit(cls, prefix):
     return targets
 
 
+# The most PUs of one emitted device: each is a full PU with its bank, elaborated and emitted one by one.
+MAX_DEVICE_BANKS = 64
+
+
 def _device(args):
+    if args.bank_groups * args.banks > MAX_DEVICE_BANKS:
+        raise ValueError(f"--bank-groups x --banks: {args.bank_groups} x {args.banks} banks, above the limit of "
+                         f"{MAX_DEVICE_BANKS} for one emitted device (each bank is a PU)")
     tier = load_tier(args.tier or "hbm3")
     block = block_tokens_for(tier.buffer_bytes, FP32, args.max_group)
     return [(f"device_{tier.name}_{args.bank_groups}x{args.banks}", f, lambda f=f: Device(
@@ -101,7 +108,7 @@ def _verilog_targets(args):
 def cmd_verilog(args):
     if not args.unit and not args.lint:
         raise ValueError("name a UNIT to write its Verilog, or pass --lint; units: " + ", ".join(COMPONENTS))
-    out = Path(args.out) if args.out else build_dir() / "verilog"
+    out = output_folder("--out", args.out) if args.out else build_dir() / "verilog"
     out.mkdir(parents=True, exist_ok=True)
     targets = [(name, f, name if f == "-" else f"{name}_{f}", build()) for name, f, build in _verilog_targets(args)]
     # Emitted on both cores and cached by configuration. With --lint, Verilator's own UNOPTFLAT check refuses

@@ -92,6 +92,22 @@ class SystemSpec:
             raise ValueError(f"trace is {trace.fmt.name}, head_dim {trace.head_dim}, group {trace.group}; the "
                              f"system is {self.fmt}, head_dim {self.head_dim}, group {self.group}")
 
+    def bank_tokens(self) -> list[int]:
+        """Tokens one bank of each device holds: its columns over the 2·C columns (K and V) of a token."""
+        limits = []
+        for d in self.devices:
+            tier = d.config()
+            limits.append(tier.geometry.rows * tier.geometry.columns_per_row // (2 * (self.head_dim // tier.lanes)))
+        return limits
+
+    def check_fits(self, tokens_per_bank: list[list[int]]) -> None:
+        """Refuse, before any build, a placement that puts more tokens in a bank than it holds."""
+        for d, (counts, limit) in enumerate(zip(tokens_per_bank, self.bank_tokens())):
+            if counts and max(counts) > limit:
+                dev = self.devices[d]
+                raise ValueError(f"tokens: {sum(counts)} tokens put {max(counts)} in one bank of the {dev.tier} "
+                                 f"device, which holds {limit} ({dev.rows} rows at head_dim {self.head_dim})")
+
     def tree(self) -> tuple:
         """PAM's reduction tree over the banks of every device (``golden.placement.Placement.tree``)."""
         return self.placement(np.zeros((0, 3), np.int64)).tree()
@@ -367,6 +383,7 @@ def system_step(spec: SystemSpec, trace, placement: Placement, kv_head: int = 0,
     spec.check_trace(trace)
     if placement.tokens > trace.context(step):
         raise ValueError(f"placement has {placement.tokens} tokens; step {step} has only {trace.context(step)}")
+    spec.check_fits(count_by_device(spec, placement))
     heads = slice(kv_head * spec.group, (kv_head + 1) * spec.group)
     n = placement.tokens
     q = prescale_query(trace.q[step, heads], fmt)

@@ -30,14 +30,16 @@ from pathlib import Path
 
 from golden.formats import FP32, format_by_name
 from golden.hwmodel import HwConfig, bank_partial, block_tokens_for, prescale_query
+from hw.pu import PU
 from hw.ru import RU
 from hw.tierconfig import load_tier
 from sim.build_dir import build_dir
+from sim.progress import Progress
 from sim.jobs.pu_on_bank import run_pu_on_bank
 from sim.pysim.ru import partial_payload, run_ru
 from golden.traces.format import generate_trace
 
-__all__ = ["CALIBRATION_FILE", "calibrate", "calibrate_system", "check_calibration", "default_output_path",
+__all__ = ["CALIBRATION_FILE", "calibrate", "calibrate_system", "check_calibration", "check_calibration_run", "default_output_path",
            "load_calibration", "merge_calibration", "shipped_calibration_path", "write_calibration"]
 
 CALIBRATION_FILE = "calibration.json"
@@ -134,32 +136,46 @@ def _job(job: tuple) -> dict:
     return _pu_entry(*args) if kind == "pu" else _ru_entry(*args)
 
 
+def check_calibration_run(tiers, groups, head_dim: int, fmt: str, out=None, merge_with=None) -> None:
+    """Refuse, before the first (minutes-long) build, a run whose tiers, PU shapes, output or base file would
+    fail at its end."""
+    fmt_ = format_by_name(fmt)
+    for name in tiers:
+        tier = load_tier(name)
+        for group in groups:
+            PU(fmt_, FP32, tier.lanes, head_dim, group, block_tokens_for(tier.buffer_bytes, FP32, group))
+    path = Path(out) if out else default_output_path()
+    if path.resolve() == shipped_calibration_path().resolve():
+        raise ValueError(f"--out: {path} is the shipped calibration, which stays read-only; write elsewhere "
+                         f"and pass it to pam eval --calibration")
+    if path.is_dir() or (out and not path.parent.is_dir()):
+        raise ValueError(f"--out: {path} is a folder or lies in a folder that does not exist")
+    base_path = Path(merge_with) if merge_with else shipped_calibration_path()
+    merge_calibration({"format": fmt, "head_dim": head_dim, "pu": [], "ru": []}, load_calibration(base_path),
+                      base_path)
+
+
 def calibrate(tiers=("hbm3", "ddr4", "ssd"), groups=(1, 5, 8), head_dim: int = 128, fmt: str = "fp16",
-              seed: int = 1, progress=None, workers: int | None = None) -> dict:
+              seed: int = 1, progress: bool = False, workers: int | None = None) -> dict:
     """Measure every (tier, group) PU and every tier's RU; returns the calibration as a dict.
 
     The runs are independent: ``workers`` processes (default: one per core) take them in turn, each with its
     own Verilator build (builds of one configuration are shared through the build cache's lock)."""
-    format_by_name(fmt)
-    for tier in tiers:              # every tier name is checked before the first (minutes-long) run
-        load_tier(tier)
+    check_calibration_run(tiers, groups, head_dim, fmt)
     t0 = time.perf_counter()
     jobs = [("pu", tier, fmt, head_dim, group, seed) for tier in tiers for group in groups]
     jobs += [("ru", tier, fmt, head_dim, 4, seed) for tier in tiers]
     workers = min(len(jobs), workers or os.cpu_count() or 1)
     results: list = [None] * len(jobs)
+    bar = Progress(len(jobs), "calibration", progress)
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = {pool.submit(_job, job): i for i, job in enumerate(jobs)}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+        for future in concurrent.futures.as_completed(futures):
             i = futures[future]
             results[i] = entry = future.result()
-            if progress:
-                what = (f"PU {entry['tier']} G={entry['group']}: {entry['cycles_per_token']:.2f} cycles/token "
-                        f"(+{entry['fixed_cycles']:.0f})" if jobs[i][0] == "pu" else
-                        f"RU {entry['tier']}: {entry['cycles_per_partial']:.1f} cycles/partial")
-                elapsed = time.perf_counter() - t0
-                progress(f"[{done}/{len(jobs)}] {what}; {elapsed:.0f} s, about "
-                         f"{elapsed / done * (len(jobs) - done):.0f} s left")
+            bar.step(f"PU {entry['tier']} G={entry['group']}: {entry['cycles_per_token']:.2f} cycles/token "
+                     f"(+{entry['fixed_cycles']:.0f})" if jobs[i][0] == "pu" else
+                     f"RU {entry['tier']}: {entry['cycles_per_partial']:.1f} cycles/partial")
     pu = [r for r, job in zip(results, jobs) if job[0] == "pu"]
     ru = [r for r, job in zip(results, jobs) if job[0] == "ru"]
     return {"generated_by": "pam calibrate", "date": datetime.date.today().isoformat(), "commit": _commit(),

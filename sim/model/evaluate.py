@@ -17,12 +17,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from sim.model.node import SYSTEMS, default_node, load_models, load_node, step
 from sim.model.workloads import sample
+from sim.progress import Progress
 
 __all__ = ["PAPER", "evaluate", "peak_throughput"]
 
@@ -69,36 +68,16 @@ def peak_throughput(node, model, system: str, context: float, slo_s: float) -> d
             "moved_pct": 100 * best.moved_per_step}
 
 
-class _Progress:
-    """A bar redrawn in place on a terminal; elsewhere (a log, a pipe) a plain line at every tenth."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.done, self.enabled = total, 0, enabled
-        self.terminal = enabled and sys.stderr.isatty()
-
-    def tick(self, what: str):
-        self.done += 1
-        if not self.enabled:
-            return
-        if self.terminal:
-            bar = "#" * (30 * self.done // self.total)
-            print(f"\r[{bar:<30}] {self.done}/{self.total} {what:<40}", end="", file=sys.stderr, flush=True)
-            if self.done == self.total:
-                print(file=sys.stderr)
-        elif 10 * self.done // self.total > 10 * (self.done - 1) // self.total:
-            print(f"[{self.done}/{self.total}] {what}", file=sys.stderr, flush=True)
-
-
 def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=None) -> dict:
     node = default_node() if calibration is None else load_node(calibration)
     all_models = load_models()
     keys = list(models or all_models)
     for key in keys:
         if key not in all_models:
-            raise ValueError(f"unknown model {key!r}; choose from {sorted(all_models)}")
+            raise ValueError(f"--models: unknown model {key!r}; choose from {sorted(all_models)}")
     workloads = {w: sample(w, seed=seed) for w in ONLINE + ("arxiv_sum", "write_doc")}
     offline = [(k, w, b) for k in keys for w in ("arxiv_sum", "write_doc") for b in OFFLINE_BATCHES.get(k, ())]
-    bar = _Progress(len(keys) * len(ONLINE) * len(SLOS_MS) + len(offline) + len(keys), progress)
+    bar = Progress(len(keys) * len(ONLINE) * len(SLOS_MS) + len(offline) + len(keys), "evaluation", progress)
     online = []
     for key in keys:
         model = all_models[key]
@@ -107,7 +86,7 @@ def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=Non
                 for system in BASELINES:
                     online.append({"model": key, "workload": w, "slo_ms": slo,
                                    **peak_throughput(node, model, system, workloads[w]["decode_context"], slo / 1e3)})
-                bar.tick(f"{model.name} {w} {slo} ms")
+                bar.step(f"{model.name} {w} {slo} ms")
     offline_rows = []
     for key, w, batch in offline:
         model = all_models[key]
@@ -116,7 +95,7 @@ def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=Non
             offline_rows.append({"model": key, "workload": w, "batch": batch, "system": system, "fits": r.fits,
                                  "throughput": r.throughput, "step_ms": r.step_s * 1e3, "why": r.why,
                                  "energy_per_token_j": r.energy_per_token_j})
-        bar.tick(f"{model.name} {w} batch {batch}")
+        bar.step(f"{model.name} {w} batch {batch}")
     ablation, scaling, contexts = [], [], []
     for key in keys:
         model = all_models[key]
@@ -137,7 +116,7 @@ def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=Non
                 contexts.append({"model": key, "context": context_len, "batch": SWEEP_BATCH, "system": system,
                                  "fits": r.fits, "throughput": r.throughput, "step_ms": r.step_s * 1e3,
                                  "why": r.why})
-        bar.tick(f"{model.name} ablation, scaling, contexts")
+        bar.step(f"{model.name} ablation, scaling, contexts")
     return {"seed": seed, "models": {k: all_models[k].name for k in keys}, "workloads": workloads,
             "systems": list(SYSTEMS), "online": online, "offline": offline_rows, "ablation": ablation,
             "scaling": scaling, "context_sweep": contexts, "comparisons": compare(online, offline_rows, ablation, scaling, keys)}
