@@ -4,6 +4,7 @@ that names the field and the value, prints no traceback, and finishes within 10 
 Each case runs ``pam`` in its own process, so that a hang inside NumPy or a build is caught by the timeout."""
 
 import os
+import signal
 import subprocess
 import sys
 import tomllib
@@ -26,19 +27,30 @@ def test_the_corpus_is_large_enough_and_its_files_exist():
     assert all((CORPUS / "files" / name).exists() or name.startswith("..") for name in named)
 
 
+def _run_pam(argv, cwd, env):
+    """(status, stdout, stderr) of ``pam argv``, or status None when it ran past the limit; then its whole
+    process group (worker processes included) is killed, so nothing it started lives on."""
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", *argv], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=LIMIT_S)
+        return proc.returncode, out, err
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return None, out, err
+
+
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_bad_input_gives_one_line_and_status_2(case, tmp_path):
     argv = [a.replace("{files}", str(CORPUS / "files")).replace("{tmp}", str(tmp_path)) for a in case["argv"]]
     env = {**os.environ, "PAM_BUILD_DIR": str(tmp_path / "build")}     # a case that builds anything fails
     for attempt in (1, 2):     # a second try only when the first overran: a loaded 2-core CI machine is noisy
-        try:                                               # cwd: nothing a case writes lands in the checkout
-            run = subprocess.run([sys.executable, "-m", "sim.cli", *argv], cwd=tmp_path, env=env,
-                                 capture_output=True, text=True, timeout=LIMIT_S)
+        status, out, err = _run_pam(argv, tmp_path, env)
+        if status is not None:
             break
-        except subprocess.TimeoutExpired as exc:
-            if attempt == 2:
-                pytest.fail(f"ran past {LIMIT_S} s twice; stderr so far: {(exc.stderr or b'')[-600:]!r}")
-    out, err, status = run.stdout, run.stderr, run.returncode
+    if status is None:
+        pytest.fail(f"ran past {LIMIT_S} s twice; stderr so far: {err[-600:]!r}")
     lines = err.splitlines()
     assert status == 2, f"exit {status}; stderr: {err[-600:]}"
     assert len(lines) == 1, f"{len(lines)} lines on stderr:\n{err[-1200:]}"

@@ -9,6 +9,7 @@ import numpy as np
 
 from golden.formats import FP32
 from golden.hwmodel import HwConfig, bank_partial, block_tokens_for, prescale_query
+from hw.bank import check_dram_tier
 from hw.tierconfig import load_tier
 from sim.harness.bank_streamer import BANK_PORTS, BankStreamer
 from sim.harness.pu_bank import PU_BANK_PORTS, PUBank
@@ -166,6 +167,7 @@ def stream_bank(tier, words: list[int], reads: int, waves: str | None = None, ra
     """Load ``words`` into a lone bank from column 0, then stream ``reads`` reads from column 0 in HDL.
     Returns the harness log (``counters``: cycles, beats, checksum, bank counters) with ``wall_s`` and
     ``wave_file`` (None for an untraced run) set."""
+    check_dram_tier(tier)                  # before any gateware exists: nothing half-built to warn about
     build = bank_build(tier, waves)
     bank = _streamer(tier)
     cmds = [bank.write(a, w) for a, w in enumerate(words)] + [bank.start(0, reads)]

@@ -80,9 +80,9 @@ def test_verilog_lint_is_clean_for_a_device_top(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,match", [
-    (["golden", "--banks", "0"], "--banks must be >= 1, not 0"),
+    (["golden", "--banks", "0"], "--banks: 0 is below the least value, 1"),
     (["golden", "--lanes", "3"], "lanes must be a power of two"),
-    (["trace", "gen", "-o", "x.npz", "--tokens", "-4"], "tokens: must be a positive integer, not -4"),
+    (["trace", "gen", "-o", "x.npz", "--tokens", "-4"], "--tokens: -4 is below the least value, 1"),
     (["bench", "pu", "--tiers", "hbm9"], "unknown tier 'hbm9'"),
     (["bench", "pu", "--head-dim", "40"], "head_dim 40 must be a multiple of lanes 16"),
     (["sim", "bank", "--wave-file", "w.txt"], "--wave-file w.txt: the suffix must be .vcd or .fst"),
@@ -171,7 +171,7 @@ def test_verilog_lint_is_clean_for_every_unit(tmp_path, capsys):
     (["verilog", "fsqrt"], "unknown unit 'fsqrt'"),
     (["verilog", "fexp2", "--format", "fp32"], "--format fp32 is not made for unit fexp2"),
     (["verilog"], "name a UNIT"),
-    (["verilog", "device", "--bank-groups", "0"], "bank_groups (0), banks (2) and requests (4) must be >= 1"),
+    (["verilog", "device", "--bank-groups", "0"], "--bank-groups: 0 is below the least value, 1"),
 ])
 def test_verilog_bad_arguments(argv, match, capsys, tmp_path):
     assert main([*argv, "-o", str(tmp_path)]) == 2
@@ -220,4 +220,4 @@ def test_bench_sim_bad_arguments(capsys):
     assert main(["bench", "sim", "--designs", "gpu"]) == 2
     assert "designs: 'gpu' is not one of system, pu, bank" in capsys.readouterr().err
     assert main(["bench", "sim", "--reads", "0"]) == 2
-    assert "--reads must be >= 1" in capsys.readouterr().err
+    assert "--reads: 0 is below the least value, 1" in capsys.readouterr().err
