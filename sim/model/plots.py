@@ -1,4 +1,9 @@
-"""``pam eval --plots DIR``: PNG figures of an evaluation (the dict of ``sim.model.evaluate.evaluate``)."""
+"""``pam eval -o DIR``: PNG figures of an evaluation (the dict of ``sim.model.evaluate.evaluate``).
+
+Each figure reads without the code open: models and energy parts by their names, units on every axis,
+values on or beside the bars, every case that did not run marked with its reason, the paper's figure or
+band drawn beside ours, and one model per panel where their scales differ.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,12 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["draw_plots"]
+
+# Energy parts of ``sim.model.node`` (the keys of a step's energy) as a reader names them.
+ENERGY_PARTS = {"gpu_compute": "GPU compute", "kv_io": "KV from memory to GPU", "kv_pim": "attention in PIM",
+                "pcie": "PCIe transfers", "static": "static power", "weights": "weights from HBM"}
+TIER_NAMES = ("HBM", "DDR", "SSD")
+PAPER = dict(color="0.55", hatch="//", edgecolor="0.3")
 
 
 def _pyplot():
@@ -17,91 +28,163 @@ def _pyplot():
     return plt
 
 
-def _save(plt, fig, ax, title: str, path: Path) -> Path:
-    ax.set_title(title)
+def _panels(plt, count: int, width: float = 5.2, height: float = 4.2):
+    fig, axes = plt.subplots(1, count, figsize=(min(16, width * count), height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def _save(plt, fig, title: str, path: Path) -> Path:
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
+def _not_run(ax, x: float, why: str) -> None:
+    """Mark a case that did not run where its bar would stand."""
+    ax.text(x, 0.02, f"not run:\n{why}", transform=ax.get_xaxis_transform(), rotation=90, ha="center",
+            va="bottom", fontsize=7, color="firebrick")
+
+
+def _comparison_model(name: str, models: dict) -> str | None:
+    return next((key for key in models if key in name), None)
+
+
+def _short(comparison: str, models: dict) -> str:
+    """A comparison's label without its model (the panel names it): 'offline vs vLLM write_doc'."""
+    key = _comparison_model(comparison, models)
+    text = comparison.replace(f", {key}", " ").replace(key, "") if key else comparison
+    return " ".join(text.replace("throughput ", "").replace("vLLM-offload", "vLLM").split())
+
+
 def _speedups(plt, data, out: Path) -> Path:
-    rows = [r for r in data["comparisons"] if isinstance(r["ours"], (int, float)) and r["paper"] is not None
-            and not isinstance(r["paper"], list)]
-    labels = [r["comparison"].replace("throughput ", "").replace("vLLM-offload", "vLLM") for r in rows]
-    x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(12, 5))
-    ax.bar(x - 0.2, [r["ours"] for r in rows], 0.4, label="this model")
-    ax.bar(x + 0.2, [r["paper"] for r in rows], 0.4, label="paper")
-    ax.set_yscale("log")
-    ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=7)
-    ax.set_ylabel("speed-up (x)")
-    ax.axhline(1, color="grey", linewidth=0.8)
-    ax.legend()
-    return _save(plt, fig, ax, "PAM's speed-ups: this model next to the paper's headline figures", out / "speedup_vs_paper.png")
+    """Ours against the paper, a panel per model and one for the comparisons over all models."""
+    models = data["models"]
+    rows = [r for r in data["comparisons"] if isinstance(r["ours"], (int, float))]
+    groups = [(models[key], [r for r in rows if _comparison_model(r["comparison"], models) == key]) for key in models]
+    groups.append(("all models", [r for r in rows if _comparison_model(r["comparison"], models) is None]))
+    groups = [(name, g) for name, g in groups if g]
+    fig, axes = _panels(plt, len(groups))
+    for ax, (name, group) in zip(axes, groups):
+        x = np.arange(len(group))
+        ours = ax.bar(x - 0.2, [r["ours"] for r in group], 0.4, label="this model", color="C0")
+        paper = ax.bar(x + 0.2, [r["paper"] for r in group], 0.4, label="paper", **PAPER)
+        ax.bar_label(ours, fmt="%.3g", fontsize=7)
+        ax.bar_label(paper, fmt="%.3g", fontsize=7)
+        ax.set_xticks(x, [_short(r["comparison"], models) for r in group], rotation=30, ha="right", fontsize=7)
+        ax.set_yscale("log")
+        ax.axhline(1, color="grey", linewidth=0.8)
+        ax.set_ylabel("speed-up over the baseline (x)")
+        ax.set_title(name, fontsize=10)
+    axes[0].legend(fontsize=8)
+    return _save(plt, fig, "PAM's speed-ups: this model next to the paper's figures", out / "speedup_vs_paper.png")
 
 
 def _tier_breakdown(plt, data, out: Path) -> Path:
-    rows = [r for r in data["ablation"] if r["fits"]]
-    labels = [f"{data['models'][r['model']]}\n{r['system']} b{r['batch']}" for r in rows]
-    tiers = np.array([r["tier_ms"] for r in rows])
-    fig, ax = plt.subplots(figsize=(max(10, 0.45 * len(rows)), 5))
-    bottom = np.zeros(len(rows))
-    for i, name in enumerate(("HBM", "DDR", "SSD")):
-        ax.bar(np.arange(len(rows)), tiers[:, i], bottom=bottom, label=name)
-        bottom += tiers[:, i]
-    ax.set_yscale("symlog", linthresh=0.01)
-    ax.set_xticks(np.arange(len(rows)), labels, rotation=90, fontsize=6)
-    ax.set_ylabel("attention per layer (ms), per tier")
-    ax.legend()
-    return _save(plt, fig, ax, "Attention time per tier (Arxiv_sum contexts): PAM, its ablations and LS-PIM", out / "tier_breakdown.png")
+    """Attention per layer split by tier: stacked on a linear axis, so the heights show the shares."""
+    models = data["models"]
+    fig, axes = _panels(plt, len(models), width=5.6)
+    for ax, key in zip(axes, models):
+        rows = [r for r in data["ablation"] if r["model"] == key]
+        x = np.arange(len(rows))
+        bottom = np.zeros(len(rows))
+        for i, tier in enumerate(TIER_NAMES):
+            values = np.array([r["tier_ms"][i] * 1e3 if r["fits"] else 0.0 for r in rows])
+            ax.bar(x, values, bottom=bottom, label=tier, color=f"C{i}")
+            bottom += values
+        for xi, r, total in zip(x, rows, bottom):
+            if r["fits"]:
+                ax.text(xi, total, f"{total:.3g}", ha="center", va="bottom", fontsize=6)
+            else:
+                _not_run(ax, xi, r.get("why") or "does not fit")
+        ax.set_xticks(x, [f"{r['system']}\nbatch {r['batch']}" for r in rows], rotation=90, fontsize=6)
+        ax.set_ylabel("attention per layer (µs), by tier")
+        ax.set_title(models[key], fontsize=10)
+    axes[0].legend(fontsize=8)
+    return _save(plt, fig, "Attention time per tier (Arxiv_sum contexts): PAM, its ablations and LS-PIM",
+                 out / "tier_breakdown.png")
 
 
 def _energy(plt, data, out: Path) -> Path:
-    rows = [r for r in data["online"] if r["workload"] == "sharegpt" and r["slo_ms"] == 150 and r["throughput"]]
+    """Energy per output token at each system's peak, by part; systems that cannot serve are marked."""
+    models = data["models"]
+    rows = [r for r in data["online"] if r["workload"] == "sharegpt" and r["slo_ms"] == 150]
     parts = sorted({k for r in rows for k in r["energy"]})
-    fig, ax = plt.subplots(figsize=(12, 5))
-    bottom = np.zeros(len(rows))
-    for part in parts:
-        vals = np.array([r["energy"].get(part, 0.0) / r["batch"] for r in rows])
-        ax.bar(np.arange(len(rows)), vals, bottom=bottom, label=part)
-        bottom += vals
-    ax.set_xticks(np.arange(len(rows)), [f"{data['models'][r['model']]}\n{r['system']}" for r in rows],
-                  rotation=90, fontsize=7)
-    ax.set_ylabel("energy per output token (J)")
-    ax.legend(fontsize=7)
-    return _save(plt, fig, ax, "Energy per output token at each system's peak (ShareGPT, 150 ms SLO)", out / "energy_breakdown.png")
+    fig, axes = _panels(plt, len(models))
+    for ax, key in zip(axes, models):
+        mine = [r for r in rows if r["model"] == key]
+        x = np.arange(len(mine))
+        bottom = np.zeros(len(mine))
+        for i, part in enumerate(parts):
+            values = np.array([r["energy"].get(part, 0.0) / r["batch"] if r["throughput"] else 0.0 for r in mine])
+            ax.bar(x, values, bottom=bottom, label=ENERGY_PARTS.get(part, part.replace("_", " ")), color=f"C{i}")
+            bottom += values
+        for xi, r, total in zip(x, mine, bottom):
+            if r["throughput"]:
+                ax.text(xi, total, f"{total:.3g}", ha="center", va="bottom", fontsize=7)
+            else:
+                _not_run(ax, xi, r.get("why") or "no batch meets the SLO")
+        ax.set_xticks(x, [r["system"] for r in mine], rotation=45, ha="right", fontsize=7)
+        ax.set_ylabel("energy per output token (J)")
+        ax.set_title(models[key], fontsize=10)
+    axes[0].legend(fontsize=7)
+    return _save(plt, fig, "Energy per output token at each system's peak (ShareGPT, 150 ms SLO)",
+                 out / "energy_breakdown.png")
 
 
 def _scaling(plt, data, out: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, name in data["models"].items():
+    """PAM over L-PIM as the batch grows, a panel per model, with the paper's band."""
+    models = data["models"]
+    band = next((r["paper"] for r in data["comparisons"] if "batch grows" in r["comparison"]
+                 and isinstance(r["paper"], list)), None)
+    fig, axes = _panels(plt, len(models))
+    for ax, key in zip(axes, models):
         rows = [r for r in data["scaling"] if r["model"] == key]
-        ax.plot([r["batch"] for r in rows], [r["speedup"] or np.nan for r in rows], marker="o", label=name)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("batch")
-    ax.set_ylabel("PAM / L-PIM throughput")
-    ax.legend()
-    return _save(plt, fig, ax, "Scaling with batch (Arxiv_sum contexts)", out / "scaling.png")
+        if band:
+            ax.axhspan(*band, color="0.85", label=f"paper: {band[0]:g}-{band[1]:g}x")
+        ran = [r for r in rows if r["speedup"]]
+        ax.plot([r["batch"] for r in ran], [r["speedup"] for r in ran], marker="o", label="this model")
+        for r in ran:
+            ax.annotate(f"{r['speedup']:.3g}", (r["batch"], r["speedup"]), textcoords="offset points", xytext=(0, 5),
+                        ha="center", fontsize=7)
+        for r in rows:
+            if not r["speedup"]:
+                ax.axvline(r["batch"], color="firebrick", linestyle=":", linewidth=1)
+                ax.text(r["batch"], 0.5, "not run: does not fit", transform=ax.get_xaxis_transform(), rotation=90,
+                        fontsize=7, color="firebrick", ha="right", va="center")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch (requests)")
+        ax.set_ylabel("PAM / L-PIM throughput (x)")
+        ax.set_title(models[key], fontsize=10)
+    axes[0].legend(fontsize=8)
+    return _save(plt, fig, "Scaling with batch (Arxiv_sum contexts)", out / "scaling.png")
 
 
 def _contexts(plt, data, out: Path) -> Path:
-    models = list(data["models"])
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4), squeeze=False)
-    for ax, key in zip(axes[0], models):
+    """Throughput against context, a panel per model; contexts a system cannot hold are marked."""
+    models = data["models"]
+    systems = list(dict.fromkeys(r["system"] for r in data["context_sweep"]))
+    fig, axes = _panels(plt, len(models))
+    for ax, key in zip(axes, models):
         rows = [r for r in data["context_sweep"] if r["model"] == key]
-        for i, system in enumerate(dict.fromkeys(r["system"] for r in data["context_sweep"])):
-            pts = [(r["context"], r["throughput"]) for r in rows if r["system"] == system and r["fits"]]
+        for i, system in enumerate(systems):
+            mine = [r for r in rows if r["system"] == system]
+            pts = [(r["context"], r["throughput"]) for r in mine if r["fits"]]
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=system, color=f"C{i}")
+            missing = [r["context"] for r in mine if not r["fits"]]
+            if missing:
+                ax.plot(missing, [0.03 + 0.04 * i] * len(missing), "x", color=f"C{i}",
+                        transform=ax.get_xaxis_transform(), label=f"{system}: does not fit")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("context (tokens)")
-        ax.set_title(data["models"][key])
-    axes[0][0].set_ylabel(f"tokens/s at batch {data['context_sweep'][0]['batch']}")
-    axes[0][0].legend(fontsize=7)
-    return _save(plt, fig, axes[0][-1], axes[0][-1].get_title(), out / "context_sweep.png")
+        ax.set_ylabel(f"tokens/s at batch {data['context_sweep'][0]['batch']}")
+        ax.set_title(models[key], fontsize=10)
+    axes[0].legend(fontsize=6)
+    return _save(plt, fig, "Throughput against context", out / "context_sweep.png")
 
 
 def draw_plots(data: dict, out) -> list[Path]:
