@@ -20,11 +20,11 @@ from amaranth.lib.wiring import In, Out
 
 from golden.formats import FloatFormat
 
-from .fconvert import FCONVERT_LATENCY, fconvert_datapath
-from .fmul import FMUL_LATENCY, fmul_datapath
-from .freciprocal import FRECIPROCAL_LATENCY, freciprocal_datapath
+from .fp.fconvert import FCONVERT_LATENCY, fconvert_datapath
+from .fp.fmul import FMUL_LATENCY, fmul_datapath
+from .fp.freciprocal import FRECIPROCAL_LATENCY, freciprocal_datapath
 from .partial import check_vector_shape, partial_layout
-from .pipeline import Pipeline, after_countdown, delay_line
+from .fp.pipeline import Pipeline, after_countdown, delay_line
 
 __all__ = ["Normalize", "ERROR_EMPTY", "ERROR_OVERFLOW", "output_layout"]
 

@@ -37,14 +37,14 @@ from amaranth.lib.wiring import In, Out
 
 from golden.formats import FloatFormat
 
-from .fadd import FADD_LATENCY, fadd_datapath
-from .fconvert import FCONVERT_LATENCY, fconvert_datapath
-from .fdot import fdot_datapath, fdot_latency
-from .expdiff import EXP2_DIFF_LATENCY, exp2_difference_datapath
-from .fmax import fmax_value
-from .fmul import FMUL_LATENCY, fmul_datapath
+from .fp.fadd import FADD_LATENCY, fadd_datapath
+from .fp.fconvert import FCONVERT_LATENCY, fconvert_datapath
+from .fp.fdot import fdot_datapath, fdot_latency
+from .fp.expdiff import EXP2_DIFF_LATENCY, exp2_difference_datapath
+from .fp.fmax import fmax_value
+from .fp.fmul import FMUL_LATENCY, fmul_datapath
 from .partial import identity_bits, partial_layout
-from .pipeline import Pipeline, after_countdown
+from .fp.pipeline import Pipeline, after_countdown
 
 __all__ = ["PU", "MIN_PASS", "phase_cycles"]
 

@@ -30,12 +30,12 @@ from amaranth.lib.wiring import In, Out
 
 from golden.formats import FloatFormat
 
-from .expdiff import EXP2_DIFF_LATENCY, exp2_difference_datapath
-from .fadd import FADD_LATENCY, fadd_datapath
-from .fmax import fmax_value
-from .fmul import FMUL_LATENCY, fmul_datapath
+from .fp.expdiff import EXP2_DIFF_LATENCY, exp2_difference_datapath
+from .fp.fadd import FADD_LATENCY, fadd_datapath
+from .fp.fmax import fmax_value
+from .fp.fmul import FMUL_LATENCY, fmul_datapath
 from .partial import check_vector_shape, identity_bits, partial_layout
-from .pipeline import Pipeline, after_countdown, delay_line
+from .fp.pipeline import Pipeline, after_countdown, delay_line
 
 __all__ = ["RU", "MERGE_OVERHEAD", "fold_cycles"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from golden.formats import format_by_name
-from hw.units import UNIT_SPECS
+from hw.fp.units import UNIT_SPECS
 from sim.harness.fp_unit import harness_units
 from sim.testbench.fp import run_fp_units
 from sim.testbench.fp_check import stimulus

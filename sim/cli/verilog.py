@@ -11,8 +11,8 @@ from sim.build_dir import build_dir
 
 from golden.formats import FP32, format_by_name
 from golden.hwmodel import block_tokens_for
-from hw.fdot import FDot
-from hw.units import UNIT_SPECS, unit_formats, unit_spec
+from hw.fp.fdot import FDot
+from hw.fp.units import UNIT_SPECS, unit_formats, unit_spec
 from hw.verilog import LINT_WAIVERS
 from hw.bank import Bank
 from hw.device import Device

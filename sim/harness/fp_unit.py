@@ -18,7 +18,7 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.formats import FloatFormat
-from hw.units import UNIT_SPECS
+from hw.fp.units import UNIT_SPECS
 from sim.harness.job import HarnessPorts
 
 __all__ = ["OPERAND_BITS", "DEPTH", "FP_PORTS", "harness_units", "FPStream"]

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 
 from golden.formats import FloatFormat
-from hw.units import UNIT_SPECS
+from hw.fp.units import UNIT_SPECS
 from sim.harness.fp_unit import FP_PORTS, FPStream, harness_units
 from sim.harness.job import Pauses
 from sim.testbench.bench import Testbench

@@ -12,7 +12,7 @@ import itertools
 import numpy as np
 
 from golden.formats import FloatFormat
-from hw.units import UnitSpec
+from hw.fp.units import UnitSpec
 
 __all__ = ["FPMismatch", "special_values", "special_pairs", "stimulus", "check_unit"]
 

@@ -52,7 +52,7 @@ def test_the_scoreboard_names_a_wrong_unit_result_with_its_operands(seed, monkey
     import dataclasses
 
     import numpy as np
-    from hw.units import UNIT_SPECS
+    from hw.fp.units import UNIT_SPECS
     from sim.testbench.fp_check import stimulus
     fmt = format_by_name("fp32")
     spec = UNIT_SPECS["fadd"]

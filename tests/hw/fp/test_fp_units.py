@@ -6,9 +6,9 @@ import pytest
 from golden.formats import BF16, FP16, FP32
 from golden.fpops import fmul
 from golden.hwmodel import _adder_tree
-from hw.fdot import FDot
-from hw.fmul import FMul
-from hw.units import UNIT_SPECS
+from hw.fp.fdot import FDot
+from hw.fp.fmul import FMul
+from hw.fp.units import UNIT_SPECS
 from sim.testbench.fp_check import FPMismatch, check_unit, special_pairs
 from sim.pysim.streams import pattern, run, run_scenario
 
