@@ -47,6 +47,23 @@ def _not_run(ax, x: float, why: str) -> None:
             va="bottom", fontsize=7, color="firebrick")
 
 
+def _stacked_bars(ax, stacks, ran, why) -> np.ndarray:
+    """Bars stacked from ``stacks`` [(label, values)], each total written on top; a case that did not run
+    (``ran`` false) gets its reason (``why``) instead. Returns the bars' x positions."""
+    x = np.arange(len(ran))
+    bottom = np.zeros(len(ran))
+    for i, (label, values) in enumerate(stacks):
+        values = np.where(ran, np.asarray(values, dtype=float), 0.0)
+        ax.bar(x, values, bottom=bottom, label=label, color=f"C{i}")
+        bottom += values
+    for xi, ok, reason, total in zip(x, ran, why, bottom):
+        if ok:
+            ax.text(xi, total, f"{total:.3g}", ha="center", va="bottom", fontsize=6)
+        else:
+            _not_run(ax, xi, reason)
+    return x
+
+
 def _comparison_model(name: str, models: dict) -> str | None:
     return next((key for key in models if key in name), None)
 
@@ -87,17 +104,9 @@ def _tier_breakdown(plt, data, out: Path) -> Path:
     fig, axes = _panels(plt, len(models), width=5.6)
     for ax, key in zip(axes, models):
         rows = [r for r in data["ablation"] if r["model"] == key]
-        x = np.arange(len(rows))
-        bottom = np.zeros(len(rows))
-        for i, tier in enumerate(TIER_NAMES):
-            values = np.array([r["tier_ms"][i] * 1e3 if r["fits"] else 0.0 for r in rows])
-            ax.bar(x, values, bottom=bottom, label=tier, color=f"C{i}")
-            bottom += values
-        for xi, r, total in zip(x, rows, bottom):
-            if r["fits"]:
-                ax.text(xi, total, f"{total:.3g}", ha="center", va="bottom", fontsize=6)
-            else:
-                _not_run(ax, xi, r.get("why") or "does not fit")
+        ran = [r["fits"] for r in rows]
+        x = _stacked_bars(ax, [(tier, [r["tier_ms"][i] * 1e3 for r in rows]) for i, tier in enumerate(TIER_NAMES)],
+                          ran, [r.get("why") or "does not fit" for r in rows])
         ax.set_xticks(x, [f"{r['system']}\nbatch {r['batch']}" for r in rows], rotation=90, fontsize=6)
         ax.set_ylabel("attention per layer (µs), by tier")
         ax.set_title(models[key], fontsize=10)
@@ -114,17 +123,10 @@ def _energy(plt, data, out: Path) -> Path:
     fig, axes = _panels(plt, len(models))
     for ax, key in zip(axes, models):
         mine = [r for r in rows if r["model"] == key]
-        x = np.arange(len(mine))
-        bottom = np.zeros(len(mine))
-        for i, part in enumerate(parts):
-            values = np.array([r["energy"].get(part, 0.0) / r["batch"] if r["throughput"] else 0.0 for r in mine])
-            ax.bar(x, values, bottom=bottom, label=ENERGY_PARTS.get(part, part.replace("_", " ")), color=f"C{i}")
-            bottom += values
-        for xi, r, total in zip(x, mine, bottom):
-            if r["throughput"]:
-                ax.text(xi, total, f"{total:.3g}", ha="center", va="bottom", fontsize=7)
-            else:
-                _not_run(ax, xi, r.get("why") or "no batch meets the SLO")
+        ran = [bool(r["throughput"]) for r in mine]
+        x = _stacked_bars(ax, [(ENERGY_PARTS.get(part, part.replace("_", " ")),
+                                [r["energy"].get(part, 0.0) / r["batch"] if r["throughput"] else 0.0 for r in mine])
+                               for part in parts], ran, [r.get("why") or "no batch meets the SLO" for r in mine])
         ax.set_xticks(x, [r["system"] for r in mine], rotation=45, ha="right", fontsize=7)
         ax.set_ylabel("energy per output token (J)")
         ax.set_title(models[key], fontsize=10)
