@@ -94,7 +94,7 @@ class FloatFormat:
     def numpy_dtype(self) -> np.dtype:
         """The NumPy (or ml_dtypes) float dtype with the same encoding."""
         try:
-            return _numpy_dtypes()[self.name]
+            return _numpy_dtype(self.name)
         except KeyError:
             raise ValueError(f"format {self.name!r} has no NumPy dtype") from None
 
@@ -139,11 +139,13 @@ FORMATS = {f.name: f for f in (FP16, BF16, FP32)}
 
 
 @functools.cache
-def _numpy_dtypes() -> dict[str, np.dtype]:
-    """The NumPy dtype of each format; ml_dtypes (bfloat16) is imported on first use, which keeps it (about
-    a second) out of the start of every ``pam`` call."""
-    import ml_dtypes
-    return {"fp16": np.dtype(np.float16), "bf16": np.dtype(ml_dtypes.bfloat16), "fp32": np.dtype(np.float32)}
+def _numpy_dtype(name: str) -> np.dtype:
+    """The NumPy dtype of a format; ml_dtypes (bfloat16) is imported only for bf16, which keeps it (about a
+    second) out of every ``pam`` call that does not need it."""
+    if name == "bf16":
+        import ml_dtypes
+        return np.dtype(ml_dtypes.bfloat16)
+    return {"fp16": np.dtype(np.float16), "fp32": np.dtype(np.float32)}[name]
 
 
 def format_by_name(name: str) -> FloatFormat:
