@@ -136,14 +136,19 @@ def _job(job: tuple) -> dict:
     return _pu_entry(*args) if kind == "pu" else _ru_entry(*args)
 
 
-def check_calibration_run(tiers, groups, head_dim: int, fmt: str, out=None, merge_with=None) -> None:
-    """Refuse, before the first (minutes-long) build, a run whose tiers, PU shapes, output or base file would
-    fail at its end."""
+def _check_shapes(tiers, groups, head_dim: int, fmt: str) -> None:
+    """Refuse unknown tiers and PU shapes that cannot be built, before the first build."""
     fmt_ = format_by_name(fmt)
     for name in tiers:
         tier = load_tier(name)
         for group in groups:
             PU(fmt_, FP32, tier.lanes, head_dim, group, block_tokens_for(tier.buffer_bytes, FP32, group))
+
+
+def check_calibration_run(tiers, groups, head_dim: int, fmt: str, out=None, merge_with=None) -> None:
+    """Refuse, before the first (minutes-long) build, a run whose tiers, PU shapes, output or base file would
+    fail at its end."""
+    _check_shapes(tiers, groups, head_dim, fmt)
     path = Path(out) if out else default_output_path()
     if path.resolve() == shipped_calibration_path().resolve():
         raise ValueError(f"--out: {path} is the shipped calibration, which stays read-only; write elsewhere "
@@ -161,7 +166,7 @@ def calibrate(tiers=("hbm3", "ddr4", "ssd"), groups=(1, 5, 8), head_dim: int = 1
 
     The runs are independent: ``workers`` processes (default: one per core) take them in turn, each with its
     own Verilator build (builds of one configuration are shared through the build cache's lock)."""
-    check_calibration_run(tiers, groups, head_dim, fmt)
+    _check_shapes(tiers, groups, head_dim, fmt)
     t0 = time.perf_counter()
     jobs = [("pu", tier, fmt, head_dim, group, seed) for tier in tiers for group in groups]
     jobs += [("ru", tier, fmt, head_dim, 4, seed) for tier in tiers]
