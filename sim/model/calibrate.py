@@ -136,6 +136,15 @@ def _job(job: tuple) -> dict:
     return _pu_entry(*args) if kind == "pu" else _ru_entry(*args)
 
 
+def _writable_output(out) -> Path:
+    """The output path (default :func:`default_output_path`), refused when it is the shipped calibration."""
+    path = Path(out) if out else default_output_path()
+    if path.resolve() == shipped_calibration_path().resolve():
+        raise ValueError(f"--out: {path} is the shipped calibration, which stays read-only; write elsewhere "
+                         f"and pass it to pam eval --calibration")
+    return path
+
+
 def _check_shapes(tiers, groups, head_dim: int, fmt: str) -> None:
     """Refuse unknown tiers and PU shapes that cannot be built, before the first build."""
     fmt_ = format_by_name(fmt)
@@ -149,10 +158,7 @@ def check_calibration_run(tiers, groups, head_dim: int, fmt: str, out=None, merg
     """Refuse, before the first (minutes-long) build, a run whose tiers, PU shapes, output or base file would
     fail at its end."""
     _check_shapes(tiers, groups, head_dim, fmt)
-    path = Path(out) if out else default_output_path()
-    if path.resolve() == shipped_calibration_path().resolve():
-        raise ValueError(f"--out: {path} is the shipped calibration, which stays read-only; write elsewhere "
-                         f"and pass it to pam eval --calibration")
+    path = _writable_output(out)
     if path.is_dir() or (out and not path.parent.is_dir()):
         raise ValueError(f"--out: {path} is a folder or lies in a folder that does not exist")
     base_path = Path(merge_with) if merge_with else shipped_calibration_path()
@@ -223,11 +229,8 @@ def write_calibration(data: dict, path: str | os.PathLike | None = None, merge_w
     """Write ``data`` merged over ``merge_with`` (default: the shipped calibration) to ``path`` (default:
     :func:`default_output_path`), after checking the result as :func:`load_calibration` does. The shipped
     file is refused as the output."""
-    path = Path(path) if path else default_output_path()
+    path = _writable_output(path)
     shipped = shipped_calibration_path()
-    if path.resolve() == shipped.resolve():
-        raise ValueError(f"out: {path} is the shipped calibration, which stays read-only; write elsewhere "
-                         f"and pass it to pam eval --calibration")
     base_path = Path(merge_with) if merge_with else shipped
     merged = merge_calibration(data, load_calibration(base_path), base_path)
     check_calibration(merged, path)
