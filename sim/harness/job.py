@@ -4,10 +4,12 @@ The harness ``<dut>_job`` wraps a design that takes commands on one stream
 (``cmd``) and reads its whole job from a text file at time 0
 (``+pam_job=PATH``)::
 
-    n_commands n_outputs seed reset_at limit idle stall status_stall n_expected
-    gate_0 word_0          (hex)
+    n_commands n_outputs seed n_resets limit idle stall status_stall n_expected
+    reset_0                    (n_resets lines: the job cycles at which it is reset)
     ...
-    expected_0             (hex)
+    gate_0 checkpoint_0 word_0 (word in hex)
+    ...
+    expected_0                 (hex)
     ...
 
 Command i is held back until ``gate_i`` output words have left the design
@@ -17,14 +19,21 @@ streams add an idle cycle before a command and take ``ready`` away from the
 output and the status streams, each cycle with its probability (``Pauses``;
 in the file, thresholds on the 32-bit word). The scoreboard: output word i is
 compared with ``expected_i`` as it leaves the design (for i < n_expected); the
-first mismatch is logged with its cycle and ends the job. With ``reset_at`` > 0
-the first pass plays without randomness; after ``reset_at`` cycles the
-harness resets the design for two cycles (memories keep their contents),
-writes ``R`` to the log and plays every command again. ``limit`` bounds the
-cycles of the last pass.
+first mismatch is logged with its cycle and ends the job.
+
+Mid-run resets: the design is reset at each job cycle ``reset_k`` (counted
+from time 0 over every pass, increasing), for two cycles (memories keep their
+contents); the pause streams
+start again from the seed, and play resumes at the *resume point*: the last
+checkpoint c (command 0 always is one; ``checkpoint_i`` = 1 marks others)
+whose commands before it have all had their status and whose gate is met
+(``gate_c`` outputs have left). The host's protocol makes such a point safe:
+a checkpoint starts a block of commands that sets up again everything a
+reset clears. The log gets ``R cycle c gate_c``; the outputs and statuses
+from c on are played again. ``limit`` bounds the cycles of each pass.
 
 The log (``+pam_log=PATH``) gets one line per event, with the cycle counted
-from the end of the last reset: ``O cycle hex`` per output word, ``S hex``
+from the end of the pass's reset: ``O cycle hex`` per output word, ``S hex``
 per status word, ``A cycle hex hex ...`` whenever a monitored port changes,
 ``M cycle index got expected`` for a scoreboard mismatch, ``C name hex`` per
 counter at the end, then ``D cycles`` (or ``T cycles`` past the limit). ``done`` rises then: a cocotb bench awaits it once, and a
@@ -34,6 +43,7 @@ plain C++ main (``sim/raw_main.cpp``) stops on it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from amaranth import Value
 from amaranth.lib import wiring
@@ -132,8 +142,8 @@ module {top}(clk, done);
   localparam OW = {out_w};
   reg [W-1:0] words[$];
   reg [OW-1:0] expected_words[$];
-  integer gates[$];
-  integer n_cmds, n_out, reset_at, limit, n_expect, fd, log, i, g;
+  integer gates[$], resets[$], ck_next[$];
+  integer n_cmds, n_out, n_resets, limit, n_expect, fd, log, i, g, ck, r, ck_after;
   reg [31:0] seed, r_idle, r_out, r_st, t_idle, t_out, t_st;
   reg [W-1:0] w;
   reg [OW-1:0] e;
@@ -143,14 +153,27 @@ module {top}(clk, done);
     if (!$value$plusargs("pam_log=%s", log_path)) $fatal(1, "{top}: +pam_log=PATH is missing");
     fd = $fopen(job_path, "r");
     if (fd == 0) $fatal(1, "{top}: cannot open the job file %s", job_path);
-    if ($fscanf(fd, "%d %d %d %d %d %d %d %d %d\\n", n_cmds, n_out, seed, reset_at, limit, t_idle, t_out, t_st,
+    if ($fscanf(fd, "%d %d %d %d %d %d %d %d %d\\n", n_cmds, n_out, seed, n_resets, limit, t_idle, t_out, t_st,
                 n_expect) != 9)
       $fatal(1, "{top}: bad job header in %s", job_path);
+    for (i = 0; i < n_resets; i = i + 1) begin
+      if ($fscanf(fd, "%d\\n", r) != 1) $fatal(1, "{top}: reset %0d unreadable", i);
+      resets.push_back(r);
+    end
     for (i = 0; i < n_cmds; i = i + 1) begin
-      if ($fscanf(fd, "%d %h\\n", g, w) != 2) $fatal(1, "{top}: job command %0d unreadable", i);
+      if ($fscanf(fd, "%d %d %h\\n", g, ck, w) != 3) $fatal(1, "{top}: job command %0d unreadable", i);
       gates.push_back(g);
+      ck_next.push_back(ck);
       words.push_back(w);
     end
+    // ck_next[i]: the first checkpoint after command i (n_cmds if none).
+    ck = n_cmds;
+    for (i = n_cmds - 1; i >= 0; i = i - 1) begin
+      g = ck_next[i];
+      ck_next[i] = ck;
+      if (g != 0) ck = i;
+    end
+    ck_after = n_cmds > 0 ? ck_next[0] : 0;
     for (i = 0; i < n_expect; i = i + 1) begin
       if ($fscanf(fd, "%h\\n", e) != 1) $fatal(1, "{top}: expected output %0d unreadable", i);
       expected_words.push_back(e);
@@ -168,28 +191,36 @@ module {top}(clk, done);
       xs = y ^ (y << 5);
     end
   endfunction
-  integer cycle = 0, held = 0, idx = 0, outs = 0, stats = 0;
-  reg random_on = 1'b0, second = 1'b0, mismatch = 1'b0;
+  integer cycle = 0, job_cycle = 0, held = 0, idx = 0, outs = 0, stats = 0, passes = 0, resume = 0;
+  reg random_on = 1'b0, mismatch = 1'b0, resetting;
   reg [{max(1, sum(w for _, w in watched[:len(ports.monitors)])) - 1}:0] last_mon;
   reg mon_seen = 1'b0;
   always @(posedge clk) begin
+    job_cycle <= job_cycle + 1;
     if (rst) begin
       held <= held + 1;
       d_{ports.cmd}__valid <= 1'b0;
       if (held == 1) begin
         rst <= 1'b0;
         cycle <= 0;
-        idx <= 0;
-        outs <= 0;
-        stats <= 0;
+        idx <= resume;
+        outs <= n_cmds > 0 ? gates[resume] : 0;
+        stats <= resume;
         mon_seen <= 1'b0;
-        random_on <= (seed != 0) && (reset_at == 0 || second);
+        random_on <= seed != 0;
         r_idle <= seed ^ 32'h9e3779b9;
         r_out <= seed ^ 32'h85ebca6b;
         r_st <= seed ^ 32'hc2b2ae35;
       end
     end else begin
       cycle <= cycle + 1;
+      resetting = passes < n_resets && job_cycle == resets[passes];
+      // The resume point moves to the next checkpoint once every command before it has its status (or,
+      // without a status stream, was taken) and its gate is met.
+      if (!resetting && ck_after < n_cmds && ck_after <= {'stats' if ports.status else 'idx'} && outs >= gates[ck_after]) begin
+        resume <= ck_after;
+        ck_after <= ck_next[ck_after];
+      end
       r_idle <= xs(r_idle);
       r_out <= xs(r_out);
       r_st <= xs(r_st);"""]
@@ -229,11 +260,11 @@ module {top}(clk, done);
           d_{ports.cmd}__valid <= 1'b0;
       end
       if ({take}) idx <= idx + 1;
-      if (reset_at != 0 && !second && cycle == reset_at) begin
-        second <= 1'b1;
+      if (resetting) begin
+        passes <= passes + 1;
         rst <= 1'b1;
         held <= 0;
-        $fwrite(log, "R %0d\\n", cycle);
+        $fwrite(log, "R %0d %0d %0d\\n", cycle, resume, n_cmds > 0 ? gates[resume] : 0);   // the pass's cycle
       end else if (!done && (mismatch || idx == n_cmds && outs >= n_out{' && stats >= n_cmds' if status_name else ''}"""
                  f"""{f' && d_{ports.done}' if ports.done else ''})) begin""")
     for name in ports.counters:
@@ -254,21 +285,29 @@ endmodule
 
 
 def write_job(path, words: list[int], gates: list[int], outputs: int, seed: int | None = None,
-              reset_at: int = 0, limit: int = 10_000_000, pauses: Pauses = Pauses(),
-              expected: list[int] | None = None) -> None:
+              resets: Sequence[int] = (), limit: int = 10_000_000, pauses: Pauses = Pauses(),
+              expected: list[int] | None = None, checkpoints: Sequence[int] = ()) -> None:
     """Write a job file for the harness: ``words`` with their ``gates`` (outputs to wait for), the pause
-    generators' probabilities (they act only with a ``seed``) and the words the scoreboard expects."""
+    generators' probabilities (they act only with a ``seed``), the words the scoreboard expects, the job
+    cycles at which the design is reset, and the commands at which play may resume (``checkpoints``)."""
     if len(words) != len(gates):
         raise ValueError(f"{len(words)} words but {len(gates)} gates")
     expected = [] if expected is None else list(expected)
     if len(expected) > outputs:
         raise ValueError(f"expected: {len(expected)} words for a job of {outputs} outputs")
+    if any(int(r) < 1 for r in resets) or any(b <= a + 2 for a, b in zip(resets, resets[1:])):
+        raise ValueError(f"resets: job cycles from 1, each more than 2 after the last (a reset takes 2), "
+                         f"not {list(resets)}")
+    if any(not 0 <= c < len(words) for c in checkpoints):
+        raise ValueError(f"checkpoints: command indices lie in 0..{len(words) - 1}")
     seed = 0 if seed is None else (int(seed) & 0xFFFFFFFF) or 1
     idle, stall, status_stall = pauses.thresholds()
+    marked = set(checkpoints)
     with open(path, "w") as f:
-        f.write(f"{len(words)} {outputs} {seed} {int(reset_at)} {int(limit)} {idle} {stall} {status_stall} "
+        f.write(f"{len(words)} {outputs} {seed} {len(resets)} {int(limit)} {idle} {stall} {status_stall} "
                 f"{len(expected)}\n")
-        f.writelines(f"{g} {w:x}\n" for g, w in zip(gates, words))
+        f.writelines(f"{int(r)}\n" for r in resets)
+        f.writelines(f"{g} {int(i in marked)} {w:x}\n" for i, (g, w) in enumerate(zip(gates, words)))
         f.writelines(f"{w:x}\n" for w in expected)
 
 
@@ -283,7 +322,9 @@ class Mismatch:
 
 @dataclasses.dataclass
 class JobLog:
-    """What the harness logged during the last pass (after a mid-run reset, only what followed it)."""
+    """What the harness logged. After mid-run resets: the outputs and statuses before the last resume point,
+    then those the last pass played (an output keeps the cycle of the pass that logged it); the monitors'
+    changes and ``cycles`` of the last pass only."""
     outputs: list[tuple[int, int]]             # (cycle, word)
     statuses: list[int]
     changes: list[tuple[int, ...]]             # (cycle, monitor values ...)
@@ -291,10 +332,16 @@ class JobLog:
     cycles: int
     timed_out: bool
     mismatch: Mismatch | None = None
+    resumes: list[int] = dataclasses.field(default_factory=list)   # per mid-run reset: the command play resumed at
+
+    @property
+    def resets(self) -> int:
+        return len(self.resumes)
 
 
 def parse_log(path) -> JobLog:
     outputs, statuses, changes, counters, cycles, timed_out, mismatch = [], [], [], {}, None, False, None
+    resumes = []
     with open(path) as f:
         for line in f:
             kind, *rest = line.split()
@@ -308,10 +355,12 @@ def parse_log(path) -> JobLog:
                 counters[rest[0]] = int(rest[1], 16)
             elif kind == "M":
                 mismatch = Mismatch(int(rest[0]), int(rest[1]), int(rest[2], 16), int(rest[3], 16))
-            elif kind == "R":
-                outputs, statuses, changes = [], [], []
+            elif kind == "R":                   # R cycle resume gate: play resumes at command resume
+                resume, gate = int(rest[1]), int(rest[2])
+                outputs, statuses, changes = outputs[:gate], statuses[:resume], []
+                resumes.append(resume)
             elif kind in "DT":
                 cycles, timed_out = int(rest[0]), kind == "T"
     if cycles is None:
         raise RuntimeError(f"harness log {path} has no end line: the simulation stopped early")
-    return JobLog(outputs, statuses, changes, counters, cycles, timed_out, mismatch)
+    return JobLog(outputs, statuses, changes, counters, cycles, timed_out, mismatch, resumes)

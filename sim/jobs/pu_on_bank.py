@@ -95,7 +95,7 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
     expected = [_partial_word(int(want.m[g]), int(want.l[g]), [int(x) for x in want.o[g]]) for g in range(group)]
     played = Testbench(build, functools.partial(_describe_partial, trace.head_dim)).play(
         words, outputs=group, expected=expected, pauses=pauses if seed is not None else Pauses(), seed=seed,
-        reset_at=reset_at, raw=raw, tag=f"pu_{n}_{group}")
+        resets=(reset_at,) if reset_at else (), raw=raw, tag=f"pu_{n}_{group}")
     log, wall, mismatch = played.log, played.wall_s, played.mismatch
     if mismatch is None and (log.timed_out or len(log.outputs) != group):
         raise AssertionError(f"PU bench: {len(log.outputs)} of {group} partials after {log.cycles} cycles")

@@ -65,10 +65,13 @@ class DeviceSpec:
 
 @dataclasses.dataclass(frozen=True)
 class SystemSpec:
+    """The devices, the format, head_dim, G, and the region slots of every device (requests that may hold KV
+    in it at once)."""
     devices: tuple[DeviceSpec, ...]
     fmt: str
     head_dim: int
     group: int
+    requests: int = 4
 
     @property
     def format(self):
@@ -118,7 +121,7 @@ class SystemSpec:
         for d in self.devices:
             tier = d.config()
             devices.append(Device(tier, fmt, FP32, self.head_dim, self.group, self.block(tier), d.bank_groups,
-                                  d.banks, requests=1, separate=separate))
+                                  d.banks, requests=self.requests, separate=separate))
         return System(devices, fmt, FP32, self.devices[0].config().lanes, self.head_dim, separate=separate)
 
 
@@ -158,18 +161,21 @@ def device_partitions(spec: SystemSpec, placement: Placement) -> list[list[np.nd
 
 
 def system_commands(spec: SystemSpec, q, k, v, banks: list[list[np.ndarray]],
-                    previous: list[list[np.ndarray]] | None = None) -> list[dict]:
+                    previous: list[list[np.ndarray]] | None = None, req: int = 0,
+                    regions: list[tuple[int, int]] | None = None) -> list[dict]:
     """Every device's SET_REGION, WRITE_KV, LOAD_Q and RUN (``dev`` set), then REDUCE.
 
     q : [G, d] pre-scaled query bits; k, v : [tokens, d] bits of one kv head; banks : token indices per
     bank of each device, in the order the bank holds them; previous : the same at the last step (only
-    changed columns are written)."""
+    changed columns are written); req : the request's region slot; regions : its (base, limit) per device
+    (default: from column 0, as many columns as its fullest bank needs)."""
     cmds = []
     for dev, (d, parts) in enumerate(zip(spec.devices, banks)):
         tier = d.config()
         held = None if previous is None else previous[dev]
+        base, limit = (0, None) if regions is None else regions[dev]
         cmds += [{**c, "dev": dev} for c in device_commands(q, k, v, parts, d.banks, tier.lanes, spec.block(tier),
-                                                            previous=held)]
+                                                            req=req, base=base, limit=limit, previous=held)]
     cmds.append({"op": REDUCE, "group": spec.group})
     return cmds
 
@@ -207,6 +213,7 @@ class SystemRun:
     wave_file: str | None = None              # the traced run's VCD or FST
     mismatch: str | None = None               # the scoreboard's first mismatch (cycle, output, lanes); None: none
     matched_outputs: int = 0                  # outputs the scoreboard passed before it
+    resumes: list[int] = dataclasses.field(default_factory=list)   # per mid-run reset: the command play resumed at
 
     def activity(self, start: int = 0, end: int | None = None) -> tuple[dict, list[int]]:
         """PU and RU activity in cycles [start, end]: ``{"pu"|"ru": [first, last, busy cycles] per unit}``
@@ -263,12 +270,13 @@ def system_build(spec: SystemSpec, waves: str | None = None, wave_depth: int | N
 
 
 def system_job(spec: SystemSpec, commands: list[dict]) -> tuple[list[int], list[int], int]:
-    """The harness job of ``commands``: words, gates and the number of output words. A command that follows a
-    REDUCE waits for that REDUCE's outputs, as the next decode step needs them."""
+    """The harness job of ``commands``: words, gates and the number of output words. A command waits for the
+    outputs of every REDUCE before it, as the next decode step needs them (only the first after a REDUCE
+    ever waits: the rest come after it)."""
     layout = _system(spec)[0].cmd.payload.shape()
     outputs, gates = 0, []
-    for i, c in enumerate(commands):
-        gates.append(outputs if i and commands[i - 1]["op"] == REDUCE else 0)
+    for c in commands:
+        gates.append(outputs)
         outputs += int(c["group"]) if c["op"] == REDUCE else 0
     pack = CommandPacker(layout)
     return [pack(c) for c in commands], gates, outputs
@@ -288,12 +296,13 @@ def _describe_output(spec: SystemSpec, index: int, got: int, expected: int) -> s
             f"{bad[:4]}, error flags {int(a.error)} (expected {int(b.error)})")
 
 
-def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, reset_at: int = 0,
+def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, resets=(), checkpoints=(),
                waves: str | None = None, limit: int = 10_000_000, wave_depth: int = WAVE_DEPTH,
                raw: bool = False, expected=None, pauses: Pauses = RANDOM_PAUSES) -> SystemRun:
     """Build ``spec`` under Verilator (cached per configuration) and play ``commands`` into it through the job
     harness (``system_job``): under cocotb, or with ``raw`` under the plain C++ main. ``expected`` (golden
-    [G, d] output bits per REDUCE) goes to the scoreboard; ``seed`` turns on the ``pauses``. With ``waves``
+    [G, d] output bits per REDUCE) goes to the scoreboard; ``seed`` turns on the ``pauses``; ``resets`` and
+    ``checkpoints`` reset the top mid-run (``sim.testbench.bench.Testbench.play``). With ``waves``
     (``vcd`` or ``fst``), the wave file holds ``wave_depth`` levels of the top's hierarchy
     (``sim.verilator.build.build_design``)."""
     system, build = _system_build(spec, waves, wave_depth)
@@ -301,7 +310,7 @@ def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, 
     words, gates, outputs = system_job(spec, commands)
     played = Testbench(build, functools.partial(_describe_output, spec)).play(
         words, gates, outputs, None if expected is None else output_words(spec, expected),
-        pauses if seed is not None else Pauses(), seed, reset_at, limit, raw, tag="system")
+        pauses if seed is not None else Pauses(), seed, resets, limit, raw, tag="system", checkpoints=checkpoints)
     log = played.log
     if played.matched and (log.timed_out or len(log.outputs) < outputs or len(log.statuses) < len(commands)):
         raise AssertionError(f"after {log.cycles} cycles: {len(log.statuses)} of {len(commands)} statuses, "
@@ -317,7 +326,7 @@ def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, 
     return SystemRun(statuses, results, [c for c, _ in log.outputs], log.cycles, log.changes,
                      len(system.ru_active), build.built_s, played.wall_s, str(build.build_dir / "system.v"),
                      None if build.wave_file is None else str(build.wave_file), played.mismatch,
-                     played.matched_outputs)
+                     played.matched_outputs, log.resumes)
 
 
 @dataclasses.dataclass
@@ -390,7 +399,8 @@ def system_step(spec: SystemSpec, trace, placement: Placement, kv_head: int = 0,
     k, v = trace.k[:n, kv_head].astype(np.int64), trace.v[:n, kv_head].astype(np.int64)
     banks = device_partitions(spec, placement)
     want = system_golden(spec, q, k, v, banks) if n else None     # over no tokens: only the empty flag
-    run = run_system(spec, system_commands(spec, q, k, v, banks), seed=seed, reset_at=reset_at, waves=waves,
+    run = run_system(spec, system_commands(spec, q, k, v, banks), seed=seed,
+                     resets=(reset_at,) if reset_at else (), waves=waves,
                      expected=None if want is None else [want], pauses=pauses)
     got = [o for o, _ in run.outputs]
     ok_status = all(code == 0 for _, code in run.statuses)

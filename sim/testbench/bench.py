@@ -66,16 +66,18 @@ class Testbench:
 
     def play(self, words: Sequence[int], gates: Sequence[int] | None = None, outputs: int = 0,
              expected: Sequence[int] | None = None, pauses: Pauses = Pauses(), seed: int | None = None,
-             reset_at: int = 0, limit: int = 10_000_000, raw: bool = False, tag: str = "job") -> Played:
+             resets: Sequence[int] = (), limit: int = 10_000_000, raw: bool = False, tag: str = "job",
+             checkpoints: Sequence[int] = ()) -> Played:
         """Play ``words`` (gated by ``gates``, default none) until ``outputs`` output words have left, with
         ``pauses`` drawn from ``seed``; the scoreboard checks the first ``len(expected)`` outputs in order.
-        ``raw`` plays under the plain C++ main instead of cocotb."""
+        ``resets``: the cycle of each pass at which the design is reset, play resuming at the last of the
+        ``checkpoints`` it can (``sim.harness.job``). ``raw`` plays under the plain C++ main instead of cocotb."""
         if pauses.active and seed is None:
             raise ValueError(f"seed: pauses {pauses} need a seed")
         gates = [0] * len(words) if gates is None else list(gates)
         tag = f"{tag}-{os.getpid()}"
         job = self.build.build_dir / f"{tag}.txt"
-        write_job(job, list(words), gates, outputs, seed, reset_at, limit, pauses, expected)
+        write_job(job, list(words), gates, outputs, seed, resets, limit, pauses, expected, checkpoints)
         log, wall = run_job(self.build, job, tag, raw=raw)
         return Played(log, wall, None if log.mismatch is None else self._name(log.mismatch))
 

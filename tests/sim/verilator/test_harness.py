@@ -5,6 +5,7 @@ and, for an odd command, one output word (command + 1), holding ``cmd.ready`` lo
 The expected log is computed here from the job, not read from the harness.
 """
 
+import dataclasses
 import random
 
 import pytest
@@ -120,11 +121,33 @@ def test_a_gated_command_waits_for_the_outputs_before_it(build, tmp_path):
 def test_a_reset_mid_run_replays_the_job_and_logs_only_the_second_pass(build, tmp_path, seed):
     words = list(range(1, 200, 2))
     clean, _ = run_job(build, job(tmp_path, words, [0] * len(words), len(words)), "clean")
-    log, _ = run_job(build, job(tmp_path, words, [0] * len(words), len(words), reset_at=57), "reset")
-    assert log == clean
+    log, _ = run_job(build, job(tmp_path, words, [0] * len(words), len(words), resets=[57]), "reset")
+    assert log.resumes == [0] and dataclasses.replace(log, resumes=[]) == clean
     text = (build.build_dir / "reset.log.txt").read_text()
-    assert "R 57\n" in text
-    assert text.split("R 57\n")[0].count("\nO ") > 10     # the first pass was well under way when it was reset
+    assert "R 55 0 0\n" in text                 # job cycle 57 is the pass's 55 (2 reset cycles); no checkpoint: from 0
+    assert text.split("R 55")[0].count("\nO ") > 10        # the first pass was well under way when it was reset
+
+
+@pytest.mark.verilator
+def test_resets_resume_play_at_the_last_checkpoint_passed(build, tmp_path, seed):
+    """Three resets under random pauses; play resumes at the last checkpoint whose commands all have their
+    status and whose gate is met, so the log, put together, is the clean run's."""
+    rnd = random.Random(seed)
+    words = [rnd.randrange(1 << 16) | 1 for _ in range(300)]
+    gates = [i if i % 30 == 0 else 0 for i in range(300)]         # every 30th command waits for all outputs
+    kw = dict(seed=seed, pauses=RANDOM_PAUSES, checkpoints=range(0, 300, 30))
+    clean, _ = run_job(build, job(tmp_path, words, gates, 300, **kw), "clean")
+    log, _ = run_job(build, job(tmp_path, words, gates, 300, resets=[400, 452, 755], **kw), "resets")
+    print(f"seed {seed}")
+    assert (log.outputs[-1][1], len(log.outputs)) == (clean.outputs[-1][1], 300)
+    assert [w for _, w in log.outputs] == [w for _, w in clean.outputs] == [w + 1 for w in words]
+    assert log.statuses == clean.statuses and log.resets == 3
+    text = (build.build_dir / "resets.log.txt").read_text()
+    points = [tuple(map(int, line.split()[1:])) for line in text.splitlines() if line.startswith("R ")]
+    assert [p[0] for p in points] == [398, 49, 300]            # each pass's own cycle, after its 2 reset cycles
+    assert all(c % 30 == 0 and g == c for _, c, g in points)      # a checkpoint, its gate its own index
+    assert log.resumes == [c for _, c, _ in points]
+    assert points[0][1] > 0 and points[2][1] > points[0][1]       # resumed mid-job, and further each time
 
 
 @pytest.mark.verilator
@@ -182,8 +205,11 @@ def test_the_harness_refuses_ports_it_cannot_drive():
 
 def test_log_parsing(tmp_path):
     path = tmp_path / "log.txt"
-    path.write_text("O 3 1f\nS 02\nR 9\nA 0 1\nO 5 2a\nS 03\nC taken 4\nD 12\n")
-    assert parse_log(path) == JobLog([(5, 0x2A)], [3], [(0, 1)], {"taken": 4}, 12, False)
+    path.write_text("O 3 1f\nS 02\nR 9 0 0\nA 0 1\nO 5 2a\nS 03\nC taken 4\nD 12\n")
+    assert parse_log(path) == JobLog([(5, 0x2A)], [3], [(0, 1)], {"taken": 4}, 12, False, resumes=[0])
+    # Resumed at command 2, gate 1: the first output and the first two statuses stand.
+    path.write_text("O 3 1f\nS 02\nS 04\nO 6 2a\nS 05\nR 9 2 1\nO 5 2a\nS 05\nD 12\n")
+    assert parse_log(path) == JobLog([(3, 0x1F), (5, 0x2A)], [2, 4, 5], [], {}, 12, False, resumes=[2])
     path.write_text("O 3 1f\nO 4 20\nM 4 1 20 21\nD 5\n")
     assert parse_log(path).mismatch == Mismatch(4, 1, 0x20, 0x21)
     path.write_text("O 3 1f\n")
