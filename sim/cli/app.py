@@ -187,6 +187,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reads", type=int, default=200_000, help="lone bank: reads (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
 
+    p = command("fuzz", "bench:cmd_bench_fuzz", "seeded random commands, valid and invalid, into the system top while "
+                "two requests decode, under random back-pressure and mid-run resets: every status and every output "
+                "checked", bench_sub)
+    p.add_argument("--commands", type=int, default=100_000, help="commands in all, about (default %(default)s)")
+    p.add_argument("--steps", type=int, default=24, help="decode steps of each of the two requests, at most 80 "
+                   "(default %(default)s)")
+    p.add_argument("--resets", type=int, default=4, help="mid-run resets (default %(default)s)")
+    p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
+    p.add_argument("--cocotb", action="store_true", help="play under cocotb (default: the plain C++ main, "
+                   "which logs the same)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
+
+    p = command("soak", "bench:cmd_bench_soak", "the host scheduler and migration over a long stream of requests, "
+                "every moved payload checksummed, every request audited", bench_sub)
+    p.add_argument("--decode-steps", type=int, default=1_000_000, help="decode steps over all requests "
+                   "(default %(default)s)")
+    p.add_argument("--concurrent", type=int, default=4, help="requests decoding at once (default %(default)s)")
+    p.add_argument("--audit-every", type=int, default=64, help="steps of a request between whole-request audits "
+                   "(default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
+
     simp = sub.add_parser("sim", help="run a cocotb + Verilator simulation", description="simulations")
     sim_sub = simp.add_subparsers(dest="sim_command", required=True, metavar="WHAT")
     p = command("bank", "simulate:cmd_sim_bank", "load a DRAM bank and stream reads through its timing model", sim_sub)

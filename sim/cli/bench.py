@@ -1,4 +1,4 @@
-"""``pam bench``: FP units, schedule, PU, simulation speed and reduction overhead."""
+"""``pam bench``: FP units, schedule, PU, simulation speed, reduction overhead, command fuzz and scheduler soak."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 from hw.pu import phase_cycles
 from hw.tierconfig import load_tier
 from sim.bench.fp import bench_fp
+from sim.bench.fuzz import fuzz_system
+from sim.bench.soak import soak_scheduler
 from sim.bench.schedule import bench_schedule
 from sim.bench.sim_speed import DESIGNS as BENCH_DESIGNS, bench_sim
 from sim.jobs.pu_on_bank import run_pu_on_bank
@@ -102,3 +104,41 @@ def cmd_bench_device(args):
     lines += step_lines(step)
     emit(args, data, lines)
     return 0 if step.bit_exact else 1
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cmd_bench_fuzz(args):
+    run = fuzz_system(args.commands, args.steps, args.resets, args.seed, args.dtype, raw=not args.cocotb, progress=_say)
+    data = dataclasses.asdict(run) | {"violations": run.violations}
+    lines = [f"command fuzz of the system top, seed {run.seed}: {run.commands:,} commands, {run.decode_commands:,} of "
+             f"them two requests' {run.decode_steps} decode steps; random idle cycles and back-pressure; "
+             f"{run.resets} mid-run resets (play resumed at commands {', '.join(map(str, run.resumes)) or '-'})",
+             "  random commands: " + ", ".join(f"{k} {v:,}" for k, v in run.random_commands.items()),
+             "  rejected by the top: " + ", ".join(f"{k} {v:,}" for k, v in run.rejected.items()),
+             f"  statuses unlike the command model: {run.status_violation_count}"
+             + "".join(f"\n    command {i} ({kind}): got (op, code) {got}, expected {want}"
+                       for i, kind, got, want in run.status_violations),
+             f"  outputs: {run.outputs} words, " + (f"first mismatch: {run.output_mismatch}, which ended the run "
+                                                    f"({run.unplayed:,} commands unplayed)" if run.output_mismatch
+                                                    else "every one bit-exact"),
+             f"  violations: {run.violations}; simulated in {run.sim_s:.1f} s, {run.wall_s:.1f} s in all"]
+    emit(args, data, lines)
+    return 0 if run.violations == 0 else 1
+
+
+def cmd_bench_soak(args):
+    run = soak_scheduler(args.decode_steps, args.concurrent, audit_every=args.audit_every, seed=args.seed,
+                         progress=True)
+    data = dataclasses.asdict(run)
+    lines = [f"scheduler soak, seed {run.seed}: {run.steps:,} decode steps of {run.requests:,} requests "
+             f"({args.concurrent} at once), {run.moves:,} token moves "
+             f"({', '.join(f'{k} {v:,}' for k, v in run.moves_by_route.items())})",
+             f"  payload digests checked: {run.checked_payloads:,}; whole-request audits: {run.audits:,}",
+             f"  violations: {run.violations}" + "".join(f"\n    request {r}, step {s}: {what}"
+                                                       for r, s, what in run.first_violations),
+             f"  {run.wall_s:.0f} s, {run.steps_per_s:,.0f} steps/s"]
+    emit(args, data, lines)
+    return 0 if run.violations == 0 else 1

@@ -45,6 +45,11 @@ LIMITS: dict[str, tuple[float, float | None, str]] = {
     "lam": (0.0, 1.0, "Eq. 7 weighs two terms by lambda and 1 - lambda"),
     "x": (1e-6, None, ""),
     "y": (1e-6, None, ""),
+    "commands": (1, 1 << 24, "a run of minutes"),
+    "resets": (0, 1 << 16, "a run of minutes"),
+    "decode_steps": (1, 1 << 30, "a run of hours"),
+    "concurrent": (1, 1024, _MEMORY),
+    "audit_every": (1, None, ""),
     "first": (0, None, ""),
     "last": (0, None, ""),
 }
