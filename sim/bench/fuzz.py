@@ -151,9 +151,9 @@ def _regions(spec: SystemSpec) -> list[dict]:
     return out
 
 
-def _decode_blocks(spec: SystemSpec, steps: int, seed: int):
-    """A's and B's decode steps, alternating: (request, commands, golden [G, d] bits) per block."""
-    regions = _regions(spec)
+def _decode_blocks(spec: SystemSpec, regions: list[dict], steps: int, seed: int):
+    """A's and B's decode steps, alternating, in their ``regions``: (request, commands, golden [G, d] bits) per
+    block."""
     streams = []
     for req in (A, B):
         trace = generate_locality_trace(prompt=PROMPT, steps=steps, q_heads=GROUP, kv_heads=1, head_dim=HEAD_DIM,
@@ -267,10 +267,10 @@ def fuzz_system(commands: int = 100_000, steps: int = 24, resets: int = 4, seed:
     spec = SystemSpec(QUICK_DEVICES, fmt, HEAD_DIM, GROUP, requests=REQUESTS)
     rng = np.random.default_rng([seed, 0xF022])
     say(f"fuzz: placing {steps} decode steps of two requests (seed {seed})")
-    blocks = list(_decode_blocks(spec, steps, seed))
+    regions = _regions(spec)
+    blocks = list(_decode_blocks(spec, regions, steps, seed))
     decode = sum(len(cmds) for _, cmds, _ in blocks)
     rate = max(0.0, (commands - decode) / decode)          # random commands per decode command
-    regions = _regions(spec)
     model = CommandModel(spec)
     stream, kinds, checkpoints, wants = [], [], [], []
     sent, noise_regions = dict.fromkeys(KINDS, 0), {}
@@ -286,7 +286,7 @@ def fuzz_system(commands: int = 100_000, steps: int = 24, resets: int = 4, seed:
     for _, cmds, want in blocks:
         checkpoints.append(len(stream))
         busy: set = set()
-        for i, cmd in enumerate(cmds):
+        for cmd in cmds:
             stream.append(cmd)
             kinds.append("decode")
             if cmd["op"] == Op.RUN:
