@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 
-__all__ = ["Move", "TierScheduler", "derive_ratios", "scheduler_step", "HBM", "DDR", "SSD"]
+__all__ = ["Move", "TierScheduler", "derive_ratios", "scheduler_step", "scheduler_update", "HBM", "DDR", "SSD"]
 
 HBM, DDR, SSD = 0, 1, 2
 TIER_NAMES = ("HBM", "DDR", "SSD")
@@ -243,9 +243,14 @@ class TierScheduler:
         self._rebuild()
 
 
-def scheduler_step(scheduler: TierScheduler, context: int, tokens, scores, lam: float) -> list:
-    """One decode step of a stream: admit the step's new token (the last of ``context``), fold the activated
-    ``tokens``' ``scores`` in (Eq. 7) and run Algorithm 2; returns its moves."""
-    scheduler.add(context - 1)
+def scheduler_update(scheduler: TierScheduler, tokens, scores, lam: float) -> list:
+    """Fold a step's activated ``tokens``' ``scores`` in (Eq. 7) and run Algorithm 2; returns its moves."""
     scheduler.apply_scores(dict(zip(tokens.tolist(), scores.tolist())), lam)
     return scheduler.step()
+
+
+def scheduler_step(scheduler: TierScheduler, context: int, tokens, scores, lam: float) -> list:
+    """One decode step of a stream: admit the step's new token (the last of ``context``), then
+    :func:`scheduler_update`; returns its moves."""
+    scheduler.add(context - 1)
+    return scheduler_update(scheduler, tokens, scores, lam)

@@ -6,7 +6,8 @@ batch, so it runs it once per (context, tier split) on one representative
 request and scales: ``host_profile`` feeds :class:`host.scheduler.TierScheduler`
 the activation stream of ``pam bench schedule`` (sinks, recency, drifting heavy
 hitters) and reads off, after a warm-up, the share of activated tokens each
-tier holds and the tokens moved per step by route. With ``dynamic=False`` the
+tier holds when the step attends (before its own scores and moves, which
+serve the steps after it) and the tokens moved per step by route. With ``dynamic=False`` the
 scheduler never swaps (the static placement of LS-PIM: the activated share is
 then whatever the fill order left in each tier).
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from host.mapping import DeviceMapper, DeviceShape
 from golden.traces.activations import activated_stream
-from host.scheduler import DDR, HBM, SSD, TierScheduler, scheduler_step
+from host.scheduler import DDR, HBM, SSD, TierScheduler, scheduler_update
 
 __all__ = ["HostProfile", "host_profile", "mapping_balance"]
 
@@ -55,9 +56,12 @@ def host_profile(fractions: tuple, sparsity: float, dynamic: bool, x: float = 8.
     rng = np.random.default_rng(seed)
     shares, moved, ssd_ddr = [], [], []
     for step, (context, tokens, scores) in enumerate(activated_stream(rng, n, warmup + steps, sparsity, True)):
-        moves = scheduler_step(scheduler, context, tokens, scores, 0.6)
+        # The step attends over its tokens where the earlier steps left them: their tiers are read before
+        # this step's scores and moves, which only serve the steps after it.
+        scheduler.add(context - 1)
+        tiers = np.array([scheduler.tier_of(int(t)) for t in tokens])
+        moves = scheduler_update(scheduler, tokens, scores, 0.6)
         if step >= warmup:
-            tiers = np.array([scheduler.tier_of(int(t)) for t in tokens])
             shares.append([np.mean(tiers == t) for t in (HBM, DDR, SSD)])
             moved.append(len(moves) / context)
             ssd_ddr.append(sum(1 for m in moves if (m.src, m.dst) == (SSD, DDR)) / context)

@@ -19,14 +19,27 @@ of every tier) works on the step, layer after layer, so
 
 * dense (per layer): the GPU roofline, max(FLOPs / (8·F·e_c), 2·weights /
   (8·BW·e_m)) (each pipeline stage reads its layers' weights once per
-  micro-batch, two micro-batches), plus two tensor-parallel all-reduces;
+  micro-batch, two micro-batches), plus two tensor-parallel all-reduces,
+  each a latency and a ring's 2·(p−1)/p of the micro-batch's activations
+  over NVLink;
 * attention on a PIM tier (per layer): the tier's activated token-heads spread
   over its banks, times the measured cycles per token, times the bank-group
   imbalance the mapping leaves; the RUs' work if it is larger; the tree's tail
-  (one merge per level); the per-layer synchronisation of ``sync_us``. Tiers
-  run in parallel, so attention = the slowest tier + the final merge;
+  (one merge per level); the per-layer synchronisation of ``sync_us``; for
+  DDR and SSD, q down and the partials (m, ℓ, O in FP32) up over their links.
+  Tiers run in parallel, so attention = the slowest tier;
 * combine: PIM systems overlap dense and attention over two sub-batches,
-  g/2 + max(g, a)/2 + a/2; the GPU baseline runs them back to back, g + a.
+  g/2 + max(g, a)/2 + a/2. The GPU baseline computes attention on the GPU
+  after the dense work, g + a, and overlaps the PCIe fetch of the offloaded
+  KV with both (the next layer's KV streams in while this layer computes);
+* the host scheduler (PAM, its ablations) and the migrations run beside the
+  step; a step is never shorter than either.
+
+**Presets** (``sim/configs/presets/``) set what the configs leave open:
+``paper`` reads the baseline as the paper's figures imply (vLLM keeps the
+whole KV cache in host DDR), ``physical`` as vLLM does by design (KV in HBM,
+the overflow in DDR). A preset may also override any figure of
+``system.toml``.
 
 **Energy** per step: GPU FLOPs and weight reads, every KV byte read (in the
 bank for PIM: ``pim_op_factor`` × a bank read; over the I/O for the GPU),
@@ -45,10 +58,14 @@ from host.scheduler import derive_ratios
 from sim.model.calibrate import load_calibration
 from sim.model.host_profile import host_profile, mapping_balance
 
-__all__ = ["Model", "Tier", "Node", "SYSTEMS", "StepResult", "default_node", "load_models", "load_node", "scaled_down_attention_cycles", "step"]
+__all__ = ["Model", "Tier", "Node", "PRESETS", "SYSTEMS", "StepResult", "default_node", "load_models", "load_node",
+           "load_system_config", "scaled_down_attention_cycles", "step"]
 
 TIERS = ("hbm", "ddr", "ssd")
 KV_BYTES = 2                                  # 16-bit KV (brief section 1)
+PARTIAL_BYTES = 4                             # m, l and O leave a tier in the FP32 accumulation format (docs/numerics.md)
+PRESETS = ("paper", "physical")
+VLLM_KV_HOMES = ("host", "hbm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +146,10 @@ class Node:
     links: dict
     sparsity: dict
     head_dim: int
+    host: dict
+    serving: dict
+    vllm: dict
+    preset: str
 
     def kv_capacity(self, tier: str, model: Model) -> float:
         """Bytes of KV a tier can hold (HBM: after the weights and the activation reserve)."""
@@ -138,11 +159,47 @@ class Node:
         return max(cap, 0.0)
 
 
-def load_node(calibration=None) -> Node:
-    """The node from ``sim/configs/system.toml``, the host's links (``host/configs/migration.toml``) and the
-    calibration file (``calibration``: a path, a dict or None)."""
-    config = tomllib.loads(resources.files("sim").joinpath("configs", "system.toml").read_text())
+def _read_config(*parts) -> dict:
+    return tomllib.loads(resources.files("sim").joinpath("configs", *parts).read_text())
+
+
+def load_system_config(preset: str = "physical", overrides: dict | None = None) -> dict:
+    """``system.toml`` with the preset's fields over it, then ``overrides`` ({"section.key": value}, the
+    sensitivity sweep's). Every overridden key must exist; a preset adds only its own [vllm] section."""
+    if preset not in PRESETS:
+        raise ValueError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    config = _read_config("system.toml")
+    layer = _read_config("presets", f"{preset}.toml")
+    vllm = layer.pop("vllm", None)
+    if not isinstance(vllm, dict) or vllm.get("kv_home") not in VLLM_KV_HOMES:
+        raise ValueError(f"preset {preset}: [vllm] kv_home must be one of {', '.join(VLLM_KV_HOMES)}, "
+                         f"not {None if vllm is None else vllm.get('kv_home')!r}")
+    config["vllm"] = vllm
+    flat = {f"{section}.{key}": value for section, table in layer.items() for key, value in table.items()}
+    for name, value in {**flat, **(overrides or {})}.items():
+        section, _, key = name.partition(".")
+        table = config.get(section)
+        if not isinstance(table, dict) or key not in table or isinstance(table[key], dict):
+            raise ValueError(f"{name}: not a figure of sim/configs/system.toml (sections: {', '.join(config)})")
+        if type(value) is not type(table[key]) and not (isinstance(table[key], float) and isinstance(value, int)):
+            raise ValueError(f"{name}: {value!r} is not a {type(table[key]).__name__} like {table[key]!r}")
+        table[key] = value
+    return config
+
+
+def load_node(calibration=None, preset: str = "physical", overrides: dict | None = None) -> Node:
+    """The node from ``sim/configs/system.toml`` under ``preset`` (and ``overrides``), the host's links
+    (``host/configs/migration.toml``; override them as ``links.hbm_ddr`` etc.) and the calibration file
+    (``calibration``: a path, a dict or None)."""
+    overrides = dict(overrides or {})
+    link_overrides = {k: overrides.pop(k) for k in list(overrides) if k.startswith("links.")}
+    config = load_system_config(preset, overrides)
     links = load_migration_config()["links"]
+    for name, value in link_overrides.items():       # links.hbm_ddr = bandwidth in GB/s
+        key = name.removeprefix("links.")
+        if key not in links:
+            raise ValueError(f"{name}: no such link (have {', '.join('links.' + k for k in links)})")
+        links = {**links, key: {**links[key], "bandwidth_gb_s": float(value)}}
     cal = calibration if isinstance(calibration, dict) else load_calibration(calibration)
     tiers = {}
     for name in TIERS:
@@ -157,7 +214,7 @@ def load_node(calibration=None) -> Node:
                            {e["group"]: e["fixed_cycles"] for e in pus}, rus[0]["cycles_per_partial"],
                            t["sync_us"] * 1e-6)
     return Node(tiers, config["gpu"], config["platform"], config["energy"], links, config["sparsity"],
-                cal["head_dim"])
+                cal["head_dim"], config["host"], config["serving"], config["vllm"], preset)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +231,8 @@ class StepResult:
     moved_per_step: float = 0.0
     energy_j: dict = dataclasses.field(default_factory=dict)
     why: str = ""
+    host_s: float = 0.0                   # the host scheduler's time for the step (overlapped with it)
+    migration_s: float = 0.0              # the step's background migrations (overlapped with it)
 
     @property
     def throughput(self) -> float:
@@ -199,10 +258,19 @@ def gpu_roofline_s(node: Node, flops: float, hbm_bytes: float) -> float:
     return max(compute, hbm_bytes / gpu_bandwidth(node))
 
 
+def allreduce_s(node: Node, model: Model, batch: int) -> float:
+    """One tensor-parallel all-reduce of a micro-batch's activations (batch/2 rows of 16-bit ``hidden``): its
+    latency plus a ring's 2·(p−1)/p of the message over one GPU's NVLink."""
+    p = node.platform["tensor_parallel"]
+    message = batch / 2 * model.hidden * 2
+    return node.gpu["allreduce_us"] * 1e-6 + 2 * (p - 1) / p * message / (node.gpu["nvlink_gb_s"] * 1e9)
+
+
 def dense_layer_s(node: Node, model: Model, batch: int) -> float:
-    """One layer's dense work; its weights (2 bytes each) are read once per micro-batch, two micro-batches."""
+    """One layer's dense work; its weights (2 bytes each) are read once per micro-batch, two micro-batches, each
+    with two all-reduces (the two pipeline stages work on one micro-batch each at a time)."""
     return (gpu_roofline_s(node, 2 * batch * model.layer_params, 2 * model.layer_params * 2)
-            + 2 * node.gpu["allreduce_us"] * 1e-6)
+            + 2 * allreduce_s(node, model, batch))
 
 
 def head_s(node: Node, model: Model, batch: int) -> float:
@@ -227,13 +295,39 @@ def pim_tier_layer_s(tier: Tier, model: Model, batch: int, tokens: float, imbala
     return (max(pu, ru) + tail) / tier.clock_hz + tier.sync_s
 
 
+def link_bandwidth(node: Node, route: str) -> float:
+    """Bytes per second over every link of a route: ``hbm_ddr`` is one PCIe link per GPU, ``ddr_ssd`` one NVMe
+    link per SSD."""
+    count = node.platform["gpus"] if route == "hbm_ddr" else node.tiers["ssd"].devices
+    return count * node.links[route]["bandwidth_gb_s"] * 1e9
+
+
+def exchange_bytes(model: Model, batch: int) -> float:
+    """Bytes a tier exchanges with the GPU per layer for PAMattention: q of every query head down (16-bit), the
+    partial (m, l, O) of every query head up (FP32)."""
+    return batch * model.q_heads * (model.head_dim * KV_BYTES + (model.head_dim + 2) * PARTIAL_BYTES)
+
+
+def exchange_s(node: Node, model: Model, batch: int, tier: str) -> float:
+    """Time per layer of a tier's q and partials: DDR over PCIe; SSD over NVMe, then PCIe."""
+    data = exchange_bytes(model, batch)
+    time = data / link_bandwidth(node, "hbm_ddr")
+    return time + data / link_bandwidth(node, "ddr_ssd") if tier == "ssd" else time
+
+
+def host_scheduler_s(node: Node, batch: int, scored: float, moved: float) -> float:
+    """The host's Eq. 7 and Algorithm 2 for one step: ``scored`` and ``moved`` tokens per request, at the
+    measured cost per token, split over the scheduler's threads."""
+    h = node.host
+    return batch * (scored + moved) * h["scheduler_us_per_token"] * 1e-6 / h["scheduler_threads"]
+
+
 def migration_s(node: Node, model: Model, batch: int, context: float, moved: float, ssd_moved: float) -> float:
     """Time to migrate one step's moves in the background: HBM<->DDR over every GPU's PCIe link, DDR<->SSD over
     every SSD's link; the slower of the two."""
     per_token = batch * context * model.kv_bytes_per_token
-    hbm_ddr = (moved - ssd_moved) * per_token / (node.platform["gpus"] * node.links["hbm_ddr"]["bandwidth_gb_s"] * 1e9)
-    ddr_ssd = ssd_moved * per_token / (node.tiers["ssd"].devices * node.links["ddr_ssd"]["bandwidth_gb_s"] * 1e9)
-    return max(hbm_ddr, ddr_ssd)
+    return max((moved - ssd_moved) * per_token / link_bandwidth(node, "hbm_ddr"),
+               ssd_moved * per_token / link_bandwidth(node, "ddr_ssd"))
 
 
 def combine_overlapped(dense: float, attention: float) -> float:
@@ -280,22 +374,25 @@ def _energy(node: Node, model: Model, batch: int, step_s: float, pim_bytes: tupl
 
 
 def gpu_offload_step(node: Node, model: Model, batch: int, context: float) -> StepResult:
-    """vLLM with KV offloading: the GPU computes attention; KV beyond its HBM comes from host DDR over PCIe
-    every step (FlashDecoding overlaps the fetch with the compute)."""
-    shares = _placement(node, model, batch, context, ("hbm", "ddr"))
+    """vLLM with KV offloading: the GPU computes attention over every token. Where the KV lives is the preset's
+    ``vllm.kv_home``: ``hbm`` fills HBM first and offloads the overflow to host DDR, ``host`` keeps all of it in
+    host DDR. Offloaded KV crosses PCIe every step, overlapped with the GPU's work (prefetch of the next
+    layer's KV while this one computes)."""
+    homes = ("hbm", "ddr") if node.vllm["kv_home"] == "hbm" else ("ddr",)
+    shares = _placement(node, model, batch, context, homes)
     if shares is None:
-        return StepResult("vLLM-offload", batch, context, False, why="KV exceeds HBM + DDR")
-    g = node.gpu
+        return StepResult("vLLM-offload", batch, context, False,
+                          why=f"KV exceeds {' + '.join(h.upper() for h in homes)}")
     per_layer = batch * context * model.kv_bytes_per_token / model.layers
     hbm = shares[0] * per_layer / gpu_bandwidth(node)
-    pcie = shares[1] * per_layer / (node.platform["gpus"] * g["pcie_gb_s"] * 1e9)
-    attention = max(hbm, pcie)
+    pcie = shares[1] * per_layer / link_bandwidth(node, "hbm_ddr")
     dense = dense_layer_s(node, model, batch)
-    step = model.layers * (dense + attention) + head_s(node, model, batch)
+    layer = max(dense + hbm, pcie)
+    step = model.layers * layer + head_s(node, model, batch)
     kv = batch * context * model.kv_bytes_per_token
     energy = _energy(node, model, batch, step, (0, 0, 0), kv, shares[1] * kv)
-    return StepResult("vLLM-offload", batch, context, True, step, model.layers * dense, model.layers * attention,
-                      (hbm, pcie, 0.0), shares, 0.0, energy)
+    return StepResult("vLLM-offload", batch, context, True, step, model.layers * dense,
+                      model.layers * (layer - dense), (hbm, pcie, 0.0), shares, 0.0, energy)
 
 
 def pim_step(node: Node, model: Model, batch: int, context: float, system: str) -> StepResult:
@@ -319,23 +416,27 @@ def pim_step(node: Node, model: Model, batch: int, context: float, system: str) 
         active_share = shares
     imbalance = mapping_balance(spec["mapping"], sparsity=budget)
     tokens = [active * s for s in active_share]
+    exchange = [0.0, 0.0, 0.0]
     if spec["remote_attention"]:        # no PAMattention: DDR and SSD ship their activated KV to HBM-PIM
-        link_bytes = [tokens[i] * batch * model.kv_bytes_per_token / model.layers for i in (1, 2)]
-        fetch = (link_bytes[0] / (node.links["hbm_ddr"]["bandwidth_gb_s"] * 1e9)
-                 + link_bytes[1] / (node.links["ddr_ssd"]["bandwidth_gb_s"] * 1e9))
+        per_token = batch * model.kv_bytes_per_token / model.layers
+        fetch = (tokens[1] + tokens[2]) * per_token / link_bandwidth(node, "hbm_ddr") \
+            + tokens[2] * per_token / link_bandwidth(node, "ddr_ssd")
         tier_s = (pim_tier_layer_s(node.tiers["hbm"], model, batch, active, imbalance) + fetch, 0.0, 0.0)
     else:
-        tier_s = tuple(pim_tier_layer_s(node.tiers[t], model, batch, n, imbalance) for t, n in zip(TIERS, tokens))
+        exchange = [exchange_s(node, model, batch, t) if n > 0 and t != "hbm" else 0.0 for t, n in zip(TIERS, tokens)]
+        tier_s = tuple(pim_tier_layer_s(node.tiers[t], model, batch, n, imbalance) + x
+                       for t, n, x in zip(TIERS, tokens, exchange))
     attention = max(tier_s)
     dense = dense_layer_s(node, model, batch)
     migrate = migration_s(node, model, batch, context, moved, ssd_moved)
-    step = max(model.layers * combine_overlapped(dense, attention) + head_s(node, model, batch), migrate)
+    host = host_scheduler_s(node, batch, active, moved * context) if spec["sparse"] else 0.0
+    step = max(model.layers * combine_overlapped(dense, attention) + head_s(node, model, batch), migrate, host)
     pim_bytes = tuple(n * batch * model.kv_bytes_per_token for n in tokens)
     pcie = (moved * context * batch + (tokens[1] + tokens[2] if spec["remote_attention"] else 0) * batch) \
-        * model.kv_bytes_per_token
+        * model.kv_bytes_per_token + sum(x > 0 for x in exchange) * model.layers * exchange_bytes(model, batch)
     energy = _energy(node, model, batch, step, pim_bytes, 0.0, pcie)
     return StepResult(system, batch, context, True, step, model.layers * dense, model.layers * attention, tier_s,
-                      shares, moved, energy)
+                      shares, moved, energy, host_s=host, migration_s=migrate)
 
 
 SYSTEMS = {
@@ -383,5 +484,5 @@ def scaled_down_attention_cycles(calibration: dict, spec, tokens_per_bank: list[
 
 
 @functools.cache
-def default_node() -> Node:
-    return load_node()
+def default_node(preset: str = "physical") -> Node:
+    return load_node(preset=preset)

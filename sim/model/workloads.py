@@ -5,11 +5,13 @@ lengths from log-normal distributions with the stated means. Offline batches
 (Arxiv_sum-, Write_doc-like) draw uniform lengths inside 1,500–8,000 tokens of
 context. A running decode batch holds each request for as many steps as it
 has output tokens, so its mean context is the output-weighted mean of
-input + output/2; that is the context a decode step sees.
+input + output/2; that is the context a steady decode step sees. The
+request-level simulator (``sim/model/serving.py``) takes the requests'
+own lengths from :func:`lengths` instead.
 
 | workload | input mean | output mean | source |
 |---|---|---|---|
-| sharegpt | 235 | 299 | brief: mean context 534; output 299 |
+| sharegpt | 183 | 299 | brief: mean input/output 183/299. The brief also quotes a mean context of 534, which these means cannot give (183 + 299 = 482): the stated means are kept |
 | wildchat | 439 | 299 | brief: mean context 738; output as ShareGPT (assumed) |
 | humaneval | 150 | 120 | assumed: short code prompts and completions |
 | arxiv_sum | 4,000–7,500 | 200–500 | assumed: long papers, short summaries; inside the brief's 1,500–8,000 |
@@ -22,7 +24,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["WORKLOADS", "Workload", "sample"]
+__all__ = ["WORKLOADS", "Workload", "lengths", "sample"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Workload:
 
 
 WORKLOADS = {
-    "sharegpt": Workload("ShareGPT", "online", (235, 0.9), (299, 0.7)),
+    "sharegpt": Workload("ShareGPT", "online", (183, 0.9), (299, 0.7)),
     "wildchat": Workload("WildChat", "online", (439, 1.0), (299, 0.7)),
     "humaneval": Workload("HumanEval", "online", (150, 0.4), (120, 0.5)),
     "arxiv_sum": Workload("Arxiv_sum", "offline", (4000, 7500), (200, 500)),
@@ -50,15 +52,21 @@ def _lengths(rng: np.random.Generator, spec: tuple, kind: str, n: int) -> np.nda
     return rng.integers(low, high + 1, n)
 
 
-def sample(name: str, requests: int = 4096, seed: int = 1) -> dict:
-    """Sample ``requests`` requests; returns their lengths and the decode batch's mean context."""
+def lengths(name: str, requests: int = 4096, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Input and output lengths of ``requests`` requests of workload ``name``, seeded."""
     if name not in WORKLOADS:
         raise ValueError(f"unknown workload {name!r}; choose one of {sorted(WORKLOADS)}")
     if requests < 1:
         raise ValueError(f"requests must be >= 1, not {requests}")
     w = WORKLOADS[name]
     rng = np.random.default_rng([seed, sorted(WORKLOADS).index(name)])
-    inp, out = _lengths(rng, w.input, w.kind, requests), _lengths(rng, w.output, w.kind, requests)
+    return _lengths(rng, w.input, w.kind, requests), _lengths(rng, w.output, w.kind, requests)
+
+
+def sample(name: str, requests: int = 4096, seed: int = 1) -> dict:
+    """Sample ``requests`` requests; returns their mean lengths and the decode batch's mean context."""
+    inp, out = lengths(name, requests, seed)
+    w = WORKLOADS[name]
     context = float(np.sum((inp + out / 2) * out) / np.sum(out))
     return {"workload": w.name, "kind": w.kind, "input_mean": float(inp.mean()), "output_mean": float(out.mean()),
             "context_mean": float((inp + out).mean()), "decode_context": context, "requests": requests, "seed": seed}
