@@ -288,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", help="write the PNG figures into this folder")
     p.add_argument("--calibration", help="calibration file (default: the shipped sim/configs/calibration.json; "
                    "the file used is printed)")
+    p.add_argument("--preset", default="paper,physical", help="comma-separated presets of sim/configs/presets/: "
+                   "paper (vLLM keeps the KV in host DDR, as the paper's figures imply), physical (vLLM keeps it in "
+                   "HBM and offloads the overflow); default both, side by side")
 
     p = command("demo", "demo:cmd_demo", "the main job end to end on an embedded default")
     p.add_argument("--out", "-o", help="output folder (default: the build directory's demo/)")

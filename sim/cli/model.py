@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sim.model.calibrate import calibrate, check_calibration_run, shipped_calibration_path, write_calibration
 from sim.model.plots import draw_plots
-from sim.model.evaluate import evaluate
+from sim.model.evaluate import DIRECTION_WORDS, PRESETS, evaluate
 from sim.cli.common import emit, output_file, output_folder, table
 
 
@@ -35,35 +35,60 @@ def cmd_calibrate(args):
 # -- eval ---------------------------------------------------------------------
 
 def _fmt_ratio(value):
+    """A ratio, or a mean with its spread ("1.9 (1.3-2.8)"), or the paper's range ("6.03 to 16.96")."""
+    if isinstance(value, dict):
+        return f"{value['mean']:.3g} ({value['min']:.3g}-{value['max']:.3g})"
     if isinstance(value, list):
-        return "-".join(_fmt_ratio(v) for v in value) if value else "-"
+        return " to ".join(_fmt_ratio(v) for v in value) if value else "-"
     return "-" if value is None else f"{value:.3g}"
+
+
+def _pct(value):
+    if isinstance(value, list):
+        return " to ".join(_pct(v) for v in value)
+    return "-" if value is None else f"{100 * value:.1f}% lower"
+
+
+def _fmt_row(row):
+    fmt = _pct if "lower than" in row["comparison"] else _fmt_ratio
+    return fmt(row["ours"]), fmt(row["paper"])
 
 
 def cmd_eval(args):
     models = args.models.split(",") if args.models else None
+    presets = args.preset.split(",")
+    for preset in presets:
+        if preset not in PRESETS:
+            raise ValueError(f"--preset: unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     calibration = Path(args.calibration) if args.calibration else shipped_calibration_path()
     if args.out:
         output_folder("--out", args.out)
-    data = evaluate(models, args.seed, progress=not args.json, calibration=calibration)
-    data["calibration"] = str(calibration)
+    runs = {p: evaluate(models, args.seed, progress=not args.json, calibration=calibration, preset=p)
+            for p in presets}
+    first = runs[presets[0]]
+    lines = [f"system model: {', '.join(first['models'].values())}; calibration from the RTL: {calibration}; "
+             f"workloads seeded {args.seed}; presets {', '.join(presets)} (sim/configs/presets/)"]
+    for preset, data in runs.items():
+        data["calibration"] = str(calibration)
+        if args.out:
+            data["plots"] = [str(p) for p in draw_plots(data, Path(args.out) / preset)]
+        lines.append(f"[{preset}] vLLM keeps the KV in {data['vllm']['kv_home']}; online peak throughput, ShareGPT, "
+                     f"150 ms p99 TPOT (tokens/s, arrivals/s, mean running batch, p99 TPOT, what limits it):")
+        lines += ["  " + line for line in table(
+            [(data["models"][r["model"]], r["system"], f"{r['throughput']:,.0f}", f"{r['rate']:.3g}",
+              f"{r['mean_batch']:.0f}", f"{r['tpot_ms']['p99']:.1f} ms", r.get("limit") or r.get("why", ""))
+             for r in data["online"] if r["workload"] == "sharegpt" and r["slo_ms"] == 150],
+            ("model", "system", "tokens/s", "req/s", "batch", "p99 TPOT", "limit"))]
+    lines.append("against the paper (brief section 4), per model: ours as mean (min-max) over workloads and SLOs, "
+                 "or over batches")
+    columns = ["comparison"] + [f"{p} preset" for p in presets] + ["paper", "direction"]
+    body = []
+    for i, row in enumerate(first["comparisons"]):
+        cells = [_fmt_row(runs[p]["comparisons"][i])[0] for p in presets]
+        body.append((row["comparison"], *cells, _fmt_row(row)[1],
+                     "/".join(DIRECTION_WORDS[runs[p]["comparisons"][i]["direction"]] for p in presets)))
+    lines += ["  " + line for line in table(body, tuple(columns))]
     if args.out:
-        data["plots"] = [str(p) for p in draw_plots(data, args.out)]
-    lines = [f"system model: {', '.join(data['models'].values())}; calibration from the RTL: {calibration}; "
-             f"workloads seeded {args.seed}"]
-    best = {}
-    for r in data["online"]:
-        if r["workload"] == "sharegpt" and r["slo_ms"] == 150:
-            best[(r["model"], r["system"])] = r
-    lines.append("online peak throughput, ShareGPT, 150 ms per token (tokens/s, batch, what limits it):")
-    lines += ["  " + line for line in table(
-        [(data["models"][m], s, f"{r['throughput']:,.0f}", r["batch"], r.get("limit") or r.get("why", ""))
-         for (m, s), r in best.items()], ("model", "system", "tokens/s", "batch", "limit"))]
-    lines.append("against the paper (brief section 4):")
-    lines += ["  " + line for line in table(
-        [(r["comparison"], _fmt_ratio(r["ours"]), _fmt_ratio(r["paper"]), "yes" if r["direction"] else "NO")
-         for r in data["comparisons"]], ("comparison", "ours", "paper", "same direction"))]
-    if args.out:
-        lines.append("plots: " + ", ".join(data["plots"]))
-    emit(args, data, lines)
+        lines.append("plots: " + ", ".join(p for d in runs.values() for p in d["plots"]))
+    emit(args, {"presets": runs} if len(runs) > 1 else first, lines)
     return 0

@@ -1,10 +1,13 @@
-"""``pam eval``: the paper's comparisons (brief section 4) on the system model.
+"""``pam eval``: the paper's comparisons (brief section 4) on the system model, under a preset.
 
-* **online**: peak throughput (output tokens/s) whose step time stays within a
-  per-token SLO of 100, 150 and 200 ms, for each model, workload and system:
-  the best of a geometric grid of batch sizes that fit in memory and meet the
-  SLO ("limit" says what stopped the grid first);
-* **offline**: throughput at the brief's batch sizes;
+* **online**: peak throughput (output tokens/s) under a per-token SLO of
+  100, 150 and 200 ms, for each model, workload and system, from the
+  request-level simulator (``sim/model/serving.py``): the highest Poisson
+  arrival rate whose p99 TPOT meets the SLO while the engine keeps up
+  ("limit" says which of the two stopped it, or "saturated");
+* **offline**: throughput of a closed pool (twice the batch of requests, at
+  most the brief's batch running) through the same simulator, prefill
+  included;
 * **energy** per output token at each system's online peak (ShareGPT, 150 ms);
 * **ablation**: PAM's attention time against LS-PIM's, at a small and a large
   batch, and PAM without PAMattention, the mapping or the scheduler;
@@ -17,23 +20,29 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
+import os
+
 import numpy as np
 
-from sim.model.node import SYSTEMS, default_node, load_models, load_node, step
-from sim.model.workloads import sample
+from sim.model.node import PRESETS, SYSTEMS, load_models, load_node, step
+from sim.model.serving import StepTimer, peak_under_slo, simulate
+from sim.model.workloads import lengths, sample
 from sim.progress import Progress
 
-__all__ = ["PAPER", "evaluate", "peak_throughput"]
+__all__ = ["DIRECTION_WORDS", "PAPER", "PRESETS", "evaluate"]
 
 ONLINE = ("sharegpt", "wildchat", "humaneval")
 SLOS_MS = (100, 150, 200)
 OFFLINE_BATCHES = {"llama3_70b": (256, 512, 1024), "opt_175b": (16, 32, 64)}
 BASELINES = ("vLLM-offload", "AttAcc", "L-PIM", "LS-PIM", "PAM")
 ABLATIONS = ("PAM", "PAM-noattn", "PAM-nomap", "PAM-nosched", "LS-PIM")
-MAX_BATCH = 16384
 SWEEP_CONTEXTS = (1024, 2048, 4096, 8192, 16384, 32768)
 SWEEP_BATCH = 64
-BATCH_GRID = sorted({int(round(1.07 ** k)) for k in range(int(np.log(MAX_BATCH) / np.log(1.07)) + 1)})
+
+TIE = 0.005                 # a ratio within 0.5% of 1 is a tie, not a direction
+DIRECTION_WORDS = {1: "same", 0: "tie", -1: "OPPOSITE", None: "-"}
 
 PAPER = {
     "online_vs_vllm": {"qwen2_5_32b": 7.20, "llama3_70b": 6.93, "opt_175b": 24.53, "mean": 12.88},
@@ -46,56 +55,80 @@ PAPER = {
 }
 
 
-def peak_throughput(node, model, system: str, context: float, slo_s: float) -> dict:
-    """The highest throughput over batch sizes that fit in memory and keep each step within ``slo_s``: a
-    geometric grid of batches (steps of ~7%) up to ``MAX_BATCH``. A larger batch is not always faster (it can
-    push KV to a slower tier), so this takes the best point, not the largest batch."""
-    best, blocked = None, None
-    for batch in BATCH_GRID:
-        r = step(node, model, system, batch, context)
-        if not (r.fits and r.step_s <= slo_s):
-            blocked = blocked or ("memory" if not r.fits else "SLO")
-            continue
-        if best is None or r.throughput > best.throughput:
-            best = r
-    if best is None:
-        r = step(node, model, system, 1, context)
-        return {"system": system, "batch": 0, "throughput": 0.0, "step_ms": r.step_s * 1e3 if r.fits else None,
-                "limit": None, "why": r.why or "misses the SLO at batch 1"}
-    return {"system": system, "batch": best.batch, "throughput": best.throughput, "step_ms": best.step_s * 1e3,
-            "limit": blocked or "batch cap", "energy_per_token_j": best.energy_per_token_j,
-            "energy": best.energy_j, "tier_ms": [t * 1e3 for t in best.tier_s], "shares": best.tokens_share,
-            "moved_pct": 100 * best.moved_per_step}
+@functools.cache
+def _node(calibration, preset: str):
+    return load_node(calibration, preset)
 
 
-def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=None) -> dict:
-    node = default_node() if calibration is None else load_node(calibration)
+def _online_curve(calibration, preset: str, key: str, workload: str, system: str, seed: int) -> list[dict]:
+    """One (model, workload, system): its peak under each SLO, the SLOs sharing the simulator's runs."""
+    node = _node(calibration, preset)
+    model = load_models()[key]
+    inputs, outputs = lengths(workload, 4 * node.serving["requests"], seed)
+    timer, cache, rows = StepTimer(node, model, system), {}, []
+    context = float(np.mean(inputs + outputs / 2))
+    for slo in SLOS_MS:
+        peak = peak_under_slo(timer, inputs, outputs, slo / 1e3, seed, cache)
+        row = {"model": key, "workload": workload, "slo_ms": slo, "system": system, **peak}
+        batch = max(1, int(round(peak["mean_batch"])))
+        r = step(node, model, system, batch, context)       # energy at the peak's mean running batch
+        row.update(batch=batch if peak["throughput"] else 0, energy=r.energy_j if r.fits else {},
+                   energy_per_token_j=r.energy_per_token_j, shares=r.tokens_share, moved_pct=100 * r.moved_per_step)
+        rows.append(row)
+    return rows
+
+
+def _offline_cell(calibration, preset: str, key: str, workload: str, batch: int, system: str, seed: int) -> dict:
+    node = _node(calibration, preset)
+    model = load_models()[key]
+    inputs, outputs = lengths(workload, 2 * batch, seed)
+    timer = StepTimer(node, model, system)
+    steady = step(node, model, system, batch, float(np.mean(inputs + outputs / 2)))
+    row = {"model": key, "workload": workload, "batch": batch, "system": system, "fits": True, "why": ""}
+    try:
+        r = simulate(timer, inputs, outputs, np.zeros(len(inputs)), max_running=batch)
+    except ValueError as exc:
+        return {**row, "fits": False, "why": str(exc), "throughput": 0.0, "energy_per_token_j": 0.0}
+    return {**row, "throughput": r.throughput, "mean_batch": r.mean_batch, "preemptions": r.preemptions,
+            "tpot_ms": {k: v * 1e3 for k, v in r.tpot_s.items()},
+            "steady_throughput": steady.throughput, "energy_per_token_j": steady.energy_per_token_j}
+
+
+def _run_all(jobs: list, progress: Progress, workers: int) -> list:
+    """Run (function, args, label) jobs on ``workers`` processes (in this one if 1), in order."""
+    if workers <= 1:
+        out = []
+        for fn, args, label in jobs:
+            out.append(fn(*args))
+            progress.step(label)
+        return out
+    with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+        futures = [pool.submit(fn, *args) for fn, args, _ in jobs]
+        for future, (_, _, label) in zip(futures, jobs):
+            future.result()
+            progress.step(label)
+        return [f.result() for f in futures]
+
+
+def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=None, preset: str = "physical",
+             workers: int | None = None) -> dict:
+    node = _node(calibration, preset)
     all_models = load_models()
     keys = list(models or all_models)
     for key in keys:
         if key not in all_models:
             raise ValueError(f"--models: unknown model {key!r}; choose from {sorted(all_models)}")
+    workers = workers or min(2, os.cpu_count() or 1)
     workloads = {w: sample(w, seed=seed) for w in ONLINE + ("arxiv_sum", "write_doc")}
-    offline = [(k, w, b) for k in keys for w in ("arxiv_sum", "write_doc") for b in OFFLINE_BATCHES.get(k, ())]
-    bar = Progress(len(keys) * len(ONLINE) * len(SLOS_MS) + len(offline) + len(keys), "evaluation", progress)
-    online = []
-    for key in keys:
-        model = all_models[key]
-        for w in ONLINE:
-            for slo in SLOS_MS:
-                for system in BASELINES:
-                    online.append({"model": key, "workload": w, "slo_ms": slo,
-                                   **peak_throughput(node, model, system, workloads[w]["decode_context"], slo / 1e3)})
-                bar.step(f"{model.name} {w} {slo} ms")
-    offline_rows = []
-    for key, w, batch in offline:
-        model = all_models[key]
-        for system in BASELINES:
-            r = step(node, model, system, batch, workloads[w]["decode_context"])
-            offline_rows.append({"model": key, "workload": w, "batch": batch, "system": system, "fits": r.fits,
-                                 "throughput": r.throughput, "step_ms": r.step_s * 1e3, "why": r.why,
-                                 "energy_per_token_j": r.energy_per_token_j})
-        bar.step(f"{model.name} {w} batch {batch}")
+    jobs = [(_online_curve, (calibration, preset, k, w, s, seed), f"{preset}: {all_models[k].name} {w} {s}")
+            for k in keys for w in ONLINE for s in BASELINES]
+    jobs += [(_offline_cell, (calibration, preset, k, w, b, s, seed), f"{preset}: {all_models[k].name} {w} "
+              f"batch {b} {s}") for k in keys for w in ("arxiv_sum", "write_doc") for b in OFFLINE_BATCHES.get(k, ())
+             for s in BASELINES]
+    bar = Progress(len(jobs) + len(keys), f"evaluation ({preset} preset)", progress)
+    results = _run_all(jobs, bar, workers)
+    online = [row for rows in results if isinstance(rows, list) for row in rows]
+    offline_rows = [r for r in results if isinstance(r, dict)]
     ablation, scaling, contexts = [], [], []
     for key in keys:
         model = all_models[key]
@@ -116,57 +149,74 @@ def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=Non
                 contexts.append({"model": key, "context": context_len, "batch": SWEEP_BATCH, "system": system,
                                  "fits": r.fits, "throughput": r.throughput, "step_ms": r.step_s * 1e3,
                                  "why": r.why})
-        bar.step(f"{model.name} ablation, scaling, contexts")
-    return {"seed": seed, "models": {k: all_models[k].name for k in keys}, "workloads": workloads,
-            "systems": list(SYSTEMS), "online": online, "offline": offline_rows, "ablation": ablation,
-            "scaling": scaling, "context_sweep": contexts, "comparisons": compare(online, offline_rows, ablation, scaling, keys)}
+        bar.step(f"{preset}: {model.name} ablation, scaling, contexts")
+    return {"seed": seed, "preset": preset, "vllm": node.vllm, "models": {k: all_models[k].name for k in keys},
+            "workloads": workloads, "systems": list(SYSTEMS), "online": online, "offline": offline_rows,
+            "ablation": ablation, "scaling": scaling, "context_sweep": contexts,
+            "comparisons": compare(online, offline_rows, ablation, scaling, keys)}
 
 
 def _ratio(a, b):
     return a / b if b else float("inf") if a else None
 
 
+def _finite(values) -> list:
+    return [v for v in values if v not in (None, float("inf"))]
+
+
+def _spread(values) -> dict | None:
+    """Mean, min and max of a list of ratios, so that a mean never hides its spread."""
+    values = _finite(values)
+    return {"mean": float(np.mean(values)), "min": float(min(values)), "max": float(max(values))} if values else None
+
+
 def compare(online, offline, ablation, scaling, keys) -> list[dict]:
-    """Our figure next to the paper's for every row of the brief's table; ``direction`` is whether ours agrees."""
+    """Our figure next to the paper's for every row of the brief's table, per model wherever the paper's row can
+    be split by model (``ours`` is then a mean/min/max over workloads and SLOs or batches); ``direction`` is
+    whether ours agrees."""
     rows = []
 
     def peak(model, system):
         return [r["throughput"] for r in online if r["model"] == model and r["system"] == system]
 
-    per_model = {}
+    def add(comparison, model, ours, paper):
+        """direction: 1 where ours is on the paper's side (a ratio above 1, a saving above 0), 0 for a tie,
+        -1 for the other side, None where nothing ran."""
+        mean = ours["mean"] if isinstance(ours, dict) else ours
+        neutral = 0.0 if "lower than" in comparison else 1.0
+        direction = None if mean is None else 0 if abs(mean - neutral) <= TIE else 1 if mean > neutral else -1
+        rows.append({"comparison": comparison, "model": model, "ours": ours, "paper": paper, "direction": direction})
+
     for key in keys:
-        ratios = [_ratio(p, v) for p, v in zip(peak(key, "PAM"), peak(key, "vLLM-offload"))]
-        per_model[key] = float(np.mean([r for r in ratios if r not in (None, float("inf"))] or [0]))
-        rows.append({"comparison": f"online throughput vs vLLM-offload, {key}", "ours": per_model[key],
-                     "paper": PAPER["online_vs_vllm"].get(key), "direction": per_model[key] > 1})
+        add(f"online throughput vs vLLM-offload, {key}", key,
+            _spread(_ratio(p, v) for p, v in zip(peak(key, "PAM"), peak(key, "vLLM-offload"))),
+            PAPER["online_vs_vllm"].get(key))
     for (key, w), paper in PAPER["offline_vs_vllm"].items():
-        if key not in keys:
-            continue
-        mine = [_ratio(a["throughput"], b["throughput"]) for a in offline for b in offline
+        if key in keys:
+            add(f"offline throughput vs vLLM-offload, {key} {w}", key, _spread(
+                _ratio(a["throughput"], b["throughput"]) for a in offline for b in offline
                 if a["model"] == b["model"] == key and a["workload"] == b["workload"] == w
-                and a["batch"] == b["batch"] and a["system"] == "PAM" and b["system"] == "vLLM-offload"]
-        finite = [m for m in mine if m not in (None, float("inf"))]
-        ours = float(np.mean(finite)) if finite else float("inf")
-        rows.append({"comparison": f"offline throughput vs vLLM-offload, {key} {w}", "ours": ours, "paper": paper,
-                     "direction": ours > 1})
-    ls = [_ratio(p, q) for k in keys for p, q in zip(peak(k, "PAM"), peak(k, "LS-PIM"))]
-    ls = [x for x in ls if x not in (None, float("inf"))]
-    rows.append({"comparison": "online throughput vs LS-PIM", "ours": float(np.mean(ls)) if ls else None,
-                 "paper": PAPER["online_vs_ls_pim"], "direction": bool(ls) and bool(np.mean(ls) > 1)})
+                and a["batch"] == b["batch"] and a["system"] == "PAM" and b["system"] == "vLLM-offload"), paper)
+    for key in keys:
+        add(f"online throughput vs LS-PIM, {key}", key,
+            _spread(_ratio(p, q) for p, q in zip(peak(key, "PAM"), peak(key, "LS-PIM"))),
+            PAPER["online_vs_ls_pim"])
     for batch, label in ((16, "small batch"), (256, "large batch")):
-        att = [_ratio(b["attention_ms"], a["attention_ms"]) for a in ablation for b in ablation
-               if a["model"] == b["model"] and a["batch"] == b["batch"] == batch and a["system"] == "PAM"
-               and b["system"] == "LS-PIM" and a["fits"] and b["fits"]]
-        rows.append({"comparison": f"attention speed-up vs LS-PIM, {label} (batch {batch})",
-                     "ours": float(np.mean(att)) if att else None, "paper": PAPER["attention_vs_ls_pim"][label],
-                     "direction": bool(att) and bool(np.mean(att) > 1)})
-    saving = [1 - a["energy_per_token_j"] / b["energy_per_token_j"] for a in online for b in online
-              if a["model"] == b["model"] and a["workload"] == b["workload"] == "sharegpt" and a["slo_ms"] == b["slo_ms"]
-              == 150 and a["system"] == "PAM" and b["system"] == "vLLM-offload" and a["throughput"] and b["throughput"]]
-    rows.append({"comparison": "energy per output token, lower than vLLM-offload", "ours": saving,
-                 "paper": list(PAPER["energy_saving_vs_vllm"]), "direction": bool(saving) and min(saving) > 0})
-    sc = [r["speedup"] for r in scaling if r["speedup"]]
-    rows.append({"comparison": "throughput vs L-PIM as the batch grows (16-1024)",
-                 "ours": [min(sc), max(sc)] if sc else None, "paper": list(PAPER["scaling_vs_l_pim"]),
-                 "direction": bool(sc) and min(sc) > 1})
+        for key in keys:
+            att = [_ratio(b["attention_ms"], a["attention_ms"]) for a in ablation for b in ablation
+                   if a["model"] == b["model"] == key and a["batch"] == b["batch"] == batch and a["system"] == "PAM"
+                   and b["system"] == "LS-PIM" and a["fits"] and b["fits"]]
+            add(f"attention speed-up vs LS-PIM, {label} (batch {batch}), {key}", key, _spread(att),
+                PAPER["attention_vs_ls_pim"][label])
+    for key in keys:
+        saving = [1 - a["energy_per_token_j"] / b["energy_per_token_j"] for a in online for b in online
+                  if a["model"] == b["model"] == key and a["workload"] == b["workload"] == "sharegpt"
+                  and a["slo_ms"] == b["slo_ms"] == 150 and a["system"] == "PAM" and b["system"] == "vLLM-offload"
+                  and a["throughput"] and b["throughput"] and b["energy_per_token_j"]]
+        add(f"energy per output token, lower than vLLM-offload, {key}", key,
+            saving[0] if saving else None, list(PAPER["energy_saving_vs_vllm"]))
+    for key in keys:
+        add(f"throughput vs L-PIM as the batch grows (16-1024), {key}", key,
+            _spread(r["speedup"] for r in scaling if r["model"] == key and r["speedup"]),
+            list(PAPER["scaling_vs_l_pim"]))
     return rows

@@ -76,16 +76,18 @@ def _short(comparison: str, models: dict) -> str:
 
 
 def _speedups(plt, data, out: Path) -> Path:
-    """Ours against the paper, a panel per model and one for the comparisons over all models."""
+    """Ours against the paper, a panel per model: our mean over workloads and SLOs (or batches) with its
+    min-max as an error bar, the paper's figure beside it."""
     models = data["models"]
-    rows = [r for r in data["comparisons"] if isinstance(r["ours"], (int, float))]
-    groups = [(models[key], [r for r in rows if _comparison_model(r["comparison"], models) == key]) for key in models]
-    groups.append(("all models", [r for r in rows if _comparison_model(r["comparison"], models) is None]))
+    rows = [r for r in data["comparisons"] if isinstance(r["ours"], dict) and isinstance(r["paper"], (int, float))]
+    groups = [(models[key], [r for r in rows if r["model"] == key]) for key in models]
     groups = [(name, g) for name, g in groups if g]
     fig, axes = _panels(plt, len(groups))
     for ax, (name, group) in zip(axes, groups):
         x = np.arange(len(group))
-        ours = ax.bar(x - 0.2, [r["ours"] for r in group], 0.4, label="this model", color="C0")
+        mean = np.array([r["ours"]["mean"] for r in group])
+        spread = [mean - [r["ours"]["min"] for r in group], [r["ours"]["max"] for r in group] - mean]
+        ours = ax.bar(x - 0.2, mean, 0.4, yerr=spread, capsize=2, label="this model (mean, min-max)", color="C0")
         paper = ax.bar(x + 0.2, [r["paper"] for r in group], 0.4, label="paper", **PAPER)
         ax.bar_label(ours, fmt="%.3g", fontsize=7)
         ax.bar_label(paper, fmt="%.3g", fontsize=7)
@@ -93,7 +95,7 @@ def _speedups(plt, data, out: Path) -> Path:
         ax.set_yscale("log")
         ax.axhline(1, color="grey", linewidth=0.8)
         ax.set_ylabel("speed-up over the baseline (x)")
-        ax.set_title(name, fontsize=10)
+        ax.set_title(f"{name} ({data.get('preset', '')} preset)", fontsize=10)
     axes[0].legend(fontsize=8)
     return _save(plt, fig, "PAM's speed-ups: this model next to the paper's figures", out / "speedup_vs_paper.png")
 
