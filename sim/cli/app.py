@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="paper,physical", help="comma-separated presets of sim/configs/presets/: "
                    "paper (vLLM keeps the KV in host DDR, as the paper's figures imply), physical (vLLM keeps it in "
                    "HBM and offloads the overflow); default both, side by side")
+    p.add_argument("--sweep", action="append", metavar="NAME=v1,v2,...", help="sensitivity: rerun the headline "
+                   "ratios with a figure of sim/configs/system.toml (section.key, or links.hbm_ddr) at each value; "
+                   "repeatable; 'default' sweeps every assumed figure over a plausible range; -o adds a tornado chart")
 
     p = command("demo", "demo:cmd_demo", "the main job end to end on an embedded default")
     p.add_argument("--out", "-o", help="output folder (default: the build directory's demo/)")

@@ -7,8 +7,10 @@ from pathlib import Path
 
 
 from sim.model.calibrate import calibrate, check_calibration_run, shipped_calibration_path, write_calibration
-from sim.model.plots import draw_plots
 from sim.model.evaluate import DIRECTION_WORDS, PRESETS, evaluate
+from sim.model.node import load_node
+from sim.model.plots import draw_plots, draw_tornado
+from sim.model.sensitivity import parse_sweep, sweep
 from sim.cli.common import emit, output_file, output_folder, table
 
 
@@ -63,6 +65,8 @@ def cmd_eval(args):
     calibration = Path(args.calibration) if args.calibration else shipped_calibration_path()
     if args.out:
         output_folder("--out", args.out)
+    if args.sweep:
+        return _eval_sweep(args, models, presets, calibration)
     runs = {p: evaluate(models, args.seed, progress=not args.json, calibration=calibration, preset=p)
             for p in presets}
     first = runs[presets[0]]
@@ -91,4 +95,26 @@ def cmd_eval(args):
     if args.out:
         lines.append("plots: " + ", ".join(p for d in runs.values() for p in d["plots"]))
     emit(args, {"presets": runs} if len(runs) > 1 else first, lines)
+    return 0
+
+
+def _eval_sweep(args, models, presets, calibration):
+    """``pam eval --sweep``: each assumption's swing on each headline ratio, per preset; a tornado chart with -o."""
+    points = parse_sweep(args.sweep)
+    load_node(calibration, presets[0], {name: values[0] for name, values in points.items()})    # names checked first
+    results = {p: sweep(points, models, p, calibration, args.seed, progress=not args.json) for p in presets}
+    lines = []
+    for preset, result in results.items():
+        if args.out:
+            result["plot"] = str(draw_tornado(result, Path(args.out) / preset))
+        lines.append(f"[{preset}] sensitivity of the headline ratios, assumptions by their largest swing:")
+        body = []
+        for name in result["ranking"]:
+            worst = max(result["swings"][name].items(), key=lambda kv: max((abs(x) for x in kv[1]), default=0))
+            body.append((name, ", ".join(f"{v:g}" for v in result["values"][name]), worst[0],
+                         ", ".join(f"{100 * x:+.0f}%" for x in worst[1])))
+        lines += ["  " + line for line in table(body, ("assumption", "values", "moves most", "change"))]
+        if args.out:
+            lines.append(f"  tornado chart: {result['plot']}")
+    emit(args, {"sweeps": results}, lines)
     return 0

@@ -31,12 +31,13 @@ from sim.model.serving import StepTimer, peak_under_slo, simulate
 from sim.model.workloads import lengths, sample
 from sim.progress import Progress
 
-__all__ = ["DIRECTION_WORDS", "PAPER", "PRESETS", "evaluate"]
+__all__ = ["DIRECTION_WORDS", "HEADLINE_SYSTEMS", "PAPER", "PRESETS", "evaluate"]
 
 ONLINE = ("sharegpt", "wildchat", "humaneval")
 SLOS_MS = (100, 150, 200)
 OFFLINE_BATCHES = {"llama3_70b": (256, 512, 1024), "opt_175b": (16, 32, 64)}
 BASELINES = ("vLLM-offload", "AttAcc", "L-PIM", "LS-PIM", "PAM")
+HEADLINE_SYSTEMS = ("vLLM-offload", "LS-PIM", "PAM")
 ABLATIONS = ("PAM", "PAM-noattn", "PAM-nomap", "PAM-nosched", "LS-PIM")
 SWEEP_CONTEXTS = (1024, 2048, 4096, 8192, 16384, 32768)
 SWEEP_BATCH = 64
@@ -56,13 +57,14 @@ PAPER = {
 
 
 @functools.cache
-def _node(calibration, preset: str):
-    return load_node(calibration, preset)
+def _node(calibration, preset: str, overrides: tuple = ()):
+    return load_node(calibration, preset, dict(overrides))
 
 
-def _online_curve(calibration, preset: str, key: str, workload: str, system: str, seed: int) -> list[dict]:
+def _online_curve(calibration, preset: str, overrides: tuple, key: str, workload: str, system: str,
+                  seed: int) -> list[dict]:
     """One (model, workload, system): its peak under each SLO, the SLOs sharing the simulator's runs."""
-    node = _node(calibration, preset)
+    node = _node(calibration, preset, overrides)
     model = load_models()[key]
     inputs, outputs = lengths(workload, 4 * node.serving["requests"], seed)
     timer, cache, rows = StepTimer(node, model, system), {}, []
@@ -78,8 +80,9 @@ def _online_curve(calibration, preset: str, key: str, workload: str, system: str
     return rows
 
 
-def _offline_cell(calibration, preset: str, key: str, workload: str, batch: int, system: str, seed: int) -> dict:
-    node = _node(calibration, preset)
+def _offline_cell(calibration, preset: str, overrides: tuple, key: str, workload: str, batch: int, system: str,
+                  seed: int) -> dict:
+    node = _node(calibration, preset, overrides)
     model = load_models()[key]
     inputs, outputs = lengths(workload, 2 * batch, seed)
     timer = StepTimer(node, model, system)
@@ -111,8 +114,12 @@ def _run_all(jobs: list, progress: Progress, workers: int) -> list:
 
 
 def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=None, preset: str = "physical",
-             workers: int | None = None) -> dict:
-    node = _node(calibration, preset)
+             workers: int | None = None, overrides: dict | None = None, headline_only: bool = False) -> dict:
+    """The evaluation under ``preset`` with ``overrides`` ({"section.key": value}) of its figures.
+    ``headline_only`` runs only what the headline ratios need: online and offline, PAM, vLLM-offload and
+    LS-PIM (the sensitivity sweep's unit)."""
+    frozen = tuple(sorted((overrides or {}).items()))
+    node = _node(calibration, preset, frozen)
     all_models = load_models()
     keys = list(models or all_models)
     for key in keys:
@@ -120,17 +127,18 @@ def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=Non
             raise ValueError(f"--models: unknown model {key!r}; choose from {sorted(all_models)}")
     workers = workers or min(2, os.cpu_count() or 1)
     workloads = {w: sample(w, seed=seed) for w in ONLINE + ("arxiv_sum", "write_doc")}
-    jobs = [(_online_curve, (calibration, preset, k, w, s, seed), f"{preset}: {all_models[k].name} {w} {s}")
-            for k in keys for w in ONLINE for s in BASELINES]
-    jobs += [(_offline_cell, (calibration, preset, k, w, b, s, seed), f"{preset}: {all_models[k].name} {w} "
+    systems = HEADLINE_SYSTEMS if headline_only else BASELINES
+    jobs = [(_online_curve, (calibration, preset, frozen, k, w, s, seed), f"{preset}: {all_models[k].name} {w} {s}")
+            for k in keys for w in ONLINE for s in systems]
+    jobs += [(_offline_cell, (calibration, preset, frozen, k, w, b, s, seed), f"{preset}: {all_models[k].name} {w} "
               f"batch {b} {s}") for k in keys for w in ("arxiv_sum", "write_doc") for b in OFFLINE_BATCHES.get(k, ())
-             for s in BASELINES]
-    bar = Progress(len(jobs) + len(keys), f"evaluation ({preset} preset)", progress)
+             for s in systems]
+    bar = Progress(len(jobs) + (0 if headline_only else len(keys)), f"evaluation ({preset} preset)", progress)
     results = _run_all(jobs, bar, workers)
     online = [row for rows in results if isinstance(rows, list) for row in rows]
     offline_rows = [r for r in results if isinstance(r, dict)]
     ablation, scaling, contexts = [], [], []
-    for key in keys:
+    for key in ([] if headline_only else keys):
         model = all_models[key]
         context = workloads["arxiv_sum"]["decode_context"]
         for batch in (16, 256):

@@ -42,8 +42,9 @@ class HostProfile:
 
 @functools.cache
 def host_profile(fractions: tuple, sparsity: float, dynamic: bool, x: float = 8.0, y: float = 3.0, steps: int = 12,
-                 warmup: int = 4, seed: int = 1) -> HostProfile:
-    """Run Algorithm 2 (targets x, y) on one request whose tokens split over HBM/DDR/SSD as ``fractions``."""
+                 warmup: int = 4, seed: int = 1, lam: float = 0.6) -> HostProfile:
+    """Run Algorithm 2 (targets x, y; Eq. 7 with ``lam``) on one request whose tokens split over HBM/DDR/SSD as
+    ``fractions``."""
     if len(fractions) != 3 or any(f < 0 for f in fractions) or not abs(sum(fractions) - 1) < 1e-9:
         raise ValueError(f"tier fractions must be three non-negative shares summing to 1, not {fractions}")
     n = PROFILE_TOKENS
@@ -60,7 +61,7 @@ def host_profile(fractions: tuple, sparsity: float, dynamic: bool, x: float = 8.
         # this step's scores and moves, which only serve the steps after it.
         scheduler.add(context - 1)
         tiers = np.array([scheduler.tier_of(int(t)) for t in tokens])
-        moves = scheduler_update(scheduler, tokens, scores, 0.6)
+        moves = scheduler_update(scheduler, tokens, scores, lam)
         if step >= warmup:
             shares.append([np.mean(tiers == t) for t in (HBM, DDR, SSD)])
             moved.append(len(moves) / context)

@@ -163,9 +163,21 @@ def _read_config(*parts) -> dict:
     return tomllib.loads(resources.files("sim").joinpath("configs", *parts).read_text())
 
 
+def _flatten(table: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} as {"a.b": 1}."""
+    flat = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def load_system_config(preset: str = "physical", overrides: dict | None = None) -> dict:
-    """``system.toml`` with the preset's fields over it, then ``overrides`` ({"section.key": value}, the
-    sensitivity sweep's). Every overridden key must exist; a preset adds only its own [vllm] section."""
+    """``system.toml`` with the preset's fields over it, then ``overrides`` ({"section.key": value} or
+    {"tiers.ddr.sync_us": value}, the sensitivity sweep's). Every overridden key must exist; a preset adds only
+    its own [vllm] section."""
     if preset not in PRESETS:
         raise ValueError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     config = _read_config("system.toml")
@@ -175,11 +187,12 @@ def load_system_config(preset: str = "physical", overrides: dict | None = None) 
         raise ValueError(f"preset {preset}: [vllm] kv_home must be one of {', '.join(VLLM_KV_HOMES)}, "
                          f"not {None if vllm is None else vllm.get('kv_home')!r}")
     config["vllm"] = vllm
-    flat = {f"{section}.{key}": value for section, table in layer.items() for key, value in table.items()}
-    for name, value in {**flat, **(overrides or {})}.items():
-        section, _, key = name.partition(".")
-        table = config.get(section)
-        if not isinstance(table, dict) or key not in table or isinstance(table[key], dict):
+    for name, value in {**_flatten(layer), **(overrides or {})}.items():
+        *path, key = name.split(".")
+        table = config
+        for part in path:
+            table = table.get(part) if isinstance(table, dict) else None
+        if not path or not isinstance(table, dict) or key not in table or isinstance(table[key], dict):
             raise ValueError(f"{name}: not a figure of sim/configs/system.toml (sections: {', '.join(config)})")
         if type(value) is not type(table[key]) and not (isinstance(table[key], float) and isinstance(value, int)):
             raise ValueError(f"{name}: {value!r} is not a {type(table[key]).__name__} like {table[key]!r}")
@@ -409,7 +422,7 @@ def pim_step(node: Node, model: Model, batch: int, context: float, system: str) 
         tp = [node.tiers[t].throughput(model.group) for t in TIERS]
         x, y = derive_ratios(*tp)
         profile = host_profile(_quantised(shares), budget, spec["dynamic"], x, y,
-                               steps=node.sparsity["host_steps"])
+                               steps=node.sparsity["host_steps"], lam=node.sparsity["importance_lambda"])
         active_share = profile.activated_share
         moved, ssd_moved = profile.moved, 2 * profile.ssd_to_ddr      # Algorithm 2 swaps: each up-move has a down-move
     else:

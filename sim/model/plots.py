@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["draw_plots"]
+__all__ = ["draw_plots", "draw_tornado"]
 
 # Energy parts of ``sim.model.node`` (the keys of a step's energy) as a reader names them.
 ENERGY_PARTS = {"gpu_compute": "GPU compute", "kv_io": "KV from memory to GPU", "kv_pim": "attention in PIM",
@@ -196,3 +196,34 @@ def draw_plots(data: dict, out) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     plt = _pyplot()
     return [f(plt, data, out) for f in (_speedups, _tier_breakdown, _energy, _scaling, _contexts)]
+
+
+def draw_tornado(result: dict, out) -> Path:
+    """``pam eval --sweep``: a panel per headline, a bar per assumption from its lowest to its highest relative
+    change of that headline, assumptions in the sweep's ranking (largest swing on top), values at the ends."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
+    heads = list(result["base"])
+    names = result["ranking"]
+    cols = 3
+    rows = -(-len(heads) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(16, 2.2 + 0.28 * len(names) * rows), squeeze=False)
+    for ax, head in zip(axes.flat, heads):
+        y = np.arange(len(names))[::-1]
+        for yi, name in zip(y, names):
+            changes = [100 * c for c in result["swings"][name][head] if np.isfinite(c)]
+            if not changes:
+                continue
+            lo, hi = min(changes + [0.0]), max(changes + [0.0])
+            ax.barh(yi, hi - lo, left=lo, color="C3" if abs(hi) + abs(lo) > 10 else "C0", height=0.6)
+            ax.text(hi, yi, f" {hi:+.0f}%", va="center", fontsize=6)
+            ax.text(lo, yi, f"{lo:+.0f}% ", va="center", ha="right", fontsize=6)
+        ax.axvline(0, color="grey", linewidth=0.8)
+        ax.set_yticks(y, names, fontsize=6)
+        ax.set_xlabel("change of the ratio from the base (%)", fontsize=7)
+        ax.set_title(f"{head} (base {result['base'][head]:.3g}x)", fontsize=7)
+    for ax in list(axes.flat)[len(heads):]:
+        ax.axis("off")
+    return _save(plt, fig, f"Sensitivity of the headline ratios ({result['preset']} preset): each assumption over "
+                 f"its swept values", out / "tornado.png")

@@ -1,0 +1,95 @@
+"""``pam eval --sweep``: how much each assumed figure moves each headline ratio (issue 15, item 6).
+
+Each point reruns the headline part of the evaluation (online and offline,
+PAM, vLLM-offload and LS-PIM: :func:`sim.model.evaluate.evaluate` with
+``headline_only``) with one figure of ``sim/configs/system.toml`` (or a
+link of ``host/configs/migration.toml``, as ``links.hbm_ddr``) overridden,
+and records every headline's mean ratio. An assumption's *swing* on a
+headline is the largest relative change from the base over its values; the
+ranking orders assumptions by their largest swing over all headlines.
+
+``DEFAULT_SWEEP`` holds the assumed figures with a low and a high value each,
+a plausible range rather than a fit: none is chosen to move a ratio towards
+the paper's.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sim.model.evaluate import evaluate
+from sim.progress import Progress
+
+__all__ = ["DEFAULT_SWEEP", "headlines", "parse_sweep", "sweep"]
+
+DEFAULT_SWEEP = {
+    "links.hbm_ddr": (32.0, 128.0),                 # GB/s per GPU: PCIe 4.0 x16 .. PCIe 6.0 x16 (base 5.0 x16, 64)
+    "gpu.compute_efficiency": (0.4, 0.8),           # achieved share of peak FLOPs (base 0.6)
+    "gpu.memory_efficiency": (0.6, 0.9),            # achieved share of peak HBM bandwidth (base 0.8)
+    "platform.activation_reserve_gb": (20, 160),    # HBM kept from KV: vLLM's KV budget (base 40 GB)
+    "sparsity.budget": (0.03125, 0.125),            # share of the context a sparse system attends (base 1/16)
+    "sparsity.importance_lambda": (0.3, 0.9),       # Eq. 7's lambda (paper 0.6)
+    "host.scheduler_threads": (4, 64),              # host cores running the scheduler (base 16)
+    "tiers.ddr.sync_us": (2.0, 20.0),               # DDR-PIM round trip per layer (base 5 us)
+    "tiers.ssd.sync_us": (10.0, 100.0),             # SSD-PIM round trip per layer (base 20 us)
+    "serving.max_running": (256, 4096),             # running-sequence cap (base 1024; vLLM's default 256)
+}
+
+
+def parse_sweep(texts: list[str]) -> dict[str, tuple]:
+    """``NAME=v1,v2,...`` items (or ``default``) into {name: values}."""
+    points: dict[str, tuple] = {}
+    for text in texts:
+        if text == "default":
+            points.update(DEFAULT_SWEEP)
+            continue
+        name, sep, values = text.partition("=")
+        if not sep or not name or not values:
+            raise ValueError(f"--sweep: {text!r} is not NAME=v1,v2,... (or 'default')")
+        parsed = []
+        for value in values.split(","):
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"--sweep: {name}: {value!r} is not a number") from None
+            if not math.isfinite(number):
+                raise ValueError(f"--sweep: {name}: {value!r} is not a finite number")
+            parsed.append(int(number) if number.is_integer() and "." not in value else number)
+        points[name] = tuple(parsed)
+    return points
+
+
+def headlines(data: dict) -> dict[str, float]:
+    """The mean ratio of every headline comparison of an evaluation that has one."""
+    out = {}
+    for row in data["comparisons"]:
+        ours = row["ours"]
+        if isinstance(ours, dict):
+            out[row["comparison"]] = ours["mean"]
+    return out
+
+
+def sweep(points: dict[str, tuple], models=None, preset: str = "paper", calibration=None, seed: int = 1,
+          progress: bool = False) -> dict:
+    """Run the base and every (name, value) point; returns their headlines, each assumption's swing per
+    headline and the ranking."""
+    total = 1 + sum(len(v) for v in points.values())
+    bar = Progress(total, f"sensitivity sweep ({preset} preset)", progress)
+    base = headlines(evaluate(models, seed, calibration=calibration, preset=preset, headline_only=True))
+    bar.step("base")
+    rows = []
+    for name, values in points.items():
+        for value in values:
+            h = headlines(evaluate(models, seed, calibration=calibration, preset=preset, headline_only=True,
+                                   overrides={name: value}))
+            rows.append({"name": name, "value": value, "headlines": h})
+            bar.step(f"{name}={value}")
+    swings = {}
+    for name in points:
+        mine = [r for r in rows if r["name"] == name]
+        swings[name] = {h: [(r["headlines"].get(h, math.nan) / b - 1) if b else math.nan for r in mine]
+                        for h, b in base.items()}
+    ranking = sorted(points, key=lambda n: -max((abs(x) for v in swings[n].values() for x in v if math.isfinite(x)),
+                                                default=0.0))
+    return {"preset": preset, "base": base, "points": rows, "swings": swings, "ranking": ranking,
+            "values": {n: list(v) for n, v in points.items()}}
