@@ -67,7 +67,7 @@ def cmd_eval(args):
         output_folder("--out", args.out)
     if args.sweep:
         return _eval_sweep(args, models, presets, calibration)
-    runs = {p: evaluate(models, args.seed, progress=not args.json, calibration=calibration, preset=p)
+    runs = {p: evaluate(models, args.seed, progress=True, calibration=calibration, preset=p)
             for p in presets}
     first = runs[presets[0]]
     lines = [f"system model: {', '.join(first['models'].values())}; calibration from the RTL: {calibration}; "
@@ -102,7 +102,7 @@ def _eval_sweep(args, models, presets, calibration):
     """``pam eval --sweep``: each assumption's swing on each headline ratio, per preset; a tornado chart with -o."""
     points = parse_sweep(args.sweep)
     load_node(calibration, presets[0], {name: values[0] for name, values in points.items()})    # names checked first
-    results = {p: sweep(points, models, p, calibration, args.seed, progress=not args.json) for p in presets}
+    results = {p: sweep(points, models, p, calibration, args.seed, progress=True) for p in presets}
     lines = []
     for preset, result in results.items():
         if args.out:
