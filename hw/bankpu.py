@@ -8,7 +8,9 @@ the PU consumes it (``hw.kvlayout.kv_columns``: per block, K chunk-major,
 then V token-major) from a column address ``base``. A ``run`` command
 {base, tokens, group} starts the PU and streams 2·C·tokens columns from
 ``base`` (row-major addresses: row = a // columns_per_row) into it; the PU
-takes the query vectors on ``q`` and emits G partials on ``part``.
+takes the query vectors on ``q`` and emits G partials on ``part``. The PU
+runs at the tier's ``pu_mhz`` inside the bank's ``memory_mhz`` domain
+(``hw.puclock.ClockedPU``); every count here is in memory cycles.
 
 Host writes (``wr``) go to the bank while no run is reading it. A run is
 accepted only when the PU is idle.
@@ -26,6 +28,7 @@ from .bank import Bank
 from .flash import FlashDie
 from .partial import partial_layout
 from .pu import PU
+from .puclock import ClockedPU
 from .tierconfig import TierConfig
 
 __all__ = ["BankPU", "share_bank_port", "address_bits", "memory_for"]
@@ -78,6 +81,9 @@ class BankPU(wiring.Component):
         self._tier = tier
         self._memory = memory_for(tier, sharers)
         self._pu = PU(fmt, acc, tier.lanes, head_dim, max_group, block_tokens)
+        # The PU at its own clock (hw.puclock), where the tier clocks it below the memory.
+        self._unit = (ClockedPU(self._pu, tier.pu_mhz, tier.memory_mhz) if tier.pu_mhz < tier.memory_mhz
+                      else self._pu)
         self._chunks = head_dim // tier.lanes
         bits = address_bits(tier)
         super().__init__({
@@ -102,7 +108,7 @@ class BankPU(wiring.Component):
         m = Module()
         capacity = self._tier.geometry.rows * self._tier.geometry.columns_per_row
         m.submodules.bank = bank = self._memory
-        m.submodules.pu = pu = self._pu
+        m.submodules.pu = pu = self._unit
         running, cmd_sent = Signal(name="running"), Signal(name="cmd_sent")
         issued, total = Signal(32, name="issued"), Signal(32, name="total")
         addr = Signal(address_bits(self._tier), name="addr")
