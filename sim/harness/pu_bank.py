@@ -79,16 +79,18 @@ class PUBank(wiring.Component):
                      unit.run.valid.eq(is_start), unit.run.payload.base.eq(0),
                      unit.run.payload.tokens.eq(body[:32]), unit.run.payload.group.eq(body[32:40]),
                      unit.q.valid.eq(is_query), unit.q.payload.eq(body),
-                     self.cmd.ready.eq(((op == PUBankOp.WRITE) & unit.wr.ready) | (op == PUBankOp.START)
+                     self.cmd.ready.eq(((op == PUBankOp.WRITE) & unit.wr.ready)
+                                       | ((op == PUBankOp.START) & unit.run.ready)
                                        | ((op == PUBankOp.QUERY) & unit.q.ready))]
         wiring.connect(m, unit.part, wiring.flipped(self.part))
-        with m.If(is_start):
+        started = is_start & unit.run.ready
+        with m.If(started):
             m.d.sync += [running.eq(1), self.cycles.eq(0), self.stream_cycles.eq(0), self.done.eq(0),
                          tokens.eq(body[:32]), group.eq(body[32:40])]
         partials = Signal(8)
-        with m.If(is_start):
+        with m.If(started):
             m.d.sync += partials.eq(0)
-        with m.If(running & ~is_start):
+        with m.If(running & ~started):
             m.d.sync += self.cycles.eq(self.cycles + 1)
             with m.If(unit.columns_taken < 2 * self._chunks * tokens):
                 m.d.sync += self.stream_cycles.eq(self.stream_cycles + 1)
