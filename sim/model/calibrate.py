@@ -151,7 +151,8 @@ def _check_shapes(tiers, groups, head_dim: int, fmt: str) -> None:
     for name in tiers:
         tier = load_tier(name)
         for group in groups:
-            PU(fmt_, FP32, tier.lanes, head_dim, group, block_tokens_for(tier.buffer_bytes, FP32, group))
+            unit = PU(fmt_, FP32, tier.lanes, head_dim, group, block_tokens_for(tier.buffer_bytes, FP32, group))
+            unit._MustUse__silence = True      # built only to check its shape: no UnusedElaboratable warning
 
 
 def check_calibration_run(tiers, groups, head_dim: int, fmt: str, out=None, merge_with=None) -> None:
