@@ -83,6 +83,11 @@ def cmd_eval(args):
               f"{r['mean_batch']:.0f}", f"{r['tpot_ms']['p99']:.1f} ms", r.get("limit") or r.get("why", ""))
              for r in data["online"] if r["workload"] == "sharegpt" and r["slo_ms"] == 150],
             ("model", "system", "tokens/s", "req/s", "batch", "p99 TPOT", "limit"))]
+    lines.append("attention compute per device at the calibrated speed (4·d FLOPs per token and query head), "
+                 "next to the paper's per-device figure under peak power:")
+    lines += ["  " + line for line in table(
+        [(r["tier"].upper(), r["group"], f"{r['tflops']:.3g}", f"{r['paper_tflops']:g}")
+         for r in first["device_compute"]], ("tier", "G", "TFLOPS (ours)", "TFLOPS (paper)"))]
     lines.append("against the paper (brief section 4), per model: ours as mean (min-max) over workloads and SLOs, "
                  "or over batches")
     columns = ["comparison"] + [f"{p} preset" for p in presets] + ["paper", "direction"]

@@ -11,7 +11,9 @@ at least 256 tokens, so both runs are in steady state.
 The reduction unit is measured the same way, under Amaranth's simulator: a
 merge of ``n`` and ``2n`` partials gives cycles per merged partial.
 
-Cycles are in each tier's memory (controller) clock, which the file records.
+Cycles are in each tier's memory (controller) clock, which the file records
+(``clock_mhz``), next to the clock the PU runs at beside it (``pu_mhz``,
+``hw.puclock``).
 The system model (``sim/model/node.py``) reads only this file and the configs.
 """
 
@@ -67,7 +69,7 @@ def _pu_entry(tier_name: str, fmt: str, head_dim: int, group: int, seed: int) ->
         raise ValueError(f"calibration run {tier_name} G={group} is not bit-exact: {bad[0]}")
     per_token = (runs[1].cycles - runs[0].cycles) / n
     return {"tier": tier_name, "format": fmt, "head_dim": head_dim, "group": group, "lanes": tier.lanes,
-            "block_tokens": block, "sharers": sharers, "clock_mhz": tier.memory_mhz,
+            "block_tokens": block, "sharers": sharers, "clock_mhz": tier.memory_mhz, "pu_mhz": tier.pu_mhz,
             "tokens": [n, 2 * n], "cycles": [runs[0].cycles, runs[1].cycles],
             "cycles_per_token": per_token, "fixed_cycles": runs[0].cycles - per_token * n,
             "read_bus_utilisation": runs[1].utilisation, "bit_exact": True}

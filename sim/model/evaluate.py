@@ -53,6 +53,7 @@ PAPER = {
     "attention_vs_ls_pim": {"small batch": 18.7, "large batch": 48.56},
     "energy_saving_vs_vllm": (0.531, 0.927),
     "scaling_vs_l_pim": (6.03, 16.96),
+    "device_tflops": {"hbm": 1.6, "ddr": 0.204, "ssd": 0.018},      # brief section 1, under peak power
 }
 
 
@@ -158,7 +159,11 @@ def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=Non
                                  "fits": r.fits, "throughput": r.throughput, "step_ms": r.step_s * 1e3,
                                  "why": r.why})
         bar.step(f"{preset}: {model.name} ablation, scaling, contexts")
+    device = [{"tier": name, "group": g, "tflops": node.tiers[name].device_flops(g, node.head_dim) / 1e12,
+               "paper_tflops": PAPER["device_tflops"][name]}
+              for name in ("hbm", "ddr", "ssd") for g in sorted({m.group for m in all_models.values()})]
     return {"seed": seed, "preset": preset, "vllm": node.vllm, "models": {k: all_models[k].name for k in keys},
+            "device_compute": device,
             "workloads": workloads, "systems": list(SYSTEMS), "online": online, "offline": offline_rows,
             "ablation": ablation, "scaling": scaling, "context_sweep": contexts,
             "comparisons": compare(online, offline_rows, ablation, scaling, keys)}

@@ -136,6 +136,11 @@ class Tier:
         """Token-kv-heads per second over the whole tier."""
         return self.banks * self.clock_hz / self.token_cycles(group)
 
+    def device_flops(self, group: int, head_dim: int) -> float:
+        """Attention FLOPs per second of one device at its calibrated speed: each token of a kv head costs
+        4·head_dim FLOPs (q·k and p·v) for each of the group's query heads."""
+        return self.throughput(group) / self.devices * 4 * head_dim * group
+
 
 @dataclasses.dataclass(frozen=True)
 class Node:

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from hw.tierconfig import load_tier
 from sim.model.calibrate import load_calibration
 from sim.cli import main
 from sim.model.evaluate import evaluate
@@ -54,8 +55,16 @@ def test_the_committed_calibration_is_bit_exact_and_covers_every_model():
     for tier in ("hbm3", "ddr4", "ssd"):
         assert groups <= {e["group"] for e in cal["pu"] if e["tier"] == tier}, tier
     for e in cal["pu"]:      # measured, so never faster than the PU's own column streams (hw.pu.phase_cycles)
-        chunks = e["head_dim"] // e["lanes"]
-        assert e["cycles_per_token"] >= 2 * chunks * e["group"] - 1e-9, e
+        chunks = e["head_dim"] // e["lanes"]        # at the PU's clock, in memory cycles (hw.puclock)
+        assert e["cycles_per_token"] >= 2 * chunks * e["group"] * e["clock_mhz"] / e["pu_mhz"] - 1e-9, e
+        assert e["pu_mhz"] == load_tier(e["tier"]).pu_mhz <= e["clock_mhz"], e
+
+
+def test_device_compute_follows_the_calibration():
+    node = default_node()
+    hbm = node.tiers["hbm"]
+    per_device = 1024 * 1.3e9 / hbm.token_cycles(8) * 4 * 128 * 8       # banks x tokens/s x FLOPs per token
+    assert hbm.device_flops(8, 128) == pytest.approx(per_device, rel=1e-12)
 
 
 def test_tier_time_follows_the_calibrated_cycles():
