@@ -220,6 +220,7 @@ def draw_tornado(result: dict, out) -> Path:
             ax.text(hi, yi, f" {hi:+.0f}%", va="center", fontsize=6)
             ax.text(lo, yi, f"{lo:+.0f}% ", va="center", ha="right", fontsize=6)
         ax.axvline(0, color="grey", linewidth=0.8)
+        ax.margins(x=0.2)                  # room for the values at the bars' ends
         ax.set_yticks(y, names, fontsize=6)
         ax.set_xlabel("change of the ratio from the base (%)", fontsize=7)
         ax.set_title(f"{head} (base {result['base'][head]:.3g}x)", fontsize=7)
