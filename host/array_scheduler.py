@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from host.scheduler import DDR, HBM, SSD
+from host.scheduler import DDR, HBM, SSD, TierScheduler, scheduler_parameters
 
 __all__ = ["ArrayScheduler", "array_scheduler_step"]
 
@@ -45,19 +45,12 @@ class ArrayScheduler:
         Bound on swaps per step.
     """
 
-    _RESCALE_BELOW = 1e-150
+    _RESCALE_BELOW = TierScheduler._RESCALE_BELOW      # the same rebuilds as the reference, at the same steps
     _COMPACT_INCOMING = 4096
 
     def __init__(self, capacities, x: float, y: float, max_moves: int = 256):
-        capacities = tuple(capacities)
-        if len(capacities) != 3 or any(not isinstance(c, int) or c < 0 for c in capacities):
-            raise ValueError(f"capacities must be three non-negative integers, not {capacities!r}")
-        if not (x > 0 and y > 0):
-            raise ValueError(f"target ratios must be positive, not x={x!r}, y={y!r}")
-        if max_moves < 0:
-            raise ValueError(f"max_moves must be >= 0, not {max_moves}")
-        self.capacities, self.x, self.y, self.max_moves = capacities, x, y, max_moves
-        total = sum(capacities)
+        self.capacities, self.x, self.y, self.max_moves = scheduler_parameters(capacities, x, y, max_moves)
+        total = sum(self.capacities)
         self._value = np.zeros(total)                 # importance / scale
         self._tier = np.zeros(total, np.int8)
         self._scored = np.zeros(total, bool)          # ever scored: its value may be non-zero

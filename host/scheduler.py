@@ -31,7 +31,8 @@ from __future__ import annotations
 import dataclasses
 import heapq
 
-__all__ = ["Move", "TierScheduler", "derive_ratios", "scheduler_step", "scheduler_update", "HBM", "DDR", "SSD"]
+__all__ = ["Move", "TierScheduler", "derive_ratios", "scheduler_parameters", "scheduler_step", "scheduler_update",
+           "HBM", "DDR", "SSD"]
 
 HBM, DDR, SSD = 0, 1, 2
 TIER_NAMES = ("HBM", "DDR", "SSD")
@@ -59,6 +60,18 @@ def derive_ratios(throughput_hbm: float, throughput_ddr: float, throughput_ssd: 
     return throughput_hbm / throughput_ssd, throughput_ddr / throughput_ssd
 
 
+def scheduler_parameters(capacities, x: float, y: float, max_moves: int) -> tuple:
+    """A scheduler's parameters, checked: (capacities as a tuple, x, y, max_moves)."""
+    capacities = tuple(capacities)
+    if len(capacities) != 3 or any(not isinstance(c, int) or c < 0 for c in capacities):
+        raise ValueError(f"capacities must be three non-negative integers, not {capacities!r}")
+    if not (x > 0 and y > 0):
+        raise ValueError(f"target ratios must be positive, not x={x!r}, y={y!r}")
+    if max_moves < 0:
+        raise ValueError(f"max_moves must be >= 0, not {max_moves}")
+    return capacities, x, y, max_moves
+
+
 class TierScheduler:
     """Places tokens over HBM/DDR/SSD and rebalances them by importance each decode step.
 
@@ -75,14 +88,7 @@ class TierScheduler:
     _RESCALE_BELOW = 1e-150
 
     def __init__(self, capacities, x: float, y: float, max_moves: int = 256):
-        capacities = tuple(capacities)
-        if len(capacities) != 3 or any(not isinstance(c, int) or c < 0 for c in capacities):
-            raise ValueError(f"capacities must be three non-negative integers, not {capacities!r}")
-        if not (x > 0 and y > 0):
-            raise ValueError(f"target ratios must be positive, not x={x!r}, y={y!r}")
-        if max_moves < 0:
-            raise ValueError(f"max_moves must be >= 0, not {max_moves}")
-        self.capacities, self.x, self.y, self.max_moves = capacities, x, y, max_moves
+        self.capacities, self.x, self.y, self.max_moves = scheduler_parameters(capacities, x, y, max_moves)
         self._tier: dict[int, int] = {}
         self._value: dict[int, float] = {}      # importance / scale
         self._version: dict[int, int] = {}
