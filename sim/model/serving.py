@@ -30,10 +30,11 @@ and p99 over the requests of the middle 80% of arrivals (the first and last
 tenth are warm-up and drain). An online run's throughput is the output
 tokens of that window's requests over the window's span: what the engine
 serves when it keeps up, which it does when no more than 2% of the requests
-still wait for admission at the last arrival. An offline run's throughput is
-all its output tokens over the time to finish them. **Peak throughput under
-an SLO** is the throughput at the highest arrival rate whose run keeps up
-with a p99 TPOT within the SLO, found by bisection on the rate.
+still wait for admission or prefill at the last arrival. An offline run's
+throughput is all its output tokens over the time to finish them. **Peak
+throughput under an SLO** is the throughput at the highest arrival rate,
+found by bisection on the rate below the engine's steady-state service limit
+(:func:`service_limit`), whose run keeps up with a p99 TPOT within the SLO.
 """
 
 from __future__ import annotations
@@ -119,7 +120,6 @@ class ServingResult:
     mean_batch: float             # decoding requests per step, time-weighted
     preemptions: int
     steps: int
-
     requests: int
 
     @property
