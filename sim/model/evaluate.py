@@ -117,8 +117,9 @@ def _run_all(jobs: list, progress: Progress, workers: int) -> list:
 def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=None, preset: str = "physical",
              workers: int | None = None, overrides: dict | None = None, headline_only: bool = False) -> dict:
     """The evaluation under ``preset`` with ``overrides`` ({"section.key": value}) of its figures.
-    ``headline_only`` runs only what the headline ratios need: online and offline, PAM, vLLM-offload and
-    LS-PIM (the sensitivity sweep's unit)."""
+    ``headline_only`` runs the serving simulator only for the systems the headline ratios compare (PAM,
+    vLLM-offload, LS-PIM): the sensitivity sweep's unit. The ablation, scaling and context rows are steady
+    decode steps and always run."""
     frozen = tuple(sorted((overrides or {}).items()))
     node = _node(calibration, preset, frozen)
     all_models = load_models()
@@ -134,12 +135,12 @@ def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=Non
     jobs += [(_offline_cell, (calibration, preset, frozen, k, w, b, s, seed), f"{preset}: {all_models[k].name} {w} "
               f"batch {b} {s}") for k in keys for w in ("arxiv_sum", "write_doc") for b in OFFLINE_BATCHES.get(k, ())
              for s in systems]
-    bar = Progress(len(jobs) + (0 if headline_only else len(keys)), f"evaluation ({preset} preset)", progress)
+    bar = Progress(len(jobs) + len(keys), f"evaluation ({preset} preset)", progress)
     results = _run_all(jobs, bar, workers)
     online = [row for rows in results if isinstance(rows, list) for row in rows]
     offline_rows = [r for r in results if isinstance(r, dict)]
     ablation, scaling, contexts = [], [], []
-    for key in ([] if headline_only else keys):
+    for key in keys:
         model = all_models[key]
         context = workloads["arxiv_sum"]["decode_context"]
         for batch in (16, 256):

@@ -1,8 +1,8 @@
 """``pam eval --sweep``: how much each assumed figure moves each headline ratio (issue 15, item 6).
 
-Each point reruns the headline part of the evaluation (online and offline,
-PAM, vLLM-offload and LS-PIM: :func:`sim.model.evaluate.evaluate` with
-``headline_only``) with one figure of ``sim/configs/system.toml`` (or a
+Each point reruns the evaluation's comparisons (the serving simulator for
+PAM, vLLM-offload and LS-PIM only: :func:`sim.model.evaluate.evaluate` with
+``headline_only``; the ablation and scaling rows in full) with one figure of ``sim/configs/system.toml`` (or a
 link of ``host/configs/migration.toml``, as ``links.hbm_ddr``) overridden,
 and records every headline's mean ratio. An assumption's *swing* on a
 headline is the largest relative change from the base over its values; the
