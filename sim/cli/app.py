@@ -163,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tiers", default="hbm3,ddr4", help="comma-separated tiers (default %(default)s)")
     p.add_argument("--groups", type=positive_ints, default=[1],
                    help="comma-separated GQA group sizes; each is a build (default 1)")
-    p.add_argument("--tokens", type=int, default=1024, help="tokens in the bank (default %(default)s)")
+    p.add_argument("--tokens", type=positive_ints, default=[1024], help="comma-separated tokens in the bank, one "
+                   "run each on the same build, e.g. 32,128,1024 for the per-bank counts of real decode (default "
+                   "1024)")
     p.add_argument("--head-dim", type=int, default=128, help="head_dim (default %(default)s)")
     p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")

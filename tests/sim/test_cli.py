@@ -221,3 +221,14 @@ def test_bench_sim_bad_arguments(capsys):
     assert "designs: 'gpu' is not one of system, pu, bank" in capsys.readouterr().err
     assert main(["bench", "sim", "--reads", "0"]) == 2
     assert "--reads: 0 is below the least value, 1" in capsys.readouterr().err
+
+
+@pytest.mark.verilator
+def test_bench_pu_runs_each_token_count_on_one_build(capsys):
+    """pam bench pu --tokens 8,40: one bit-exact run per count, the K and V columns C per token each."""
+    assert main(["bench", "pu", "--tiers", "hbm3", "--head-dim", "64", "--tokens", "8,40", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tokens"] == [8, 40] and [r["tokens"] for r in data["runs"]] == [8, 40]
+    for r in data["runs"]:
+        assert r["bit_exact"] and r["k_cycles_per_token"] == r["v_cycles_per_token"] == 64 // 16
+        assert 0 < r["fraction_of_limit"] <= 1.0
