@@ -7,6 +7,7 @@ band drawn beside ours, and one model per panel where their scales differ.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,10 @@ def _panels(plt, count: int, width: float = 5.2, height: float = 4.2):
 
 
 def _save(plt, fig, title: str, path: Path) -> Path:
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    width, height = fig.get_size_inches()
+    lines = textwrap.wrap(title, max(20, int(width * 11)))         # about 11 characters per inch at 11 pt
+    fig.suptitle("\n".join(lines), fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.2 + 0.2 * len(lines)) / height))     # room kept for the title
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -221,6 +224,8 @@ def draw_tornado(result: dict, out) -> Path:
             ax.text(lo, yi, f"{lo:+.0f}% ", va="center", ha="right", fontsize=6)
         ax.axvline(0, color="grey", linewidth=0.8)
         ax.margins(x=0.2)                  # room for the values at the bars' ends
+        low, high = ax.get_xlim()
+        ax.set_xlim(min(low, -2.0), max(high, 2.0))      # a row nothing moves keeps a readable ±2% axis
         ax.set_yticks(y, names, fontsize=6)
         ax.set_xlabel("change of the ratio from the base (%)", fontsize=7)
         ax.set_title(f"{head} (base {result['base'][head]:.3g}x)", fontsize=7)
