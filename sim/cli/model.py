@@ -11,7 +11,7 @@ from sim.model.evaluate import DIRECTION_WORDS, PRESETS, evaluate
 from sim.model.node import load_node
 from sim.model.plots import draw_plots, draw_tornado
 from sim.model.sensitivity import parse_sweep, sweep
-from sim.cli.common import emit, output_file, output_folder, table
+from sim.cli.common import emit, output_folder, table
 
 
 def cmd_calibrate(args):

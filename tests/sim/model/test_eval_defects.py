@@ -8,7 +8,7 @@ from golden.traces.activations import activated_stream
 from sim.cli import main
 from sim.model.evaluate import compare
 from sim.model.host_profile import PROFILE_TOKENS, host_profile
-from sim.model.node import dense_layer_s, gpu_roofline_s, head_s, load_models, load_node, step
+from sim.model.node import dense_layer_s, head_s, load_models, load_node, step
 from sim.model.workloads import sample
 
 MODELS = load_models()
