@@ -12,6 +12,14 @@ takes the query vectors on ``q`` and emits G partials on ``part``. The PU
 runs at the tier's ``pu_mhz`` inside the bank's ``memory_mhz`` domain
 (``hw.puclock.ClockedPU``); every count here is in memory cycles.
 
+Between the bank and the PU sits a FIFO of ``tier.kv_fifo_columns`` columns
+(none at 0). Within a block the PU takes the K columns, then spends a fixed
+turnaround (K drain, the α and P chain, the rescale) before it takes the V
+columns; the bank's own output FIFO holds only the reads in flight, so
+without the decoupling FIFO the bank stalls for that turnaround. With it,
+the bank keeps streaming V columns while the PU turns around (issue 15,
+item 2; sizing and figures in docs/architecture.md).
+
 Host writes (``wr``) go to the bank while no run is reading it. A run is
 accepted only when the PU is idle.
 """
@@ -19,7 +27,7 @@ accepted only when the PU is idle.
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.formats import FloatFormat
@@ -133,7 +141,14 @@ class BankPU(wiring.Component):
         with m.If(pu.kv.valid & pu.kv.ready):
             m.d.sync += self.columns_taken.eq(self.columns_taken + 1)
         wiring.connect(m, wiring.flipped(self.q), pu.q)
-        wiring.connect(m, bank.rdata, pu.kv)
+        if self._tier.kv_fifo_columns:
+            m.submodules.kv_fifo = kv_fifo = fifo.SyncFIFOBuffered(width=self._tier.geometry.column_bits,
+                                                                   depth=self._tier.kv_fifo_columns)
+            m.d.comb += [kv_fifo.w_data.eq(bank.rdata.payload), kv_fifo.w_en.eq(bank.rdata.valid),
+                         bank.rdata.ready.eq(kv_fifo.w_rdy),
+                         pu.kv.payload.eq(kv_fifo.r_data), pu.kv.valid.eq(kv_fifo.r_rdy), kv_fifo.r_en.eq(pu.kv.ready)]
+        else:
+            wiring.connect(m, bank.rdata, pu.kv)
         wiring.connect(m, pu.part, wiring.flipped(self.part))
         m.d.comb += [self.reads.eq(bank.reads), self.activates.eq(bank.activates),
                      self.refreshes.eq(bank.refreshes), self.read_bus_cycles.eq(bank.read_bus_cycles),

@@ -97,6 +97,7 @@ class TierConfig:
     geometry: BankGeometry
     lanes: int
     buffer_bytes: int
+    kv_fifo_columns: int = 0      # the bank-to-PU decoupling FIFO (hw.bankpu), in columns; 0: none
 
     @property
     def is_flash(self) -> bool:
@@ -156,8 +157,14 @@ def load_tier(name_or_path: str | Path) -> TierConfig:
         value = table.get(key)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"{path}: {section}.{key} must be a positive number, not {value!r}")
+    fifo = pu.get("kv_fifo_columns", 0)
+    if not isinstance(fifo, int) or isinstance(fifo, bool) or fifo < 0:
+        raise ValueError(f"{path}: pu.kv_fifo_columns must be a whole number >= 0, not {fifo!r}")
+    unknown = sorted(set(pu) - {"lanes", "buffer_bytes", "kv_fifo_columns"})
+    if unknown:
+        raise ValueError(f"{path}: pu.{unknown[0]} is not a known parameter")
     if pu["lanes"] != geometry.lanes:
         raise ValueError(f"{path}: pu.lanes {pu['lanes']} does not match geometry.column_bits "
                          f"{geometry.column_bits} / 16 = {geometry.lanes}")
     return TierConfig(doc.get("name", path.stem), float(clock["memory_mhz"]), float(clock["pu_mhz"]),
-                      timing, geometry, int(pu["lanes"]), int(pu["buffer_bytes"]))
+                      timing, geometry, int(pu["lanes"]), int(pu["buffer_bytes"]), fifo)

@@ -119,6 +119,9 @@ def test_config_errors_name_the_field(tmp_path):
                             ("tRCD = 19", "", "timing.tRCD missing"),
                             ("tRCD = 19", "tRCD = 19\ntXYZ = 3", "timing.tXYZ is not a known parameter"),
                             ("lanes = 16", "lanes = 8", "pu.lanes 8 does not match"),
+                            ("kv_fifo_columns = 32", "kv_fifo_columns = -1", "pu.kv_fifo_columns must be a whole"),
+                            ("kv_fifo_columns = 32", "kv_fifo_columns = 1.5", "pu.kv_fifo_columns must be a whole"),
+                            ("kv_fifo_columns = 32", "kv_fifo_colums = 32", "pu.kv_fifo_colums is not a known"),
                             ("tREFI = 5070", "tREFI = 100", "leaves no time between refreshes")):
         path = tmp_path / "bad.toml"
         path.write_text(text.replace(old, new, 1))

@@ -2,7 +2,7 @@
 
 Three builds (cached in build/sim/, played by the job harness) cover the
 matrix: FP16 and BF16, head_dim 64 and 128, W 16 and 4, G 1, 5 and 8. Each
-runs token counts 0, 1, B-1, B, B+1 and 1000. The G = 8 build also runs
+runs token counts 0, 1, 32, B-1, B, B+1 and 1000. The G = 8 build also runs
 with random idle cycles between commands and partial back-pressure, and with
 a reset in the middle of a run followed by a correct run. The bank's timing (row
 switches, refresh) gives the PU idle input cycles in every case.
@@ -18,7 +18,7 @@ from golden.traces.format import generate_trace
 BUILDS = {"hbm3-fp16-d64-g1": ("hbm3", "fp16", 1, 64, 128),
           "ddr4-bf16-d64-g5": ("ddr4", "bf16", 5, 64, 6),
           "hbm3-bf16-d128-g8": ("hbm3", "bf16", 8, 128, 16)}
-COUNTS = {"0": lambda b: 0, "1": lambda b: 1, "B-1": lambda b: b - 1, "B": lambda b: b, "B+1": lambda b: b + 1,
+COUNTS = {"0": lambda b: 0, "1": lambda b: 1, "32": lambda b: 32, "B-1": lambda b: b - 1, "B": lambda b: b, "B+1": lambda b: b + 1,
           "1000": lambda b: 1000}
 
 
@@ -38,8 +38,9 @@ def test_pu_on_bank_bit_exact(build, which, seed):
     print(run)
     assert run.block_tokens == block
     assert run.bit_exact, run.mismatch
-    if tokens >= 1000 and group == 1:
-        # G = 1 must not be the bottleneck: >= 95% of the bus rate the bank alone achieves.
+    if tokens >= 32 and group == 1:
+        # G = 1 must not be the bottleneck, down to the ~32 tokens per bank of a 2k context spread over a
+        # channel (issue 15, item 2): >= 95% of the bus rate the bank alone achieves after the same writes.
         assert run.fraction_of_limit >= 0.95, run
 
 
