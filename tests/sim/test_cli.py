@@ -231,4 +231,6 @@ def test_bench_pu_runs_each_token_count_on_one_build(capsys):
     assert data["tokens"] == [8, 40] and [r["tokens"] for r in data["runs"]] == [8, 40]
     for r in data["runs"]:
         assert r["bit_exact"] and r["k_cycles_per_token"] == r["v_cycles_per_token"] == 64 // 16
-        assert 0 < r["fraction_of_limit"] <= 1.0
+        # The bank alone replays the same writes, so both runs meet the same refreshes, give or take the few
+        # cycles between the last write and the start: the PU run can come out a hair above the reference.
+        assert 0.95 <= r["fraction_of_limit"] <= 1.01
