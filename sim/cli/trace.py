@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.cli.common import emit, output_file, output_folder, table
+from sim.progress import Progress
 from golden.traces.locality import generate_locality_trace, locality_stats
 from golden.traces.format import generate_trace, read_trace, write_trace
 
@@ -74,15 +75,19 @@ def cmd_trace_capture(args):
         text_name, text = shipped_text()
     if args.prompt_tokens < 1 or args.steps < 1:
         raise ValueError(f"--prompt-tokens and --steps must be >= 1, not {args.prompt_tokens} and {args.steps}")
+    if args.offset < 0:
+        raise ValueError(f"--offset must be >= 0, not {args.offset}")
     layers = sorted(set(args.layers))
     keep = None if args.decode == "greedy" else max(layers) + 1
-    print(f"[capture] loading the model ({'all layers' if keep is None else f'layers 0..{keep - 1}'}), "
-          f"then a {args.prompt_tokens}-token prompt and {args.steps} decode steps", file=sys.stderr, flush=True)
     weights = load_model(keep)
     if max(layers) >= weights.config.total_layers:
         raise ValueError(f"--layers: {max(layers)} not in 0..{weights.config.total_layers - 1}")
+    print(f"[capture] model loaded ({weights.config.layers} layers); a {args.prompt_tokens}-token prompt, then "
+          f"{args.steps} decode steps", file=sys.stderr, flush=True)
+    progress = Progress(args.steps, "decode steps")
     capture = capture_traces(weights, text, text_name, prompt_tokens=args.prompt_tokens, steps=args.steps,
-                             layers=layers, dtype=args.dtype, decode=args.decode, offset=args.offset)
+                             layers=layers, dtype=args.dtype, decode=args.decode, offset=args.offset,
+                             on_step=lambda s: progress.step(f"step {s}"))
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for layer, trace in capture.traces.items():

