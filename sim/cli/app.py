@@ -85,6 +85,13 @@ def _commit() -> str:
     return f"commit {out.stdout.strip()}" if out.returncode == 0 else "commit unknown: not a git checkout"
 
 
+def _add_scaleout_options(p) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run the independent jobs on this Dask scheduler "
+                   "(tcp://host:8786; default: $PAM_DASK_SCHEDULER, else a local cluster of --workers processes)")
+    p.add_argument("--workers", type=int, help="local cluster size (default: one per core; 1: run the jobs here, "
+                   "one after another)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="pam", description="PAM (Processing Across Memory): RTL-level model tools")
     parser.add_argument("--version", action=VersionAction)
@@ -297,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "shipped sim/configs/calibration.json stays read-only)")
     p.add_argument("--merge-with", help="calibration whose entries fill the tiers and groups not run "
                    "(default: the shipped one)")
+    _add_scaleout_options(p)
 
     p = command("eval", "model:cmd_eval", "the paper's evaluation on the system model: online peak throughput under "
                 "SLOs, offline throughput, energy per token, ablations and scaling, next to the paper's figures")
@@ -311,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", action="append", metavar="NAME=v1,v2,...", help="sensitivity: rerun the headline "
                    "ratios with a figure of sim/configs/system.toml (section.key, or links.hbm_ddr) at each value; "
                    "repeatable; 'default' sweeps every assumed figure over a plausible range; -o adds a tornado chart")
+    _add_scaleout_options(p)
 
     p = command("demo", "demo:cmd_demo", "the main job end to end on an embedded default")
     p.add_argument("--out", "-o", help="output folder (default: the build directory's demo/)")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-
 
 from sim.model.calibrate import calibrate, check_calibration_run, shipped_calibration_path, write_calibration
 from sim.model.evaluate import DIRECTION_WORDS, PRESETS, evaluate
@@ -12,14 +12,28 @@ from sim.model.node import load_node
 from sim.model.plots import draw_plots, draw_tornado
 from sim.model.sensitivity import parse_sweep, sweep
 from sim.cli.common import emit, output_folder, table
+from sim.scaleout import ENV_SCHEDULER
+
+
+def _where(args) -> str:
+    """Where the independent jobs run (``sim.scaleout``), checked before any work."""
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, not {args.workers}")
+    address = args.scheduler or os.environ.get(ENV_SCHEDULER)
+    if address:
+        return f"as Dask tasks on the scheduler at {address}"
+    workers = args.workers or os.cpu_count() or 1
+    return "here, one after another" if workers == 1 else f"as Dask tasks on a local cluster of {workers} workers"
 
 
 def cmd_calibrate(args):
     tiers, groups = args.tiers.split(","), args.groups
     check_calibration_run(tiers, groups, args.head_dim, args.dtype, args.out, args.merge_with)   # before any build
-    print(f"calibrating {len(tiers) * len(groups)} PU and {len(tiers)} RU configurations on both cores "
+    where = _where(args)
+    print(f"calibrating {len(tiers) * len(groups)} PU and {len(tiers)} RU configurations {where} "
           f"(each builds its simulation once, minutes; cached after)", file=sys.stderr, flush=True)
-    data = calibrate(tiers, groups, args.head_dim, args.dtype, args.seed, progress=True)
+    data = calibrate(tiers, groups, args.head_dim, args.dtype, args.seed, progress=True, workers=args.workers,
+                     scheduler=args.scheduler)
     path = write_calibration(data, args.out, args.merge_with)
     lines = [f"calibration from the RTL ({args.dtype}, head_dim {args.head_dim}, every run bit-exact) -> {path}",
              f"  merged over {args.merge_with or shipped_calibration_path()} for the tiers and groups not run; "
@@ -67,7 +81,11 @@ def cmd_eval(args):
         output_folder("--out", args.out)
     if args.sweep:
         return _eval_sweep(args, models, presets, calibration)
-    runs = {p: evaluate(models, args.seed, progress=True, calibration=calibration, preset=p)
+    if args.scheduler:
+        raise ValueError(f"--scheduler: {args.scheduler}: only --sweep runs its points on Dask; a plain pam eval "
+                         f"takes seconds on the local cores")
+    _where(args)
+    runs = {p: evaluate(models, args.seed, progress=True, calibration=calibration, preset=p, workers=args.workers)
             for p in presets}
     first = runs[presets[0]]
     lines = [f"system model: {', '.join(first['models'].values())}; calibration from the RTL: {calibration}; "
@@ -107,7 +125,9 @@ def _eval_sweep(args, models, presets, calibration):
     """``pam eval --sweep``: each assumption's swing on each headline ratio, per preset; a tornado chart with -o."""
     points = parse_sweep(args.sweep)
     load_node(calibration, presets[0], {name: values[0] for name, values in points.items()})    # names checked first
-    results = {p: sweep(points, models, p, calibration, args.seed, progress=True) for p in presets}
+    print(f"sensitivity sweep {_where(args)}", file=sys.stderr, flush=True)
+    results = {p: sweep(points, models, p, calibration, args.seed, progress=True, workers=args.workers,
+                        scheduler=args.scheduler) for p in presets}
     lines = []
     for preset, result in results.items():
         if args.out:

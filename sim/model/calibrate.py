@@ -19,11 +19,9 @@ The system model (``sim/model/node.py``) reads only this file and the configs.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import datetime
 import json
-import multiprocessing
 import os
 import subprocess
 import time
@@ -37,6 +35,7 @@ from hw.ru import RU
 from hw.tierconfig import load_tier
 from sim.build_dir import build_dir
 from sim.progress import Progress
+from sim.scaleout import run_jobs
 from sim.jobs.pu_on_bank import run_pu_on_bank
 from sim.pysim.ru import partial_payload, run_ru
 from golden.traces.format import generate_trace
@@ -170,26 +169,26 @@ def check_calibration_run(tiers, groups, head_dim: int, fmt: str, out=None, merg
 
 
 def calibrate(tiers=("hbm3", "ddr4", "ssd"), groups=(1, 5, 8), head_dim: int = 128, fmt: str = "fp16",
-              seed: int = 1, progress: bool = False, workers: int | None = None) -> dict:
+              seed: int = 1, progress: bool = False, workers: int | None = None, scheduler: str | None = None) -> dict:
     """Measure every (tier, group) PU and every tier's RU; returns the calibration as a dict.
 
-    The runs are independent: ``workers`` processes (default: one per core) take them in turn, each with its
-    own Verilator build (builds of one configuration are shared through the build cache's lock)."""
+    The runs are independent Dask tasks (``sim.scaleout``): on an embedded local cluster of ``workers``
+    processes (default: one per core), on the cluster at ``scheduler``, or here one after another with
+    ``workers=1``. Each has its own Verilator build; builds of one configuration are shared through the
+    build cache's lock. The result does not depend on where the jobs ran."""
     _check_shapes(tiers, groups, head_dim, fmt)
     t0 = time.perf_counter()
     jobs = [("pu", tier, fmt, head_dim, group, seed) for tier in tiers for group in groups]
     jobs += [("ru", tier, fmt, head_dim, 4, seed) for tier in tiers]
-    workers = min(len(jobs), workers or os.cpu_count() or 1)
-    results: list = [None] * len(jobs)
     bar = Progress(len(jobs), "calibration", progress)
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = {pool.submit(_job, job): i for i, job in enumerate(jobs)}
-        for future in concurrent.futures.as_completed(futures):
-            i = futures[future]
-            results[i] = entry = future.result()
-            bar.step(f"PU {entry['tier']} G={entry['group']}: {entry['cycles_per_token']:.2f} cycles/token "
-                     f"(+{entry['fixed_cycles']:.0f})" if jobs[i][0] == "pu" else
-                     f"RU {entry['tier']}: {entry['cycles_per_partial']:.1f} cycles/partial")
+
+    def done(i, entry):
+        bar.step(f"PU {entry['tier']} G={entry['group']}: {entry['cycles_per_token']:.2f} cycles/token "
+                 f"(+{entry['fixed_cycles']:.0f})" if jobs[i][0] == "pu" else
+                 f"RU {entry['tier']}: {entry['cycles_per_partial']:.1f} cycles/partial")
+
+    labels = [f"{kind}-{tier}-g{group}" for kind, tier, _, _, group, _ in jobs]
+    results = run_jobs(_job, jobs, labels, scheduler=scheduler, workers=workers, on_done=done)
     pu = [r for r, job in zip(results, jobs) if job[0] == "pu"]
     ru = [r for r, job in zip(results, jobs) if job[0] == "ru"]
     return {"generated_by": "pam calibrate", "date": datetime.date.today().isoformat(), "commit": _commit(),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 from sim.model.evaluate import evaluate
+from sim.scaleout import run_jobs
 from sim.progress import Progress
 
 __all__ = ["DEFAULT_SWEEP", "headlines", "parse_sweep", "sweep"]
@@ -69,21 +70,26 @@ def headlines(data: dict) -> dict[str, float]:
     return out
 
 
+def _point(job: tuple) -> dict:
+    """One sweep point (a Dask task): the headlines with ``override`` ({} for the base)."""
+    models, seed, calibration, preset, override = job
+    return headlines(evaluate(models, seed, calibration=calibration, preset=preset, headline_only=True,
+                              overrides=override, workers=1))
+
+
 def sweep(points: dict[str, tuple], models=None, preset: str = "paper", calibration=None, seed: int = 1,
-          progress: bool = False) -> dict:
-    """Run the base and every (name, value) point; returns their headlines, each assumption's swing per
-    headline and the ranking."""
-    total = 1 + sum(len(v) for v in points.values())
-    bar = Progress(total, f"sensitivity sweep ({preset} preset)", progress)
-    base = headlines(evaluate(models, seed, calibration=calibration, preset=preset, headline_only=True))
-    bar.step("base")
-    rows = []
-    for name, values in points.items():
-        for value in values:
-            h = headlines(evaluate(models, seed, calibration=calibration, preset=preset, headline_only=True,
-                                   overrides={name: value}))
-            rows.append({"name": name, "value": value, "headlines": h})
-            bar.step(f"{name}={value}")
+          progress: bool = False, workers: int | None = None, scheduler: str | None = None) -> dict:
+    """Run the base and every (name, value) point as independent jobs (``sim.scaleout``: a local Dask cluster
+    of ``workers`` processes, the cluster at ``scheduler``, or here with ``workers=1``); returns their
+    headlines, each assumption's swing per headline and the ranking."""
+    named = [(name, value) for name, values in points.items() for value in values]
+    jobs = [(models, seed, calibration, preset, {})] + [(models, seed, calibration, preset, {n: v}) for n, v in named]
+    labels = ["base"] + [f"{n}={v}" for n, v in named]
+    bar = Progress(len(jobs), f"sensitivity sweep ({preset} preset)", progress)
+    results = run_jobs(_point, jobs, labels, scheduler=scheduler, workers=workers,
+                       on_done=lambda i, _: bar.step(labels[i]))
+    base = results[0]
+    rows = [{"name": n, "value": v, "headlines": h} for (n, v), h in zip(named, results[1:])]
     swings = {}
     for name in points:
         mine = [r for r in rows if r["name"] == name]

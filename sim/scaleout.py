@@ -1,0 +1,69 @@
+"""Independent jobs on Dask ``distributed``: ``pam calibrate``'s runs and ``pam eval --sweep``'s points.
+
+By default the jobs run on an embedded ``LocalCluster`` of one single-threaded worker process per core (or
+``workers``). ``--scheduler ADDRESS`` or ``PAM_DASK_SCHEDULER`` sends the same jobs to an existing
+cluster instead: a ``dask scheduler`` with its workers, or one that dask-jobqueue started on Slurm, PBS or
+LSF. ``workers=1`` with no scheduler runs the jobs here, one after another, without Dask (the serial run).
+
+Every job is submitted with ``pure=False`` (never deduplicated) and ``retries``; a worker that dies takes
+its job with it and the scheduler runs that job again on another worker (``distributed.scheduler.
+allowed-failures``, 3 by default), so no result is dropped: a job that fails for good raises here. Results
+come back in the jobs' order whichever worker ran them, so a run is the same bit for bit on any cluster.
+
+Builds: each job builds or reuses its Verilator model in the build directory (``sim.build_dir``), under the
+build cache's lock. Local workers inherit ``PAM_BUILD_DIR`` and ``CCACHE_DIR`` and share one cache. Workers
+on other machines share it only through a shared file system: give them the same ``PAM_BUILD_DIR`` (and
+``CCACHE_DIR``); otherwise each machine builds each configuration once for itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+
+__all__ = ["ENV_SCHEDULER", "RETRIES", "run_jobs"]
+
+ENV_SCHEDULER = "PAM_DASK_SCHEDULER"
+RETRIES = 2
+
+
+def run_jobs(fn: Callable, jobs: Sequence, labels: Sequence[str], *, scheduler: str | None = None,
+             workers: int | None = None, on_done: Callable[[int, object], None] | None = None) -> list:
+    """``[fn(job) for job in jobs]``, run as Dask tasks; ``on_done(index, result)`` as each finishes (for
+    progress: jobs done and left). ``fn`` must be importable by the workers (a module-level function)."""
+    address = scheduler or os.environ.get(ENV_SCHEDULER)
+    if not address and (workers or os.cpu_count() or 1) <= 1 or not jobs:
+        results = []
+        for i, job in enumerate(jobs):
+            results.append(fn(job))
+            if on_done:
+                on_done(i, results[-1])
+        return results
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if address:
+        try:
+            client = Client(address, timeout="5s")
+        except OSError as exc:
+            raise ValueError(f"--scheduler: cannot reach a Dask scheduler at {address} ({exc})") from None
+    else:
+        cluster = LocalCluster(n_workers=min(len(jobs), workers or os.cpu_count() or 1), threads_per_worker=1,
+                               processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        futures = [client.submit(fn, job, key=f"pam-{label}-{i}-{os.getpid()}", pure=False, retries=RETRIES)
+                   for i, (job, label) in enumerate(zip(jobs, labels))]
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list = [None] * len(jobs)
+        for future in as_completed(futures):
+            i = index[future.key]
+            results[i] = future.result()
+            if on_done:
+                on_done(i, results[i])
+        return results
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
