@@ -321,6 +321,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "repeatable; 'default' sweeps every assumed figure over a plausible range; -o adds a tornado chart")
     _add_scaleout_options(p)
 
+    p = command("sweep", "model:cmd_sweep", "design-space exploration: the tiers' PU clock, lanes, buffer and FIFO "
+                "over a grid, each point calibrated on the RTL (cached by configuration) and evaluated; a CSV/JSON "
+                "table and a Pareto plot of throughput against area and energy")
+    p.add_argument("--set", action="append", required=True, metavar="TIER.FIELD=v1,v2,...",
+                   help="an axis: TIER in hbm3, ddr4, ssd; FIELD in pu_mhz, lanes, buffer_bytes, kv_fifo_columns "
+                        "(repeatable; the points are their product)")
+    p.add_argument("--models", default="opt_175b", help="comma-separated models of sim/configs/models.toml "
+                   "(default %(default)s)")
+    p.add_argument("--preset", default="paper", choices=["paper", "physical"], help="preset (default %(default)s)")
+    p.add_argument("--metric", default="offline", choices=["online", "offline"], help="the throughput the Pareto "
+                   "plot weighs: online peak under the 150 ms SLO or offline (default %(default)s: decode-heavy "
+                   "batches, where the PIM tiers set the pace)")
+    p.add_argument("--out", "-o", required=True, help="folder for sweep.csv, sweep.json and pareto.png")
+    _add_scaleout_options(p)
+
     p = command("demo", "demo:cmd_demo", "the main job end to end on an embedded default")
     p.add_argument("--out", "-o", help="output folder (default: the build directory's demo/)")
     p.add_argument("--tokens", type=int, default=1024, help="prompt tokens (default %(default)s; tokens + steps "

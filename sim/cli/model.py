@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -143,3 +144,45 @@ def _eval_sweep(args, models, presets, calibration):
             lines.append(f"  tornado chart: {result['plot']}")
     emit(args, {"sweeps": results}, lines)
     return 0
+
+
+# -- sweep --------------------------------------------------------------------
+
+def cmd_sweep(args):
+    import csv
+
+    from sim.model.dse import explore, parse_axes, pareto_front
+    from sim.model.plots import draw_pareto
+
+    axes = parse_axes(args.set)
+    out = output_folder("--out", args.out)
+    points = 1
+    for values in axes.values():
+        points *= len(values)
+    print(f"design-space sweep: {points} points x {len(args.models.split(','))} models, calibration runs and "
+          f"evaluations {_where(args)}", file=sys.stderr, flush=True)
+    result = explore(axes, args.models.split(","), args.preset, args.workers, args.scheduler, progress=True)
+    rows = result["rows"]
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "sweep.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    gain = "pam_tokens_per_s" if args.metric == "online" else "pam_offline_tokens_per_s"
+    front_area, front_energy = pareto_front(rows, "pu_area_mnand2", gain), pareto_front(rows, "energy_per_token_j", gain)
+    result.update(metric=gain, pareto_area=front_area, pareto_energy=front_energy)
+    (out / "sweep.json").write_text(json.dumps(result, indent=1))
+    png = draw_pareto(result, front_area, front_energy, out)
+    names = list(result["axes"])
+    lines = [f"design-space sweep ({args.preset} preset, PAM online peak at p99 TPOT <= {result['slo_ms']} ms, mean "
+             f"over the online workloads): {len(rows)} rows -> {out / 'sweep.csv'}, {out / 'sweep.json'}, {png}"]
+    lines += table([(*(f"{r[a]:g}" for a in names), r["model"], f"{r['pam_tokens_per_s']:,.0f}",
+                     f"{r['pam_offline_tokens_per_s']:,.0f}",
+                     f"{r['vs_vllm_offload']:.2f}", f"{r['energy_per_token_j']:.3f}", f"{r['pu_area_mnand2']:,.0f}",
+                     ("A" if i in front_area else "") + ("E" if i in front_energy else ""))
+                    for i, r in enumerate(rows)],
+                   (*names, "model", "PAM online tok/s", "offline tok/s", "online vs vLLM", "J/token",
+                    "PU area M NAND2", "Pareto"))
+    lines.append(f"Pareto ({args.metric} throughput): A = no design is both smaller and faster; E = none both more "
+                 f"frugal and faster")
+    emit(args, result, lines)

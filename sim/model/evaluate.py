@@ -162,7 +162,8 @@ def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=Non
         bar.step(f"{preset}: {model.name} ablation, scaling, contexts")
     device = [{"tier": name, "group": g, "tflops": node.tiers[name].device_flops(g, node.head_dim) / 1e12,
                "paper_tflops": PAPER["device_tflops"][name]}
-              for name in ("hbm", "ddr", "ssd") for g in sorted({m.group for m in all_models.values()})]
+              for name in ("hbm", "ddr", "ssd") for g in sorted({m.group for m in all_models.values()})
+              if g in node.tiers[name].cycles_per_token]            # a sweep point calibrates its models' groups
     return {"seed": seed, "preset": preset, "vllm": node.vllm, "models": {k: all_models[k].name for k in keys},
             "device_compute": device,
             "workloads": workloads, "systems": list(SYSTEMS), "online": online, "offline": offline_rows,

@@ -233,3 +233,32 @@ def draw_tornado(result: dict, out) -> Path:
         ax.axis("off")
     return _save(plt, fig, f"Sensitivity of the headline ratios ({result['preset']} preset): each assumption over "
                  f"its swept values", out / "tornado.png")
+
+
+def draw_pareto(result: dict, front_area: list[int], front_energy: list[int], out) -> Path:
+    """``pam sweep``: PAM's throughput against the PUs' area and against energy per token, a point per design
+    and model, the Pareto front of each panel joined."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
+    fig, axes = _panels(plt, 2)
+    rows, gain = result["rows"], result["metric"]
+    axis_names = list(result["axes"])
+    for ax, cost, label, front in ((axes[0], "pu_area_mnand2", "PU area, all tiers (M NAND2 eq)", front_area),
+                                   (axes[1], "energy_per_token_j", "PAM energy per output token (J)", front_energy)):
+        for k, model in enumerate(result["models"]):
+            mine = [r for r in rows if r["model"] == model]
+            ax.scatter([r[cost] for r in mine], [r[gain] for r in mine], s=18, color=f"C{k}", label=model)
+        line = sorted((rows[i][cost], rows[i][gain]) for i in front)
+        ax.plot(*zip(*line), color="grey", linewidth=0.8, linestyle="--", label="Pareto front")
+        for i in front:
+            r = rows[i]
+            ax.annotate(", ".join(f"{r[a]:g}" for a in axis_names), (r[cost], r[gain]), fontsize=5,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel(label, fontsize=7)
+        ax.set_ylabel(f"PAM tokens/s, online p99 TPOT <= {result['slo_ms']} ms" if gain == "pam_tokens_per_s"
+                      else "PAM tokens/s, offline", fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=6)
+    return _save(plt, fig, f"Design-space sweep ({result['preset']} preset) over {', '.join(axis_names)}; labels: "
+                           f"the front's values in that order", out / "pareto.png")
