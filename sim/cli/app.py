@@ -325,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "over a grid, each point calibrated on the RTL (cached by configuration) and evaluated; a CSV/JSON "
                 "table and a Pareto plot of throughput against area and energy")
     p.add_argument("--set", action="append", required=True, metavar="TIER.FIELD=v1,v2,...",
-                   help="an axis: TIER in hbm3, ddr4, ssd; FIELD in pu_mhz, lanes, buffer_bytes, kv_fifo_columns "
+                   help="an axis: TIER in hbm3, ddr4, ssd; FIELD in pu_mhz, lanes (with the column width), buffer_bytes, "
+                        "kv_fifo_columns, columns_per_row "
                         "(repeatable; the points are their product)")
     p.add_argument("--models", default="opt_175b", help="comma-separated models of sim/configs/models.toml "
                    "(default %(default)s)")

@@ -1,4 +1,4 @@
-"""``pam sweep``: design-space exploration over the tiers' PU clock, lanes, buffer and FIFO, and the model.
+"""``pam sweep``: design-space exploration over the tiers' PU clock, lanes, buffer and FIFO, row size, and the model.
 
 Each point changes fields of the shipped tier configs (``hw/configs/*.toml``); a changed tier gets a TOML
 file of its own under the build directory's ``dse/tiers/``. The point's calibration runs the RTL for the
@@ -34,7 +34,7 @@ from sim.scaleout import run_jobs
 
 __all__ = ["FIELDS", "parse_axes", "explore", "pareto_front", "shipped_areas"]
 
-FIELDS = {"pu_mhz": "clock", "lanes": "pu", "buffer_bytes": "pu", "kv_fifo_columns": "pu"}
+FIELDS = {"pu_mhz": "clock", "lanes": "pu", "buffer_bytes": "pu", "kv_fifo_columns": "pu", "columns_per_row": "geometry"}
 SLO_MS = 150
 HEAD_DIM, FORMAT, SEED = 128, "fp16", 1
 NODE_TIER = {"hbm3": "hbm", "ddr4": "ddr", "ssd": "ssd"}

@@ -23,12 +23,15 @@ def test_axes_parse_and_refuse_what_they_cannot_sweep():
 
 def test_a_points_tier_file_changes_the_named_fields_and_nothing_else():
     shipped = tomllib.loads(resources.files("hw").joinpath("configs", "ddr4.toml").read_text())
-    changed = tomllib.loads(_tier_text("ddr4", {"pu_mhz": 800.0, "lanes": 8, "kv_fifo_columns": 16}))
+    changed = tomllib.loads(_tier_text("ddr4", {"pu_mhz": 800.0, "lanes": 8, "kv_fifo_columns": 16,
+                                                 "columns_per_row": 64}))
     assert changed["clock"]["pu_mhz"] == 800.0 and changed["pu"]["lanes"] == 8
     assert changed["geometry"]["column_bits"] == 128 and changed["pu"]["kv_fifo_columns"] == 16
+    assert changed["geometry"]["columns_per_row"] == 64
     changed["clock"]["pu_mhz"] = shipped["clock"]["pu_mhz"]
     changed["pu"] = shipped["pu"]
     changed["geometry"]["column_bits"] = shipped["geometry"]["column_bits"]
+    changed["geometry"]["columns_per_row"] = shipped["geometry"]["columns_per_row"]
     assert changed == shipped
 
 
