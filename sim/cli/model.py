@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sim.model.calibrate import calibrate, check_calibration_run, shipped_calibration_path, write_calibration
 from sim.model.evaluate import DIRECTION_WORDS, PRESETS, evaluate
-from sim.model.node import load_node
+from sim.model.node import load_models, load_node
 from sim.model.plots import draw_plots, draw_tornado
 from sim.model.sensitivity import parse_sweep, sweep
 from sim.cli.common import emit, output_folder, table
@@ -156,6 +156,10 @@ def cmd_sweep(args):
 
     axes = parse_axes(args.set)
     out = output_folder("--out", args.out)
+    known = load_models()
+    for model in args.models.split(","):
+        if model not in known:
+            raise ValueError(f"--models: unknown model {model!r}; choose from {', '.join(known)}")
     points = 1
     for values in axes.values():
         points *= len(values)
