@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Callable, Sequence
 
 __all__ = ["ENV_SCHEDULER", "RETRIES", "run_jobs"]
@@ -33,7 +34,8 @@ def run_jobs(fn: Callable, jobs: Sequence, labels: Sequence[str], *, scheduler: 
     """``[fn(job) for job in jobs]``, run as Dask tasks; ``on_done(index, result)`` as each finishes (for
     progress: jobs done and left). ``fn`` must be importable by the workers (a module-level function)."""
     address = scheduler or os.environ.get(ENV_SCHEDULER)
-    if not address and (workers or os.cpu_count() or 1) <= 1 or not jobs:
+    serial = not address and (workers or os.cpu_count() or 1) <= 1
+    if serial or not jobs:
         results = []
         for i, job in enumerate(jobs):
             results.append(fn(job))
@@ -53,7 +55,8 @@ def run_jobs(fn: Callable, jobs: Sequence, labels: Sequence[str], *, scheduler: 
                                processes=True, dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
-        futures = [client.submit(fn, job, key=f"pam-{label}-{i}-{os.getpid()}", pure=False, retries=RETRIES)
+        run = uuid.uuid4().hex[:12]            # keys unique on a scheduler that other runs share
+        futures = [client.submit(fn, job, key=f"pam-{label}-{i}-{run}", pure=False, retries=RETRIES)
                    for i, (job, label) in enumerate(zip(jobs, labels))]
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(jobs)
