@@ -85,9 +85,9 @@ def cmd_schedule(args):
 def _compare_sources(args, trace, shapes, sources):
     """Every score source on the same trace, one summary row each."""
     summaries = {source: _run_source(args, trace, shapes, source)[0] for source in sources}
-    lines = [f"schedule of {args.trace}: score sources side by side, {next(iter(summaries.values()))['steps']} "
-             f"steps, capacities HBM/DDR/SSD {next(iter(summaries.values()))['capacities']}, targets x = {args.x:g}, "
-             f"y = {args.y:g}"]
+    first = summaries[sources[0]]
+    lines = [f"schedule of {args.trace}: score sources side by side, {first['steps']} steps, capacities "
+             f"HBM/DDR/SSD {first['capacities']}, targets x = {args.x:g}, y = {args.y:g}"]
     lines += table([(source, f"{s['moves'] / s['steps']:.1f}", f"{s['moved_per_step_pct']:.3f}",
                      f"{s['ssd_to_ddr_per_step_pct']:.3f}", "/".join(f"{b:.2f}" for b in s["balance_mean"]),
                      _ratio(s["final_ratios"]["x"]), _ratio(s["final_ratios"]["y"]),

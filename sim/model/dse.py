@@ -171,17 +171,17 @@ def explore(axes: dict, models: list[str], preset: str = "paper", workers: int |
     evaluations = run_jobs(_evaluate, eval_jobs, [f"evaluate point {i}" for i in range(len(points))],
                            scheduler=scheduler, workers=workers, on_done=lambda i, _: bar.step(f"point {i} evaluated"))
     node = load_node(None, preset)
+    pus = {t: node.tiers[NODE_TIER[t]].banks for t in TIER_NAMES}
     rows = []
     for point, f, data in zip(points, files, evaluations):
-        pus = {t: node.tiers[NODE_TIER[t]].banks for t in TIER_NAMES}
         nand2 = sum(pus[t] * area[_area_key(f.get(t, t), max(groups))]["nand2_eq"] for t in TIER_NAMES)
         sram = {t: _sram_bytes(f.get(t, t), max(groups)) for t in TIER_NAMES}
+        measured = {f"{t}.cycles_per_token_g{g}": cal[("pu", path, FORMAT, HEAD_DIM, g, SEED)]["cycles_per_token"]
+                    for t, path in f.items() for g in groups}
         for model in models:
             pam = [r for r in data["online"] if r["model"] == model and r["system"] == "PAM" and r["slo_ms"] == SLO_MS]
             vllm = [r for r in data["online"] if r["model"] == model and r["system"] == "vLLM-offload"
                     and r["slo_ms"] == SLO_MS]
-            measured = {f"{t}.cycles_per_token_g{g}": cal[("pu", path, FORMAT, HEAD_DIM, g, SEED)]["cycles_per_token"]
-                        for t, path in f.items() for g in groups}
             rows.append({**{f"{t}.{k}": v for (t, k), v in point.items()}, "model": model, **measured,
                          "pam_tokens_per_s": float(np.mean([r["throughput"] for r in pam])),
                          "pam_offline_tokens_per_s": float(np.mean([r["throughput"] for r in data["offline"]
