@@ -32,7 +32,7 @@ from golden.traces.locality import generate_locality_trace
 from host.driver import HostDriver
 from host.importance import SCORE_SOURCES
 from host.mapping import DeviceShape
-from sim.progress import Progress
+from perf.progress import Progress
 
 __all__ = ["SoakRun", "soak_scheduler", "SHAPES"]
 

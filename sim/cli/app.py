@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, nargs=3, default=(8, 64, 32), metavar=("HBM", "DDR", "SSD"),
                    help="rows (SSD: pages) per bank (die) of each tier's device, scaled down (default %(default)s)")
 
-    p = command("calibrate", "model:cmd_calibrate", "measure the RTL's cycles per token (PU on its bank or flash die, "
+    p = command("calibrate", "calibrate:cmd_calibrate", "measure the RTL's cycles per token (PU on its bank or flash die, "
                 "per tier and GQA group) and per merged partial (RU); write the system model's calibration file")
     p.add_argument("--tiers", default="hbm3,ddr4,ssd", help="comma-separated tiers (default %(default)s)")
     p.add_argument("--groups", type=positive_ints, default=[1, 5, 8],
@@ -301,34 +301,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"], help="format (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="trace seed (default %(default)s)")
     p.add_argument("--out", "-o", help="output file (default: the build directory's calibration.json; the "
-                   "shipped sim/configs/calibration.json stays read-only)")
+                   "shipped perf/configs/calibration.json stays read-only)")
     p.add_argument("--merge-with", help="calibration whose entries fill the tiers and groups not run "
                    "(default: the shipped one)")
     _add_scaleout_options(p)
 
-    p = command("eval", "model:cmd_eval", "the paper's evaluation on the system model: online peak throughput under "
+    p = command("eval", "evaluate:cmd_eval", "the paper's evaluation on the system model: online peak throughput under "
                 "SLOs, offline throughput, energy per token, ablations and scaling, next to the paper's figures")
-    p.add_argument("--models", help="comma-separated models of sim/configs/models.toml (default: all)")
+    p.add_argument("--models", help="comma-separated models of perf/configs/models.toml (default: all)")
     p.add_argument("--seed", type=int, default=1, help="workload sampling seed (default %(default)s)")
     p.add_argument("--out", "-o", help="write the PNG figures into this folder")
-    p.add_argument("--calibration", help="calibration file (default: the shipped sim/configs/calibration.json; "
+    p.add_argument("--calibration", help="calibration file (default: the shipped perf/configs/calibration.json; "
                    "the file used is printed)")
-    p.add_argument("--preset", default="paper,physical", help="comma-separated presets of sim/configs/presets/: "
+    p.add_argument("--preset", default="paper,physical", help="comma-separated presets of perf/configs/presets/: "
                    "paper (vLLM keeps the KV in host DDR, as the paper's figures imply), physical (vLLM keeps it in "
                    "HBM and offloads the overflow); default both, side by side")
     p.add_argument("--sweep", action="append", metavar="NAME=v1,v2,...", help="sensitivity: rerun the headline "
-                   "ratios with a figure of sim/configs/system.toml (section.key, or links.hbm_ddr) at each value; "
+                   "ratios with a figure of perf/configs/system.toml (section.key, or links.hbm_ddr) at each value; "
                    "repeatable; 'default' sweeps every assumed figure over a plausible range; -o adds a tornado chart")
     _add_scaleout_options(p)
 
-    p = command("sweep", "model:cmd_sweep", "design-space exploration: the tiers' PU clock, lanes, buffer and FIFO "
+    p = command("sweep", "calibrate:cmd_sweep", "design-space exploration: the tiers' PU clock, lanes, buffer and FIFO "
                 "over a grid, each point calibrated on the RTL (cached by configuration) and evaluated; a CSV/JSON "
                 "table and a Pareto plot of throughput against area and energy")
     p.add_argument("--set", action="append", required=True, metavar="TIER.FIELD=v1,v2,...",
                    help="an axis: TIER in hbm3, ddr4, ssd; FIELD in pu_mhz, lanes (with the column width), buffer_bytes, "
                         "kv_fifo_columns, columns_per_row "
                         "(repeatable; the points are their product)")
-    p.add_argument("--models", default="opt_175b", help="comma-separated models of sim/configs/models.toml "
+    p.add_argument("--models", default="opt_175b", help="comma-separated models of perf/configs/models.toml "
                    "(default %(default)s)")
     p.add_argument("--preset", default="paper", choices=["paper", "physical"], help="preset (default %(default)s)")
     p.add_argument("--metric", default="offline", choices=["online", "offline"], help="the throughput the Pareto "

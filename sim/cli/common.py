@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
+
+from perf.scaleout import ENV_SCHEDULER
 
 
 
@@ -63,3 +66,14 @@ def output_folder(flag: str, path) -> Path:
                 raise ValueError(f"{flag}: {path}: {p} is a file, not a folder")
             break
     return path
+
+
+def where_tasks_run(args) -> str:
+    """Where the independent jobs run (``perf.scaleout``), checked before any work."""
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, not {args.workers}")
+    address = args.scheduler or os.environ.get(ENV_SCHEDULER)
+    if address:
+        return f"as Dask tasks on the scheduler at {address}"
+    workers = args.workers or os.cpu_count() or 1
+    return "here, one after another" if workers == 1 else f"as Dask tasks on a local cluster of {workers} workers"

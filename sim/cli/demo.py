@@ -7,7 +7,6 @@ import json
 import shutil
 import sys
 import time
-from pathlib import Path
 
 from sim.build_dir import build_dir
 

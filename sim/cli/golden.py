@@ -12,7 +12,7 @@ from golden.pamattention import pam_attention_f64
 from golden.reference import decode_attention
 from sim.cli.common import emit, table
 from sim.cli.trace import generate_from_args
-from sim.progress import Progress
+from perf.progress import Progress
 from golden.traces.format import DISTRIBUTIONS, generate_trace, read_trace
 
 

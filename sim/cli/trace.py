@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.cli.common import emit, output_file, output_folder, table
-from sim.progress import Progress
+from perf.progress import Progress
 from golden.traces.locality import generate_locality_trace, locality_stats
 from golden.traces.format import generate_trace, read_trace, write_trace
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from hw.normalize import ERROR_EMPTY
-from sim.model.calibrate import calibrate_system
+from sim.calibrate import calibrate_system
 from sim.jobs.driver import drive_system
 from golden.traces.locality import generate_locality_trace
 from sim.jobs.system import QUICK_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
-from sim.model.node import scaled_down_attention_cycles
+from perf.node import scaled_down_attention_cycles
 from sim.testbench.bench import PAUSE_MATRIX
 from golden.traces.format import generate_trace
 

@@ -1,8 +1,8 @@
 """``pam eval --sweep``: how much each assumed figure moves each headline ratio (issue 15, item 6).
 
 Each point reruns the evaluation's comparisons (the serving simulator for
-PAM, vLLM-offload and LS-PIM only: :func:`sim.model.evaluate.evaluate` with
-``headline_only``; the ablation and scaling rows in full) with one figure of ``sim/configs/system.toml`` (or a
+PAM, vLLM-offload and LS-PIM only: :func:`perf.evaluate.evaluate` with
+``headline_only``; the ablation and scaling rows in full) with one figure of ``perf/configs/system.toml`` (or a
 link of ``host/configs/migration.toml``, as ``links.hbm_ddr``) overridden,
 and records every headline's mean ratio. An assumption's *swing* on a
 headline is the largest relative change from the base over its values; the
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import math
 
-from sim.model.evaluate import evaluate
-from sim.scaleout import run_jobs
-from sim.progress import Progress
+from perf.evaluate import evaluate
+from perf.scaleout import run_jobs
+from perf.progress import Progress
 
 __all__ = ["DEFAULT_SWEEP", "headlines", "parse_sweep", "sweep"]
 
@@ -79,7 +79,7 @@ def _point(job: tuple) -> dict:
 
 def sweep(points: dict[str, tuple], models=None, preset: str = "paper", calibration=None, seed: int = 1,
           progress: bool = False, workers: int | None = None, scheduler: str | None = None) -> dict:
-    """Run the base and every (name, value) point as independent jobs (``sim.scaleout``: a local Dask cluster
+    """Run the base and every (name, value) point as independent jobs (``perf.scaleout``: a local Dask cluster
     of ``workers`` processes, the cluster at ``scheduler``, or here with ``workers=1``); returns their
     headlines, each assumption's swing per headline and the ranking."""
     named = [(name, value) for name, values in points.items() for value in values]

@@ -2,13 +2,13 @@
 
 Inputs, and nothing else:
 
-* ``sim/configs/calibration.json`` (``pam calibrate``): PU cycles per token of
+* ``perf/configs/calibration.json`` (``pam calibrate``): PU cycles per token of
   one kv head for each tier and GQA group, and RU cycles per merged partial,
   measured on the RTL;
-* ``sim/configs/system.toml``: the platform (Table 1 counts, GPU data sheet),
+* ``perf/configs/system.toml``: the platform (Table 1 counts, GPU data sheet),
   links and energies, each with its source;
-* ``sim/configs/models.toml``: the models' shapes;
-* the host scheduler (``sim/model/host_profile.py``): where the activated tokens sit,
+* ``perf/configs/models.toml``: the models' shapes;
+* the host scheduler (``perf/host_profile.py``): where the activated tokens sit,
   and the tokens moved per step.
 
 **A decode step** of a batch is modelled in the throughput view of the
@@ -35,7 +35,7 @@ of every tier) works on the step, layer after layer, so
 * the host scheduler (PAM, its ablations) and the migrations run beside the
   step; a step is never shorter than either.
 
-**Presets** (``sim/configs/presets/``) set what the configs leave open:
+**Presets** (``perf/configs/presets/``) set what the configs leave open:
 ``paper`` reads the baseline as the paper's figures imply (vLLM keeps the
 whole KV cache in host DDR), ``physical`` as vLLM does by design (KV in HBM,
 the overflow in DDR). A preset may also override any figure of
@@ -55,8 +55,8 @@ from importlib import resources
 
 from host.migration import load_migration_config
 from host.scheduler import derive_ratios
-from sim.model.calibrate import load_calibration
-from sim.model.host_profile import host_profile, mapping_balance
+from perf.calibration import load_calibration
+from perf.host_profile import host_profile, mapping_balance
 
 __all__ = ["Model", "Tier", "Node", "PRESETS", "SYSTEMS", "StepResult", "default_node", "load_models", "load_node",
            "load_system_config", "scaled_down_attention_cycles", "step"]
@@ -101,7 +101,7 @@ class Model:
 
 
 def load_models() -> dict[str, Model]:
-    doc = tomllib.loads(resources.files("sim").joinpath("configs", "models.toml").read_text())
+    doc = tomllib.loads(resources.files("perf").joinpath("configs", "models.toml").read_text())
     models = {}
     for key, table in doc.items():
         model = Model(key, **table)
@@ -165,7 +165,7 @@ class Node:
 
 
 def _read_config(*parts) -> dict:
-    return tomllib.loads(resources.files("sim").joinpath("configs", *parts).read_text())
+    return tomllib.loads(resources.files("perf").joinpath("configs", *parts).read_text())
 
 
 def _flatten(table: dict, prefix: str = "") -> dict:
@@ -198,7 +198,7 @@ def load_system_config(preset: str = "physical", overrides: dict | None = None) 
         for part in path:
             table = table.get(part) if isinstance(table, dict) else None
         if not path or not isinstance(table, dict) or key not in table or isinstance(table[key], dict):
-            raise ValueError(f"{name}: not a figure of sim/configs/system.toml (sections: {', '.join(config)})")
+            raise ValueError(f"{name}: not a figure of perf/configs/system.toml (sections: {', '.join(config)})")
         if type(value) is not type(table[key]) and not (isinstance(table[key], float) and isinstance(value, int)):
             raise ValueError(f"{name}: {value!r} is not a {type(table[key]).__name__} like {table[key]!r}")
         table[key] = value
@@ -206,7 +206,7 @@ def load_system_config(preset: str = "physical", overrides: dict | None = None) 
 
 
 def load_node(calibration=None, preset: str = "physical", overrides: dict | None = None) -> Node:
-    """The node from ``sim/configs/system.toml`` under ``preset`` (and ``overrides``), the host's links
+    """The node from ``perf/configs/system.toml`` under ``preset`` (and ``overrides``), the host's links
     (``host/configs/migration.toml``; override them as ``links.hbm_ddr`` etc.) and the calibration file
     (``calibration``: a path, a dict or None)."""
     overrides = dict(overrides or {})
@@ -485,7 +485,7 @@ def step(node: Node, model: Model, system: str, batch: int, context: float) -> S
 
 def scaled_down_attention_cycles(calibration: dict, spec, tokens_per_bank: list[list[int]]) -> float:
     """The model's attention time, in cycles, for the RTL's scaled-down system top (``sim.jobs.system.SystemSpec``,
-    one request and kv head), from a calibration of that top (``sim.model.calibrate.calibrate_system``): the node
+    one request and kv head), from a calibration of that top (``sim.calibrate.calibrate_system``): the node
     model's per-tier formula (:func:`pim_tier_layer_s`) with the top's banks and RUs, no per-layer sync, and
     the tiers in parallel."""
     model = Model("scaled_down", "scaled-down top", 1, spec.head_dim, spec.group, 1, spec.head_dim, 1, "mlp", 1)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from sim.model.evaluate import evaluate
-from sim.model.node import load_models, load_node, step
-from sim.model.serving import StepTimer, kv_capacity_tokens, peak_under_slo, poisson_arrivals, simulate
-from sim.model.workloads import lengths
+from perf.evaluate import evaluate
+from perf.node import load_models, load_node, step
+from perf.serving import StepTimer, kv_capacity_tokens, peak_under_slo, poisson_arrivals, simulate
+from perf.workloads import lengths
 
 MODELS = load_models()
 

@@ -1,4 +1,4 @@
-"""``pam eval -o DIR``: PNG figures of an evaluation (the dict of ``sim.model.evaluate.evaluate``).
+"""``pam eval -o DIR``: PNG figures of an evaluation (the dict of ``perf.evaluate.evaluate``).
 
 Each figure reads without the code open: models and energy parts by their names, units on every axis,
 values on or beside the bars, every case that did not run marked with its reason, the paper's figure or
@@ -14,7 +14,7 @@ import numpy as np
 
 __all__ = ["draw_plots", "draw_tornado"]
 
-# Energy parts of ``sim.model.node`` (the keys of a step's energy) as a reader names them.
+# Energy parts of ``perf.node`` (the keys of a step's energy) as a reader names them.
 ENERGY_PARTS = {"gpu_compute": "GPU compute", "kv_io": "KV from memory to GPU", "kv_pim": "attention in PIM",
                 "pcie": "PCIe transfers", "static": "static power", "weights": "weights from HBM"}
 TIER_NAMES = ("HBM", "DDR", "SSD")

@@ -1,4 +1,4 @@
-"""pam sweep (sim.model.dse): axes, tier files, the Pareto front, and a two-point sweep end to end on the RTL."""
+"""pam sweep (sim.dse): axes, tier files, the Pareto front, and a two-point sweep end to end on the RTL."""
 
 import csv
 import json
@@ -8,8 +8,8 @@ from importlib import resources
 import pytest
 
 from sim.cli import main
-from sim.model.calibrate import load_calibration
-from sim.model.dse import _tier_text, parse_axes, pareto_front
+from perf.calibration import load_calibration
+from sim.dse import _tier_text, parse_axes, pareto_front
 
 
 def test_axes_parse_and_refuse_what_they_cannot_sweep():

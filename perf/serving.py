@@ -1,7 +1,7 @@
 """Request-level serving simulation: continuous batching as vLLM does it (issue 15, item 3).
 
 Requests arrive as a seeded Poisson stream (online) or stand ready in a pool
-(offline), with lengths from :func:`sim.model.workloads.lengths`. The engine
+(offline), with lengths from :func:`perf.workloads.lengths`. The engine
 runs step after step:
 
 * **admission**, first come first served: a request starts when the running
@@ -13,7 +13,7 @@ runs step after step:
   of the step that ends its prompt;
 * **decode**: every running request whose prompt is in gains one token per
   step; the step's time is the node model's decode step
-  (:func:`sim.model.node.step`) at the running batch and its mean context,
+  (:func:`perf.node.step`) at the running batch and its mean context,
   plus the prefill chunk's extra GPU time (its dense FLOPs over the weights
   the decodes already stream, and its causal attention FLOPs);
 * **preemption**: when the growing KV no longer fits, the latest admitted
@@ -46,7 +46,7 @@ import math
 
 import numpy as np
 
-from sim.model.node import SYSTEMS, TIERS, Model, Node, dense_layer_s, gpu_roofline_s, step as node_step
+from perf.node import SYSTEMS, TIERS, Model, Node, dense_layer_s, gpu_roofline_s, step as node_step
 
 __all__ = ["ServingResult", "StepTimer", "kv_capacity_tokens", "peak_under_slo", "poisson_arrivals", "service_limit", "simulate"]
 

@@ -6,7 +6,7 @@ lengths from log-normal distributions with the stated means. Offline batches
 context. A running decode batch holds each request for as many steps as it
 has output tokens, so its mean context is the output-weighted mean of
 input + output/2; that is the context a steady decode step sees. The
-request-level simulator (``sim/model/serving.py``) takes the requests'
+request-level simulator (``perf/serving.py``) takes the requests'
 own lengths from :func:`lengths` instead.
 
 | workload | input mean | output mean | source |

@@ -6,10 +6,10 @@ import pytest
 from host.scheduler import DDR, HBM, SSD, TierScheduler
 from golden.traces.activations import activated_stream
 from sim.cli import main
-from sim.model.evaluate import compare
-from sim.model.host_profile import PROFILE_TOKENS, host_profile
-from sim.model.node import dense_layer_s, head_s, load_models, load_node, step
-from sim.model.workloads import sample
+from perf.evaluate import compare
+from perf.host_profile import PROFILE_TOKENS, host_profile
+from perf.node import dense_layer_s, head_s, load_models, load_node, step
+from perf.workloads import sample
 
 MODELS = load_models()
 

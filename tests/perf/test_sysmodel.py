@@ -6,12 +6,12 @@ import json
 import pytest
 
 from hw.tierconfig import load_tier
-from sim.model.calibrate import load_calibration
+from perf.calibration import load_calibration
 from sim.cli import main
-from sim.model.evaluate import evaluate
-from sim.model.host_profile import host_profile, mapping_balance
-from sim.model.node import SYSTEMS, default_node, load_models, pim_tier_layer_s, step
-from sim.model.workloads import WORKLOADS, sample
+from perf.evaluate import evaluate
+from perf.host_profile import host_profile, mapping_balance
+from perf.node import SYSTEMS, default_node, load_models, pim_tier_layer_s, step
+from perf.workloads import WORKLOADS, sample
 
 
 def test_models_match_their_published_sizes():

@@ -1,4 +1,4 @@
-"""Independent jobs on Dask (sim.scaleout): the same results on a local 2-worker cluster as one after another,
+"""Independent jobs on Dask (perf.scaleout): the same results on a local 2-worker cluster as one after another,
 and a worker that dies has its job rerun, never dropped."""
 
 import os
@@ -6,9 +6,9 @@ import signal
 
 import pytest
 
-from sim.model.calibrate import _job as calibration_job
-from sim.model.sensitivity import sweep
-from sim.scaleout import run_jobs
+from sim.calibrate import _job as calibration_job
+from perf.sensitivity import sweep
+from perf.scaleout import run_jobs
 
 
 def _square_but_kill_the_worker_once(job):

@@ -3,8 +3,8 @@
 Each point changes fields of the shipped tier configs (``hw/configs/*.toml``); a changed tier gets a TOML
 file of its own under the build directory's ``dse/tiers/``. The point's calibration runs the RTL for the
 changed tiers only (PU on its bank for every GQA group the models use, and the RU), each run a Dask task
-(``sim.scaleout``) cached by the tier file's hash, group, format, head_dim and seed; the unchanged tiers keep
-the shipped calibration. The evaluation (``sim.model.evaluate``, headline systems) then gives PAM's online
+(``perf.scaleout``) cached by the tier file's hash, group, format, head_dim and seed; the unchanged tiers keep
+the shipped calibration. The evaluation (``perf.evaluate``, headline systems) then gives PAM's online
 peak throughput at the 150 ms p99-TPOT SLO (mean over the online workloads), its ratio to vLLM-offload,
 PAM's offline throughput (mean over the offline workloads and batches that fit) and PAM's energy per output
 token. Area: the PU core synthesised by Yosys (``hw.area``; NAND2 equivalents,
@@ -26,11 +26,12 @@ from golden.formats import FP32, format_by_name
 from golden.hwmodel import block_tokens_for
 from hw.tierconfig import TIER_NAMES, load_tier
 from sim.build_dir import build_dir
-from sim.model.calibrate import _job as calibration_job, load_calibration
-from sim.model.evaluate import evaluate
-from sim.model.node import load_models, load_node
-from sim.progress import Progress
-from sim.scaleout import run_jobs
+from perf.calibration import load_calibration
+from sim.calibrate import _job as calibration_job
+from perf.evaluate import evaluate
+from perf.node import load_models, load_node
+from perf.progress import Progress
+from perf.scaleout import run_jobs
 
 __all__ = ["FIELDS", "parse_axes", "explore", "pareto_front", "shipped_areas"]
 

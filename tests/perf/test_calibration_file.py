@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from sim.model.calibrate import (load_calibration, merge_calibration, shipped_calibration_path,
-                                 write_calibration)
-from sim.model.node import load_node
+from perf.calibration import load_calibration, merge_calibration, shipped_calibration_path
+from sim.calibrate import write_calibration
+from perf.node import load_node
 
 
 def measured_hbm3_g5():

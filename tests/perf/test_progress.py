@@ -2,7 +2,7 @@
 
 import io
 
-from sim.progress import Progress
+from perf.progress import Progress
 
 
 class Terminal(io.StringIO):

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from sim.cli import main
-from sim.model.sensitivity import DEFAULT_SWEEP, parse_sweep, sweep
-from sim.model.node import load_node
+from perf.sensitivity import DEFAULT_SWEEP, parse_sweep, sweep
+from perf.node import load_node
 
 
 def test_sweep_items_parse_and_bad_ones_are_named():

@@ -6,9 +6,9 @@ import pytest
 
 from hw.pu import phase_cycles
 from hw.tierconfig import load_tier
-from sim.model.calibrate import load_calibration
+from perf.calibration import load_calibration
 from sim.cli import main
-from sim.model.node import load_node
+from perf.node import load_node
 
 
 def shipped_d64(tmp_path):

@@ -14,7 +14,7 @@ merge of ``n`` and ``2n`` partials gives cycles per merged partial.
 Cycles are in each tier's memory (controller) clock, which the file records
 (``clock_mhz``), next to the clock the PU runs at beside it (``pu_mhz``,
 ``hw.puclock``).
-The system model (``sim/model/node.py``) reads only this file and the configs.
+The system model (``perf/node.py``) reads only this file (its format: ``perf/calibration.py``) and the configs.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import json
 import os
 import subprocess
 import time
-from importlib import resources
 from pathlib import Path
 
 from golden.formats import FP32, format_by_name
@@ -34,16 +33,14 @@ from hw.pu import PU
 from hw.ru import RU
 from hw.tierconfig import load_tier
 from sim.build_dir import build_dir
-from sim.progress import Progress
-from sim.scaleout import run_jobs
+from perf.calibration import CALIBRATION_FILE, check_calibration, load_calibration, merge_calibration, shipped_calibration_path
+from perf.progress import Progress
+from perf.scaleout import run_jobs
 from sim.jobs.pu_on_bank import run_pu_on_bank
 from sim.pysim.ru import partial_payload, run_ru
 from golden.traces.format import generate_trace
 
-__all__ = ["CALIBRATION_FILE", "calibrate", "calibrate_system", "check_calibration", "check_calibration_run", "default_output_path",
-           "load_calibration", "merge_calibration", "shipped_calibration_path", "write_calibration"]
-
-CALIBRATION_FILE = "calibration.json"
+__all__ = ["calibrate", "calibrate_system", "check_calibration_run", "default_output_path", "write_calibration"]
 MIN_TOKENS = 256
 
 
@@ -172,7 +169,7 @@ def calibrate(tiers=("hbm3", "ddr4", "ssd"), groups=(1, 5, 8), head_dim: int = 1
               seed: int = 1, progress: bool = False, workers: int | None = None, scheduler: str | None = None) -> dict:
     """Measure every (tier, group) PU and every tier's RU; returns the calibration as a dict.
 
-    The runs are independent Dask tasks (``sim.scaleout``): on an embedded local cluster of ``workers``
+    The runs are independent Dask tasks (``perf.scaleout``): on an embedded local cluster of ``workers``
     processes (default: one per core), on the cluster at ``scheduler``, or here one after another with
     ``workers=1``. Each has its own Verilator build; builds of one configuration are shared through the
     build cache's lock. The result does not depend on where the jobs ran."""
@@ -196,34 +193,9 @@ def calibrate(tiers=("hbm3", "ddr4", "ssd"), groups=(1, 5, 8), head_dim: int = 1
             "pu": pu, "ru": ru}
 
 
-def shipped_calibration_path() -> Path:
-    """The calibration that ships with the project (read-only: ``pam calibrate`` never writes it)."""
-    return Path(str(resources.files("sim").joinpath("configs", CALIBRATION_FILE)))
-
-
 def default_output_path() -> Path:
     """Where ``pam calibrate`` writes unless told: the build directory's ``calibration.json``."""
     return build_dir() / CALIBRATION_FILE
-
-
-def _pu_key(entry: dict) -> tuple:
-    return entry["tier"], entry["group"]
-
-
-def merge_calibration(measured: dict, base: dict, base_path: Path) -> dict:
-    """``measured`` over ``base``: a measured PU entry replaces the base's of the same (tier, group), a measured
-    RU entry the base's of the same tier, and every other base entry is kept, so a partial run (one tier, one
-    group) still gives the model every tier. Entries say where they came from (``origin``). Refused when the
-    two differ in format or head_dim, which the model cannot mix."""
-    for field in ("format", "head_dim"):
-        if measured[field] != base.get(field):
-            raise ValueError(f"{field}: this run's {measured[field]!r} differs from {base.get(field)!r} of "
-                             f"{base_path}; name a complete calibration to merge with, or run every tier and group")
-    pu = {_pu_key(e): dict(e, origin="measured") for e in measured["pu"]}
-    ru = {e["tier"]: dict(e, origin="measured") for e in measured["ru"]}
-    kept_pu = [dict(e, origin=str(base_path)) for e in base["pu"] if _pu_key(e) not in pu]
-    kept_ru = [dict(e, origin=str(base_path)) for e in base["ru"] if e["tier"] not in ru]
-    return dict(measured, merged_with=str(base_path), pu=[*pu.values(), *kept_pu], ru=[*ru.values(), *kept_ru])
 
 
 def write_calibration(data: dict, path: str | os.PathLike | None = None, merge_with: str | os.PathLike | None = None
@@ -241,37 +213,3 @@ def write_calibration(data: dict, path: str | os.PathLike | None = None, merge_w
     return path
 
 
-def load_calibration(path: str | os.PathLike | None = None) -> dict:
-    """A calibration file (default: the shipped ``sim/configs/calibration.json``), checked for the fields the
-    model reads."""
-    path = Path(path) if path else shipped_calibration_path()
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"calibration file {path} does not exist: run pam calibrate") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"calibration file {path} is not JSON: {exc}") from None
-    check_calibration(data, path)
-    return data
-
-
-def check_calibration(data: dict, path) -> None:
-    """Raise ValueError, naming ``path`` and the field, unless ``data`` has every field the model reads."""
-    if not isinstance(data, dict):
-        raise ValueError(f"calibration file {path}: not a JSON object")
-    for section in ("pu", "ru"):
-        if not isinstance(data.get(section), list) or not data[section]:
-            raise ValueError(f"calibration file {path}: section {section!r} is missing or empty")
-    needs = {"pu": ("tier", "head_dim", "group", "cycles_per_token", "fixed_cycles", "clock_mhz"),
-             "ru": ("tier", "cycles_per_partial")}
-    for section, fields in needs.items():
-        for entry in data[section]:
-            if not isinstance(entry, dict):
-                raise ValueError(f"calibration file {path}: a {section} entry is {type(entry).__name__}, not an object")
-            for field in fields:
-                if field not in entry:
-                    raise ValueError(f"calibration file {path}: a {section} entry lacks {field!r}")
-    for entry in data["pu"]:
-        if not entry["cycles_per_token"] > 0:
-            raise ValueError(f"calibration file {path}: pu {entry['tier']} G={entry['group']} has "
-                             f"cycles_per_token {entry['cycles_per_token']!r}")

@@ -2,7 +2,7 @@
 
 * **online**: peak throughput (output tokens/s) under a per-token SLO of
   100, 150 and 200 ms, for each model, workload and system, from the
-  request-level simulator (``sim/model/serving.py``): the highest Poisson
+  request-level simulator (``perf/serving.py``): the highest Poisson
   arrival rate whose p99 TPOT meets the SLO while the engine keeps up
   ("limit" says which of the two stopped it, or "saturated");
 * **offline**: throughput of a closed pool (twice the batch of requests, at
@@ -26,10 +26,10 @@ import os
 
 import numpy as np
 
-from sim.model.node import PRESETS, SYSTEMS, load_models, load_node, step
-from sim.model.serving import StepTimer, peak_under_slo, simulate
-from sim.model.workloads import lengths, sample
-from sim.progress import Progress
+from perf.node import PRESETS, SYSTEMS, load_models, load_node, step
+from perf.serving import StepTimer, peak_under_slo, simulate
+from perf.workloads import lengths, sample
+from perf.progress import Progress
 
 __all__ = ["DIRECTION_WORDS", "HEADLINE_SYSTEMS", "PAPER", "PRESETS", "evaluate"]
 
