@@ -1,5 +1,7 @@
 """Host-side driver of PAM: where each KV token lives, and how it moves.
 
-So far: :mod:`host.layered`, the layered baseline placement (L-PIM). The
-importance-driven mapping, migration and scheduling follow (issue 6).
+The layered baseline placement (``layered``), token importance (``importance``), Algorithm 2
+scheduling (``scheduler``, and ``array_scheduler`` on NumPy arrays), intra-device mapping (``mapping``),
+migration (``migration``), device commands (``commands``), and the per-step driver that ties them
+together (``driver``).
 """

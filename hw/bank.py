@@ -22,7 +22,7 @@ real bank needs. Controller policy (documented in docs/architecture.md):
 Counters (``reads``, ``writes``, ``activates``, ``precharges``, ``refreshes``,
 ``read_bus_cycles``) feed the utilisation figures. ``cmd``/``cmd_row``/
 ``cmd_col`` show the command issued each cycle, for waveforms and for the
-independent constraint checker in ``sim/jobs/bank_timing.py``.
+independent constraint checker in ``sim/runs/bank_timing.py``.
 """
 
 from __future__ import annotations

@@ -147,7 +147,7 @@ class PU(wiring.Component):
     def cycles(self, tokens: int, group: int) -> int:
         """PU cycles from the command to the last partial, with inputs always valid and outputs always ready.
         Next to a bank the PU runs at the tier's ``pu_mhz`` (``hw.puclock.ClockedPU``): these cycles then take
-        ceil((cycles + 1) · memory_mhz / pu_mhz) memory cycles from the bench's first edge, plus one for the
+        ceil((cycles + 1) · memory_mhz / pu_mhz) memory cycles from the testbench's first edge, plus one for the
         output register (``tests/hw/test_pu.py``).
 
         2·G·C (clear O, load q) + per block of Bt tokens [C·max(Bt·G, 4) (K) + Bt·C·G (V)

@@ -98,17 +98,17 @@ def _offline_cell(calibration, preset: str, overrides: tuple, key: str, workload
             "steady_throughput": steady.throughput, "energy_per_token_j": steady.energy_per_token_j}
 
 
-def _run_all(jobs: list, progress: Progress, workers: int) -> list:
-    """Run (function, args, label) jobs on ``workers`` processes (in this one if 1), in order."""
+def _run_all(tasks: list, progress: Progress, workers: int) -> list:
+    """Run (function, args, label) tasks on ``workers`` processes (in this one if 1), in order."""
     if workers <= 1:
         out = []
-        for fn, args, label in jobs:
+        for fn, args, label in tasks:
             out.append(fn(*args))
             progress.step(label)
         return out
     with concurrent.futures.ProcessPoolExecutor(workers) as pool:
-        futures = [pool.submit(fn, *args) for fn, args, _ in jobs]
-        for future, (_, _, label) in zip(futures, jobs):
+        futures = [pool.submit(fn, *args) for fn, args, _ in tasks]
+        for future, (_, _, label) in zip(futures, tasks):
             future.result()
             progress.step(label)
         return [f.result() for f in futures]
@@ -130,13 +130,13 @@ def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=Non
     workers = workers or min(2, os.cpu_count() or 1)
     workloads = {w: sample(w, seed=seed) for w in ONLINE + ("arxiv_sum", "write_doc")}
     systems = HEADLINE_SYSTEMS if headline_only else BASELINES
-    jobs = [(_online_curve, (calibration, preset, frozen, k, w, s, seed), f"{preset}: {all_models[k].name} {w} {s}")
+    tasks = [(_online_curve, (calibration, preset, frozen, k, w, s, seed), f"{preset}: {all_models[k].name} {w} {s}")
             for k in keys for w in ONLINE for s in systems]
-    jobs += [(_offline_cell, (calibration, preset, frozen, k, w, b, s, seed), f"{preset}: {all_models[k].name} {w} "
+    tasks += [(_offline_cell, (calibration, preset, frozen, k, w, b, s, seed), f"{preset}: {all_models[k].name} {w} "
               f"batch {b} {s}") for k in keys for w in ("arxiv_sum", "write_doc") for b in OFFLINE_BATCHES.get(k, ())
              for s in systems]
-    bar = Progress(len(jobs) + len(keys), f"evaluation ({preset} preset)", progress)
-    results = _run_all(jobs, bar, workers)
+    bar = Progress(len(tasks) + len(keys), f"evaluation ({preset} preset)", progress)
+    results = _run_all(tasks, bar, workers)
     online = [row for rows in results if isinstance(rows, list) for row in rows]
     offline_rows = [r for r in results if isinstance(r, dict)]
     ablation, scaling, contexts = [], [], []

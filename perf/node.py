@@ -484,7 +484,7 @@ def step(node: Node, model: Model, system: str, batch: int, context: float) -> S
 
 
 def scaled_down_attention_cycles(calibration: dict, spec, tokens_per_bank: list[list[int]]) -> float:
-    """The model's attention time, in cycles, for the RTL's scaled-down system top (``sim.jobs.system.SystemSpec``,
+    """The model's attention time, in cycles, for the RTL's scaled-down system top (``sim.runs.system.SystemSpec``,
     one request and kv head), from a calibration of that top (``sim.calibrate.calibrate_system``): the node
     model's per-tier formula (:func:`pim_tier_layer_s`) with the top's banks and RUs, no per-layer sync, and
     the tiers in parallel."""

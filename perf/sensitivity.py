@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from perf.evaluate import evaluate
-from perf.scaleout import run_jobs
+from perf.scaleout import run_tasks
 from perf.progress import Progress
 
 __all__ = ["DEFAULT_SWEEP", "headlines", "parse_sweep", "sweep"]
@@ -70,23 +70,23 @@ def headlines(data: dict) -> dict[str, float]:
     return out
 
 
-def _point(job: tuple) -> dict:
+def _point(task: tuple) -> dict:
     """One sweep point (a Dask task): the headlines with ``override`` ({} for the base)."""
-    models, seed, calibration, preset, override = job
+    models, seed, calibration, preset, override = task
     return headlines(evaluate(models, seed, calibration=calibration, preset=preset, headline_only=True,
                               overrides=override, workers=1))
 
 
 def sweep(points: dict[str, tuple], models=None, preset: str = "paper", calibration=None, seed: int = 1,
           progress: bool = False, workers: int | None = None, scheduler: str | None = None) -> dict:
-    """Run the base and every (name, value) point as independent jobs (``perf.scaleout``: a local Dask cluster
+    """Run the base and every (name, value) point as independent tasks (``perf.scaleout``: a local Dask cluster
     of ``workers`` processes, the cluster at ``scheduler``, or here with ``workers=1``); returns their
     headlines, each assumption's swing per headline and the ranking."""
     named = [(name, value) for name, values in points.items() for value in values]
-    jobs = [(models, seed, calibration, preset, {})] + [(models, seed, calibration, preset, {n: v}) for n, v in named]
+    tasks = [(models, seed, calibration, preset, {})] + [(models, seed, calibration, preset, {n: v}) for n, v in named]
     labels = ["base"] + [f"{n}={v}" for n, v in named]
-    bar = Progress(len(jobs), f"sensitivity sweep ({preset} preset)", progress)
-    results = run_jobs(_point, jobs, labels, scheduler=scheduler, workers=workers,
+    bar = Progress(len(tasks), f"sensitivity sweep ({preset} preset)", progress)
+    results = run_tasks(_point, tasks, labels, scheduler=scheduler, workers=workers,
                        on_done=lambda i, _: bar.step(labels[i]))
     base = results[0]
     rows = [{"name": n, "value": v, "headlines": h} for (n, v), h in zip(named, results[1:])]

@@ -35,8 +35,8 @@ from hw.tierconfig import load_tier
 from sim.build_dir import build_dir
 from perf.calibration import CALIBRATION_FILE, check_calibration, load_calibration, merge_calibration, shipped_calibration_path
 from perf.progress import Progress
-from perf.scaleout import run_jobs
-from sim.jobs.pu_on_bank import run_pu_on_bank
+from perf.scaleout import run_tasks
+from sim.runs.pu_on_bank import run_pu_on_bank
 from sim.pysim.ru import partial_payload, run_ru
 from golden.traces.format import generate_trace
 
@@ -93,8 +93,8 @@ def _ru_entry(tier_name: str, fmt_name: str, head_dim: int, merges: int, seed: i
 def calibrate_system(spec, per_bank=(32, 64), seed: int = 1) -> dict:
     """Calibrate the scaled-down system top itself (the device bench): every bank gets ``n`` and then ``2n``
     tokens (round robin), and each device's PU span gives its tier's cycles per token and fixed cycles. The
-    RUs are measured at the top's lanes and head_dim. ``spec`` is a ``sim.jobs.system.SystemSpec``."""
-    from sim.jobs.system import spread_placement, system_step
+    RUs are measured at the top's lanes and head_dim. ``spec`` is a ``sim.runs.system.SystemSpec``."""
+    from sim.runs.system import spread_placement, system_step
 
     banks = sum(d.bank_groups * d.banks for d in spec.devices)
     figures = []
@@ -129,8 +129,8 @@ def _commit() -> str | None:
         return None
 
 
-def _job(job: tuple) -> dict:
-    kind, *args = job
+def _measure(task: tuple) -> dict:
+    kind, *args = task
     return _pu_entry(*args) if kind == "pu" else _ru_entry(*args)
 
 
@@ -172,22 +172,22 @@ def calibrate(tiers=("hbm3", "ddr4", "ssd"), groups=(1, 5, 8), head_dim: int = 1
     The runs are independent Dask tasks (``perf.scaleout``): on an embedded local cluster of ``workers``
     processes (default: one per core), on the cluster at ``scheduler``, or here one after another with
     ``workers=1``. Each has its own Verilator build; builds of one configuration are shared through the
-    build cache's lock. The result does not depend on where the jobs ran."""
+    build cache's lock. The result does not depend on where the tasks ran."""
     _check_shapes(tiers, groups, head_dim, fmt)
     t0 = time.perf_counter()
-    jobs = [("pu", tier, fmt, head_dim, group, seed) for tier in tiers for group in groups]
-    jobs += [("ru", tier, fmt, head_dim, 4, seed) for tier in tiers]
-    bar = Progress(len(jobs), "calibration", progress)
+    tasks = [("pu", tier, fmt, head_dim, group, seed) for tier in tiers for group in groups]
+    tasks += [("ru", tier, fmt, head_dim, 4, seed) for tier in tiers]
+    bar = Progress(len(tasks), "calibration", progress)
 
     def done(i, entry):
         bar.step(f"PU {entry['tier']} G={entry['group']}: {entry['cycles_per_token']:.2f} cycles/token "
-                 f"(+{entry['fixed_cycles']:.0f})" if jobs[i][0] == "pu" else
+                 f"(+{entry['fixed_cycles']:.0f})" if tasks[i][0] == "pu" else
                  f"RU {entry['tier']}: {entry['cycles_per_partial']:.1f} cycles/partial")
 
-    labels = [f"{kind}-{tier}-g{group}" for kind, tier, _, _, group, _ in jobs]
-    results = run_jobs(_job, jobs, labels, scheduler=scheduler, workers=workers, on_done=done)
-    pu = [r for r, job in zip(results, jobs) if job[0] == "pu"]
-    ru = [r for r, job in zip(results, jobs) if job[0] == "ru"]
+    labels = [f"{kind}-{tier}-g{group}" for kind, tier, _, _, group, _ in tasks]
+    results = run_tasks(_measure, tasks, labels, scheduler=scheduler, workers=workers, on_done=done)
+    pu = [r for r, task in zip(results, tasks) if task[0] == "pu"]
+    ru = [r for r, task in zip(results, tasks) if task[0] == "ru"]
     return {"generated_by": "pam calibrate", "date": datetime.date.today().isoformat(), "commit": _commit(),
             "format": fmt, "head_dim": head_dim, "seed": seed, "wall_s": round(time.perf_counter() - t0, 1),
             "pu": pu, "ru": ru}

@@ -27,11 +27,11 @@ from golden.hwmodel import block_tokens_for
 from hw.tierconfig import TIER_NAMES, load_tier
 from sim.build_dir import build_dir
 from perf.calibration import load_calibration
-from sim.calibrate import _job as calibration_job
+from sim.calibrate import _measure as calibration_task
 from perf.evaluate import evaluate
 from perf.node import load_models, load_node
 from perf.progress import Progress
-from perf.scaleout import run_jobs
+from perf.scaleout import run_tasks
 
 __all__ = ["FIELDS", "parse_axes", "explore", "pareto_front", "shipped_areas"]
 
@@ -82,18 +82,18 @@ def _tier_file(tier: str, changes: dict) -> str:
     return str(path)
 
 
-def _pu_area(job: tuple) -> dict:
+def _pu_area(task: tuple) -> dict:
     """NAND2 equivalents of one PU core (a Dask task)."""
     from hw.area import synthesize
     from hw.pu import PU
 
-    fmt, lanes, head_dim, group, block = job
+    fmt, lanes, head_dim, group, block = task
     report = synthesize(PU(format_by_name(fmt), FP32, lanes, head_dim, group, block), f"pu_l{lanes}_g{group}_b{block}")
     return {"nand2_eq": report.nand2_eq, "flops": report.flops}
 
 
-def _evaluate(job: tuple) -> dict:
-    models, calibration, preset = job
+def _evaluate(task: tuple) -> dict:
+    models, calibration, preset = task
     return evaluate(models, SEED, calibration=calibration, preset=preset, headline_only=True, workers=1)
 
 
@@ -104,17 +104,17 @@ def shipped_areas() -> dict[tuple, dict]:
     return {tuple(e["key"]): {"nand2_eq": e["nand2_eq"], "flops": e["flops"]} for e in doc["entries"]}
 
 
-def _run_cached(kind: str, fn, jobs: list, labels: list, scheduler, workers, bar, known=None) -> list:
-    """``fn`` over ``jobs`` with a file cache per job (and ``known`` results); the missing ones run as Dask
+def _run_cached(kind: str, fn, tasks: list, labels: list, scheduler, workers, bar, known=None) -> list:
+    """``fn`` over ``tasks`` with a file cache per task (and ``known`` results); the missing ones run as Dask
     tasks."""
     known = known or {}
-    paths = [build_dir() / "dse" / kind / (hashlib.sha256(repr(j).encode()).hexdigest()[:16] + ".json") for j in jobs]
-    for job, path in zip(jobs, paths):
-        if job in known and not path.exists():
+    paths = [build_dir() / "dse" / kind / (hashlib.sha256(repr(j).encode()).hexdigest()[:16] + ".json") for j in tasks]
+    for task, path in zip(tasks, paths):
+        if task in known and not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(known[job]))
+            path.write_text(json.dumps(known[task]))
     todo = [i for i, p in enumerate(paths) if not p.exists()]
-    for i in range(len(jobs)):
+    for i in range(len(tasks)):
         if i not in todo:
             bar.step(f"{labels[i]} (cached)")
 
@@ -123,7 +123,7 @@ def _run_cached(kind: str, fn, jobs: list, labels: list, scheduler, workers, bar
         paths[todo[k]].write_text(json.dumps(result))
         bar.step(labels[todo[k]])
 
-    run_jobs(fn, [jobs[i] for i in todo], [labels[i] for i in todo], scheduler=scheduler, workers=workers,
+    run_tasks(fn, [tasks[i] for i in todo], [labels[i] for i in todo], scheduler=scheduler, workers=workers,
              on_done=done)
     return [json.loads(p.read_text()) for p in paths]
 
@@ -145,17 +145,17 @@ def explore(axes: dict, models: list[str], preset: str = "paper", workers: int |
             per_tier.setdefault(tier, {})[field] = value
         files.append({tier: _tier_file(tier, changes) for tier, changes in per_tier.items()})
     # The calibration runs the points need, each once.
-    cal_jobs = sorted({("pu", path, FORMAT, HEAD_DIM, g, SEED) for f in files for path in f.values() for g in groups}
+    cal_tasks = sorted({("pu", path, FORMAT, HEAD_DIM, g, SEED) for f in files for path in f.values() for g in groups}
                       | {("ru", path, FORMAT, HEAD_DIM, 4, SEED) for f in files for path in f.values()})
-    area_jobs = sorted({_area_key(path_or_name, max(groups)) for f in files
+    area_tasks = sorted({_area_key(path_or_name, max(groups)) for f in files
                         for path_or_name in [*f.values(), *(t for t in TIER_NAMES if t not in f)]})
-    bar = Progress(len(cal_jobs) + len(area_jobs) + len(points), "design-space sweep", progress)
-    labels = [f"{kind} {path.rsplit('/', 1)[-1]} G={group}" for kind, path, _, _, group, _ in cal_jobs]
-    cal = dict(zip(cal_jobs, _run_cached("calibration", calibration_job, cal_jobs, labels, scheduler, workers, bar)))
-    area = dict(zip(area_jobs, _run_cached("area", _pu_area, area_jobs, [f"area {j}" for j in area_jobs], scheduler,
+    bar = Progress(len(cal_tasks) + len(area_tasks) + len(points), "design-space sweep", progress)
+    labels = [f"{kind} {path.rsplit('/', 1)[-1]} G={group}" for kind, path, _, _, group, _ in cal_tasks]
+    cal = dict(zip(cal_tasks, _run_cached("calibration", calibration_task, cal_tasks, labels, scheduler, workers, bar)))
+    area = dict(zip(area_tasks, _run_cached("area", _pu_area, area_tasks, [f"area {j}" for j in area_tasks], scheduler,
                                           workers, bar, known=shipped_areas())))
     shipped = load_calibration()
-    eval_jobs = []
+    eval_tasks = []
     for f in files:
         calibration = json.loads(json.dumps(shipped))
         for tier, path in f.items():
@@ -168,8 +168,8 @@ def explore(axes: dict, models: list[str], preset: str = "paper", workers: int |
         path = build_dir() / "dse" / "points" / f"calibration-{hashlib.sha256(text.encode()).hexdigest()[:12]}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        eval_jobs.append((models, str(path), preset))
-    evaluations = run_jobs(_evaluate, eval_jobs, [f"evaluate point {i}" for i in range(len(points))],
+        eval_tasks.append((models, str(path), preset))
+    evaluations = run_tasks(_evaluate, eval_tasks, [f"evaluate point {i}" for i in range(len(points))],
                            scheduler=scheduler, workers=workers, on_done=lambda i, _: bar.step(f"point {i} evaluated"))
     node = load_node(None, preset)
     pus = {t: node.tiers[NODE_TIER[t]].banks for t in TIER_NAMES}

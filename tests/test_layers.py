@@ -87,7 +87,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_imports_run_from_sim_to_perf_to_host_to_hw_to_golden():
     graph = import_graph(_modules())
-    assert len(graph) > 80 and graph["sim.jobs.system"] >= {"hw.system", "host.commands", "golden.hwmodel"}
+    assert len(graph) > 80 and graph["sim.runs.system"] >= {"hw.system", "host.commands", "golden.hwmodel"}
     assert backwards_imports(graph) == []
 
 

@@ -12,7 +12,7 @@ import time
 
 from golden.formats import format_by_name
 from hw.fp.units import UNIT_SPECS
-from sim.harness.fp_unit import harness_units
+from sim.testbench.fp_unit import harness_units
 from sim.testbench.fp import run_fp_units
 from sim.testbench.fp_check import stimulus
 

@@ -1,6 +1,6 @@
 """``pam bench fuzz``: seeded random commands, valid and invalid, into the system top during a real decode.
 
-Two requests decode at once on the test-size system top (``sim.jobs.system.QUICK_DEVICES``): A and B, each
+Two requests decode at once on the test-size system top (``sim.runs.system.QUICK_DEVICES``): A and B, each
 over its own locality trace, placed and migrated step by step by its own ``host.driver.HostDriver``. In every
 bank of every device A owns the region [0, X) and B the region [X, 2X) right after it, so a read or write one
 column past a region lands in the other request's KV. Their decode steps alternate, one block of commands
@@ -16,7 +16,7 @@ ones, drawn from ``KINDS``:
 
 The harness plays them under random idle cycles and back-pressure on the output and status streams, and
 resets the top at random cycles; play then resumes at the start of the last decode block the host knows
-complete (``sim.harness.job``), as a host would after a reset. Nothing is sent to a device between its RUN
+complete (``sim.testbench.harness``), as a host would after a reset. Nothing is sent to a device between its RUN
 and the REDUCE: the device takes no command while its partials are out (``hw.device``).
 
 Checked, for every command and every output word:
@@ -39,9 +39,9 @@ from golden.traces.locality import generate_locality_trace
 from hw.device import Op, Status
 from hw.system import REDUCE
 from host.driver import HostDriver
-from sim.jobs.driver import driver_shapes
-from sim.jobs.system import QUICK_DEVICES, SystemSpec, run_system, system_commands, system_golden
-from sim.testbench.bench import RANDOM_PAUSES
+from sim.runs.driver import driver_shapes
+from sim.runs.system import QUICK_DEVICES, SystemSpec, run_system, system_commands, system_golden
+from sim.testbench.base import RANDOM_PAUSES
 
 __all__ = ["KINDS", "CommandModel", "FuzzRun", "fuzz_system"]
 

@@ -4,8 +4,8 @@ For each design (the test-size system top, the PU on its bank, the lone
 bank) it reports the Verilog's size and module count, the Verilator and C++
 build times (as recorded when the build was made; a cached build costs
 nothing now), and the simulated cycles per second of one job played twice on
-the same build: under cocotb (``sim.testbench.job``, which wakes once) and under
-``sim/raw_main.cpp`` (no Python in the process). Both runs must log the same
+the same build: under cocotb (``sim.testbench.wait_done``, which wakes once) and under
+``sim/verilator/raw_main.cpp`` (no Python in the process). Both runs must log the same
 outputs at the same cycles; a difference raises.
 """
 
@@ -15,8 +15,8 @@ import numpy as np
 
 from golden.hwmodel import prescale_query
 from hw.tierconfig import load_tier
-from sim.jobs.pu_on_bank import bank_build, run_pu_on_bank, stream_bank
-from sim.jobs.system import (QUICK_DEVICES, SystemSpec, device_partitions, run_system, spread_placement, system_build,
+from sim.runs.pu_on_bank import bank_build, run_pu_on_bank, stream_bank
+from sim.runs.system import (QUICK_DEVICES, SystemSpec, device_partitions, run_system, spread_placement, system_build,
                             system_commands)
 from golden.traces.format import generate_trace
 

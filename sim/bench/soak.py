@@ -2,7 +2,7 @@
 
 Requests come and go: ``concurrent`` of them decode at once, step by step in turn, and a finished request
 (its prompt plus ``decode`` steps) is replaced by a new one. Each is a ``host.driver.HostDriver``, the code
-the system top runs under (``sim.jobs.driver``): it admits the step's token, scores the context with its
+the system top runs under (``sim.runs.driver``): it admits the step's token, scores the context with its
 score source, folds the scores in (Eq. 7), swaps tokens between HBM, DDR and SSD (Algorithm 2), gives the
 moved tokens new addresses and moves their payloads (the token's K and V bytes) through the migration
 interface. Each request draws its trace from a seeded pool of locality traces, and its score source,

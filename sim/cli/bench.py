@@ -13,10 +13,10 @@ from sim.bench.fuzz import fuzz_system
 from sim.bench.soak import soak_scheduler
 from sim.bench.schedule import bench_schedule
 from sim.bench.sim_speed import DESIGNS as BENCH_DESIGNS, bench_sim
-from sim.jobs.pu_on_bank import run_pu_on_bank
+from sim.runs.pu_on_bank import run_pu_on_bank
 from sim.cli.common import emit, table
 from sim.cli.simulate import step_lines, system_spec
-from sim.jobs.system import (spread_placement, system_step)
+from sim.runs.system import (spread_placement, system_step)
 from golden.traces.format import generate_trace
 
 

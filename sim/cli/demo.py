@@ -13,8 +13,8 @@ from sim.build_dir import build_dir
 
 from golden.accuracy import ATTENTION_BOUND_EPS
 from sim.cli.common import emit, output_folder
-from sim.jobs.driver import drive_system
-from sim.jobs.system import (DEMO_DEVICES, SystemSpec, system_build)
+from sim.runs.driver import drive_system
+from sim.runs.system import (DEMO_DEVICES, SystemSpec, system_build)
 from sim.cli.simulate import MASKS_IN_BINARY
 from sim.waves import draw_png, load_waves, write_gtkw
 from sim.verilator.toolchain import check_toolchain

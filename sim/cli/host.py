@@ -9,8 +9,8 @@ import numpy as np
 from host.driver import HostDriver
 from host.importance import SCORE_SOURCES
 from sim.cli.common import emit, table
-from sim.jobs.driver import driver_shapes
-from sim.jobs.system import SCHEDULE_DEVICES, SystemSpec
+from sim.runs.driver import driver_shapes
+from sim.runs.system import SCHEDULE_DEVICES, SystemSpec
 from golden.traces.format import read_trace
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from hw.tierconfig import load_tier
-from sim.jobs.bank_timing import streaming_figures
-from sim.jobs.pu_on_bank import run_pu_on_bank, stream_bank
+from sim.runs.bank_timing import streaming_figures
+from sim.runs.pu_on_bank import run_pu_on_bank, stream_bank
 from sim.cli.common import emit, output_file, table
-from sim.jobs.system import (SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step)
+from sim.runs.system import (SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step)
 from sim.waves import WAVE_FORMATS, draw_png, radix_chooser, format_table, load_waves, write_gtkw
 
 # The activity masks (one bit per device or unit) read best in binary.

@@ -46,13 +46,13 @@ def _simulate(dut, inputs, expected: int, unpack, out_ready, limit: int):
     return results, cycles[0], busy[0] if probe else None
 
 
-def run_ru(ru, jobs, inp_valid=None, out_ready=None):
-    """``jobs``: list of lists of partial payloads; each list is one command.
+def run_ru(ru, commands, inp_valid=None, out_ready=None):
+    """``commands``: list of lists of partial payloads; each list is one command.
     Returns (results, cycles, cycles the RU was busy merging)."""
-    cmds = [{"inputs": len(job)} for job in jobs]
-    payloads = [p for job in jobs for p in job]
-    limit = 200 * (len(payloads) + len(jobs)) + 100
-    return _simulate(ru, [(ru.cmd, cmds, None), (ru.inp, payloads, inp_valid)], len(jobs), unpack_partial,
+    cmds = [{"inputs": len(command)} for command in commands]
+    payloads = [p for command in commands for p in command]
+    limit = 200 * (len(payloads) + len(commands)) + 100
+    return _simulate(ru, [(ru.cmd, cmds, None), (ru.inp, payloads, inp_valid)], len(commands), unpack_partial,
                      out_ready, limit)
 
 

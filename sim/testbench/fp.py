@@ -1,7 +1,7 @@
-"""The FP bench: every floating-point unit of one format under Verilator, bit for bit against golden.
+"""The FP testbench: every floating-point unit of one format under Verilator, bit for bit against golden.
 
-The units run behind one stream (``sim.harness.fp_unit.FPStream``) in the job harness, as a
-:class:`~sim.testbench.bench.Testbench`: the scoreboard compares each output word, every unit's ``lanes``
+The units run behind one stream (``sim.testbench.fp_unit.FPStream``) in the job harness, as a
+:class:`~sim.testbench.base.Testbench`: the scoreboard compares each output word, every unit's ``lanes``
 results, with the golden operations as it leaves the design, so a mismatch is named by its cycle, unit,
 lane and operands. Operands: ``sim.testbench.fp_check.stimulus``.
 """
@@ -14,9 +14,9 @@ import numpy as np
 
 from golden.formats import FloatFormat
 from hw.fp.units import UNIT_SPECS
-from sim.harness.fp_unit import FP_PORTS, FPStream, harness_units
-from sim.harness.job import Pauses
-from sim.testbench.bench import Testbench
+from sim.testbench.fp_unit import FP_PORTS, FPStream, harness_units
+from sim.testbench.harness import Pauses
+from sim.testbench.base import Testbench
 from sim.testbench.fp_check import FPMismatch, check_unit, stimulus
 from sim.verilator.build import build_design
 
@@ -75,13 +75,13 @@ def run_fp_units(fmt: FloatFormat, lanes: int, random_pairs: int, seed: int, pau
         want = spec.golden(fmt, a.ravel().astype(np.int64) & mask, b.ravel().astype(np.int64) & mask)
         results.append(np.asarray(want).reshape(a.shape).astype(f"<u{width // 8}"))
     build = fp_build(fmt, lanes)
-    bench = Testbench(build, functools.partial(_describe, fmt, lanes, a, b))
+    testbench = Testbench(build, functools.partial(_describe, fmt, lanes, a, b))
     words, expected = _words([a, b]), _words(results)
-    played = bench.play(words, outputs=len(words), expected=expected, pauses=pauses,
+    played = testbench.play(words, outputs=len(words), expected=expected, pauses=pauses,
                         seed=seed if pauses.active else None, raw=raw, tag=f"fp_{fmt.name}")
     log = played.log
     if played.matched and (log.timed_out or len(log.outputs) != len(words)):
-        raise AssertionError(f"FP bench: {len(log.outputs)} of {len(words)} results after {log.cycles} cycles")
+        raise AssertionError(f"FP testbench: {len(log.outputs)} of {len(words)} results after {log.cycles} cycles")
     return {"format": fmt.name, "lanes": lanes, "seed": seed, "cycles": log.cycles, "wall_s": played.wall_s,
             "commands": len(words), "checked": played.matched_outputs * lanes - (pad if played.matched else 0),
             "units": harness_units(fmt), "mismatch": played.mismatch, "built_s": build.built_s}

@@ -1,6 +1,6 @@
 """Stimulus and the bit-exact checker for the floating-point units.
 
-One checker serves the amaranth.sim tests, the cocotb benches and ``pam bench
+One checker serves the amaranth.sim tests, the cocotb testbenches and ``pam bench
 fp``. A mismatch message holds the unit, format, inputs, expected and got bit
 patterns, so it can be reproduced from the message alone.
 """

@@ -1,4 +1,4 @@
-"""Build Amaranth designs for Verilator and run cocotb benches on them, from plain Python.
+"""Build Amaranth designs for Verilator and run cocotb testbenches on them, from plain Python.
 
 Two caches keep repeated work away:
 
@@ -43,7 +43,7 @@ from cocotb_tools.runner import Verilator
 
 from hw.verilog import emit_verilog, waiver_flags
 from sim.build_dir import build_dir
-from sim.harness.job import HarnessPorts, JobLog, job_harness, parse_log
+from sim.testbench.harness import HarnessPorts, JobLog, job_harness, parse_log
 from sim.verilator.separate import silence_unused
 from sim.waves import WAVE_FORMATS
 from sim.verilator.toolchain import ToolchainError, fst_missing, setup_environment
@@ -96,7 +96,7 @@ class SimBuild:
         return None if self.wave_format is None else self.build_dir / f"dump.{self.wave_format}"
 
     def raw_executable(self) -> Path:
-        """The same build's objects linked with a plain C++ main (``sim/raw_main.cpp``) instead of cocotb's:
+        """The same build's objects linked with a plain C++ main (``sim/verilator/raw_main.cpp``) instead of cocotb's:
         it plays a harness job with no Python in the process. Linked once per version of the main, on first
         use."""
         source = _RAW_MAIN.read_bytes()
@@ -270,7 +270,7 @@ def _emit(component, top: str, harness: HarnessPorts, key: str | None, modules: 
 
 
 def _public_vlt(top: str) -> str:
-    """The Verilator control file: only what the bench reads (the harness's clock and ``done``) is public."""
+    """The Verilator control file: only what the testbench reads (the harness's clock and ``done``) is public."""
     lines = ["`verilator_config", *(f'public_flat_rw -module "{top}" -var "{name}"' for name in ("clk", "done"))]
     return "\n".join(lines) + "\n"
 
@@ -282,8 +282,8 @@ def build_design(component, top: str, *, harness: HarnessPorts, key: str | None 
 
     ``component`` is an Amaranth component or a function that makes one (called only when the Verilog is
     not cached: pass ``key``, a string that names the configuration). The simulated top is ``<top>_job``,
-    ``component`` under the job ``harness`` (``sim/harness/job.py``): the clock and the job player are in HDL,
-    and a bench plays it with ``run_job`` (``sim.testbench.bench.Testbench``). ``waves`` is the wave format
+    ``component`` under the job ``harness`` (``sim/testbench/harness.py``): the clock and the job player are in HDL,
+    and a testbench plays it with ``run_job`` (``sim.testbench.base.Testbench``). ``waves`` is the wave format
     a run writes (``vcd``, or ``fst``: compressed, for GTKWave and Surfer; ``SimBuild.wave_file``), or None
     for an untraced build. ``wave_depth`` limits the
     traced hierarchy of ``top`` to ``wave_depth`` levels (0: none of it, only the harness and the nets on
@@ -365,12 +365,12 @@ def _run_cocotb(build: SimBuild, test_module: str, env: dict, name: str, waves: 
     tests, failed = get_results(Path(xml))
     if tests == 0 or failed:
         detail = (build.build_dir / f"{name}.log").read_text(errors="replace")[-3000:]
-        raise AssertionError(f"cocotb bench {test_module} on {build.top}: {failed} of {tests} tests failed: {detail}")
+        raise AssertionError(f"cocotb test {test_module} on {build.top}: {failed} of {tests} tests failed: {detail}")
     return Path(xml)
 
 
 def run_job(build: SimBuild, job: Path, name: str, raw: bool = False) -> tuple[JobLog, float]:
-    """Play the harness job file ``job`` on ``build`` (``sim/harness/job.py``): under cocotb (``sim.testbench.job``,
+    """Play the harness job file ``job`` on ``build`` (``sim/testbench/harness.py``): under cocotb (``sim.testbench.wait_done``,
     which wakes once, on ``done``), or with ``raw`` under the plain C++ main. Returns the log and the
     simulation's wall time. A traced build writes its waves to ``build.wave_file`` either way."""
     log, clock = build.build_dir / f"{name}.log.txt", build.build_dir / f"{name}.wall"
@@ -384,6 +384,6 @@ def run_job(build: SimBuild, job: Path, name: str, raw: bool = False) -> tuple[J
             raise AssertionError(f"raw C++ run of {build.top} failed ({out.returncode}): {out.stderr[-2000:]}")
         wall = float(out.stdout.split("wall_s")[1].split()[0])
     else:
-        _run_cocotb(build, "sim.testbench.job", {"PAM_JOB_TIME": clock}, name, build.wave_file is not None, plusargs)
+        _run_cocotb(build, "sim.testbench.wait_done", {"PAM_JOB_TIME": clock}, name, build.wave_file is not None, plusargs)
         wall = float(clock.read_text())
     return parse_log(log), wall

@@ -6,7 +6,7 @@ import pytest
 
 from hw.bank import Bank, Command
 from hw.tierconfig import load_tier
-from sim.jobs.bank_timing import check_commands, streaming_figures
+from sim.runs.bank_timing import check_commands, streaming_figures
 from sim.pysim.streams import pattern, put, run
 
 

@@ -1,35 +1,35 @@
-"""Independent jobs on Dask (perf.scaleout): the same results on a local 2-worker cluster as one after another,
-and a worker that dies has its job rerun, never dropped."""
+"""Independent tasks on Dask (perf.scaleout): the same results on a local 2-worker cluster as one after another,
+and a worker that dies has its task rerun, never dropped."""
 
 import os
 import signal
 
 import pytest
 
-from sim.calibrate import _job as calibration_job
+from sim.calibrate import _measure as calibration_task
 from perf.sensitivity import sweep
-from perf.scaleout import run_jobs
+from perf.scaleout import run_tasks
 
 
-def _square_but_kill_the_worker_once(job):
-    marker, value = job
+def _square_but_kill_the_worker_once(task):
+    marker, value = task
     if value == 3 and not os.path.exists(marker):
         open(marker, "w").close()
-        os.kill(os.getpid(), signal.SIGKILL)        # the whole worker process dies mid-job
+        os.kill(os.getpid(), signal.SIGKILL)        # the whole worker process dies mid-task
     return value * value
 
 
-def _always_kill_the_worker(job):
+def _always_kill_the_worker(task):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def test_calibration_jobs_give_the_same_entries_on_a_cluster_as_one_after_another():
-    """pam calibrate's RU jobs (one per tier) serially, then as Dask tasks on a local cluster of 2 workers."""
-    jobs = [("ru", tier, "fp16", 128, 4, 1) for tier in ("hbm3", "ddr4", "ssd")]
-    labels = [f"ru-{j[1]}" for j in jobs]
+def test_calibration_tasks_give_the_same_entries_on_a_cluster_as_one_after_another():
+    """pam calibrate's RU tasks (one per tier) serially, then as Dask tasks on a local cluster of 2 workers."""
+    tasks = [("ru", tier, "fp16", 128, 4, 1) for tier in ("hbm3", "ddr4", "ssd")]
+    labels = [f"ru-{j[1]}" for j in tasks]
     done = []
-    serial = run_jobs(calibration_job, jobs, labels, workers=1)
-    cluster = run_jobs(calibration_job, jobs, labels, workers=2, on_done=lambda i, _: done.append(i))
+    serial = run_tasks(calibration_task, tasks, labels, workers=1)
+    cluster = run_tasks(calibration_task, tasks, labels, workers=2, on_done=lambda i, _: done.append(i))
     assert cluster == serial and sorted(done) == [0, 1, 2]
     assert [e["tier"] for e in cluster] == ["hbm3", "ddr4", "ssd"] and all(e["cycles_per_partial"] > 0 for e in cluster)
 
@@ -43,19 +43,19 @@ def test_a_sensitivity_sweep_is_the_same_on_a_cluster():
 
 def test_a_worker_killed_mid_job_has_its_job_rerun(tmp_path):
     marker = str(tmp_path / "killed")
-    jobs = [(marker, v) for v in range(6)]
-    results = run_jobs(_square_but_kill_the_worker_once, jobs, [f"sq{v}" for v in range(6)], workers=2)
+    tasks = [(marker, v) for v in range(6)]
+    results = run_tasks(_square_but_kill_the_worker_once, tasks, [f"sq{v}" for v in range(6)], workers=2)
     assert os.path.exists(marker)                       # the kill happened
-    assert results == [v * v for v in range(6)]         # and job 3 ran again to completion
+    assert results == [v * v for v in range(6)]         # and task 3 ran again to completion
 
 
 def test_a_job_that_kills_every_worker_it_meets_raises_instead_of_vanishing():
     from distributed import KilledWorker
 
     with pytest.raises(KilledWorker):
-        run_jobs(_always_kill_the_worker, [0], ["doomed"], workers=2)
+        run_tasks(_always_kill_the_worker, [0], ["doomed"], workers=2)
 
 
 def test_an_unreachable_scheduler_is_one_clear_error():
     with pytest.raises(ValueError, match="--scheduler: cannot reach a Dask scheduler at tcp://127.0.0.1:9"):
-        run_jobs(calibration_job, [("ru", "hbm3", "fp16", 128, 4, 1)], ["x"], scheduler="tcp://127.0.0.1:9")
+        run_tasks(calibration_task, [("ru", "hbm3", "fp16", 128, 4, 1)], ["x"], scheduler="tcp://127.0.0.1:9")

@@ -1,6 +1,5 @@
 """One build directory: the option, the environment variable, the checkout's build/, else the user cache."""
 
-import pytest
 
 import sim.build_dir as bd
 from sim.cli import main

@@ -1,12 +1,12 @@
 """The command fuzz of the system top (sim/bench/fuzz.py): a short run clean, and each of its checks red on a
-fault. The build is the end-to-end tests' (sim.jobs.system.QUICK_DEVICES, fp16, head_dim 32, G = 2)."""
+fault. The build is the end-to-end tests' (sim.runs.system.QUICK_DEVICES, fp16, head_dim 32, G = 2)."""
 
 import pytest
 
 import sim.bench.fuzz as fuzz
 from hw.device import Op, Status
 from sim.bench.fuzz import CommandModel, fuzz_system
-from sim.jobs.system import QUICK_DEVICES, SystemSpec
+from sim.runs.system import QUICK_DEVICES, SystemSpec
 
 SHORT = dict(commands=4000, steps=6, resets=2)
 

@@ -9,7 +9,7 @@ build per format (cached in build/sim/).
 import pytest
 
 from golden.formats import format_by_name
-from sim.testbench.bench import PAUSE_MATRIX
+from sim.testbench.base import PAUSE_MATRIX
 from sim.testbench.fp import run_fp_units
 from sim.testbench.fp_check import special_pairs
 

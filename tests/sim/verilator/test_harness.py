@@ -1,4 +1,4 @@
-"""The job harness (sim/harness/job.py) on a small echo design under Verilator, and its plain C++ twin.
+"""The job harness (sim/testbench/harness.py) on a small echo design under Verilator, and its plain C++ twin.
 
 The echo design takes a 16-bit command; it answers every command with one status (the command's low byte)
 and, for an odd command, one output word (command + 1), holding ``cmd.ready`` low while either is pending.
@@ -13,8 +13,8 @@ from amaranth import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sim.harness.job import HarnessPorts, JobLog, Mismatch, Pauses, job_harness, parse_log, write_job
-from sim.testbench.bench import PAUSE_MATRIX, RANDOM_PAUSES, Testbench
+from sim.testbench.harness import HarnessPorts, JobLog, Mismatch, Pauses, job_harness, parse_log, write_job
+from sim.testbench.base import PAUSE_MATRIX, RANDOM_PAUSES, Testbench
 from sim.verilator.build import build_design, build_root, run_job
 from sim.verilator.separate import silence_unused
 
@@ -262,6 +262,6 @@ def test_the_emission_cache_digest_covers_the_sources_that_shape_the_verilog():
     from sim.verilator.build import digest_sources
     root = Path(__file__).resolve().parents[3]
     covered = {p.relative_to(root).as_posix() for p in digest_sources()}
-    for path in ("hw/pu.py", "hw/system.py", "golden/hwmodel.py", "sim/harness/job.py", "sim/verilator/separate.py"):
+    for path in ("hw/pu.py", "hw/system.py", "golden/hwmodel.py", "sim/testbench/harness.py", "sim/verilator/separate.py"):
         assert path in covered, path
     assert len(covered) > 60

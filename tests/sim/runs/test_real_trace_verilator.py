@@ -6,7 +6,7 @@ import pytest
 
 from golden.decoder.capture import capture_traces
 from golden.decoder.gguf_model import load_model, shipped_text
-from sim.jobs.system import SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
+from sim.runs.system import SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
 
 
 @pytest.mark.verilator

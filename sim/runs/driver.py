@@ -22,7 +22,7 @@ from golden.hwmodel import prescale_query
 from hw.device import Op
 from host.driver import HostDriver, StepReport
 from host.mapping import DeviceShape
-from sim.jobs.system import (WAVE_DEPTH, SystemRun, SystemSpec, reference_error, run_system, system_commands,
+from sim.runs.system import (WAVE_DEPTH, SystemRun, SystemSpec, reference_error, run_system, system_commands,
                              system_golden, window_figures)
 from golden.traces.format import KVTrace
 
@@ -51,7 +51,7 @@ class DriverRun:
         return [b - a for a, b in zip([0, *ends], ends)]
 
     def step_figures(self, step: int) -> dict:
-        """``sim.jobs.system.window_figures`` for step ``step`` (from the last step's output to its own)."""
+        """``sim.runs.system.window_figures`` for step ``step`` (from the last step's output to its own)."""
         ends = self._ends()
         start = ends[step - 1] + 1 if step else 0
         tokens = [[len(bank) for bank in device] for device in self.banks[step]]

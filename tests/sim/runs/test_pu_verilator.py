@@ -10,8 +10,8 @@ switches, refresh) gives the PU idle input cycles in every case.
 
 import pytest
 
-from sim.jobs.pu_on_bank import run_pu_on_bank
-from sim.testbench.bench import PAUSE_MATRIX
+from sim.runs.pu_on_bank import run_pu_on_bank
+from sim.testbench.base import PAUSE_MATRIX
 from golden.traces.format import generate_trace
 
 # build: tier, format, G, head_dim, B (from the tier's buffer and G)
@@ -58,7 +58,7 @@ def test_pu_on_bank_under_the_idle_and_back_pressure_matrix(seed, pauses):
 @pytest.mark.verilator
 def test_the_scoreboard_names_the_first_wrong_partial_at_its_cycle(seed, monkeypatch):
     """A golden partial altered in one lane of head 3: the PU's run stops at head 3's output, named."""
-    import sim.jobs.pu_on_bank as job
+    import sim.runs.pu_on_bank as job
     tokens = BUILDS["hbm3-bf16-d128-g8"][4] + 1
     trace = trace_for("hbm3-bf16-d128-g8", tokens, seed)
     clean = run_pu_on_bank(trace, tier_name="hbm3", tokens=tokens, bank_alone=False)

@@ -1,4 +1,4 @@
-"""cocotb bench for a design under the job harness (``sim/harness/job.py``): wait for ``done``, once.
+"""The cocotb test for a design under the job harness (``sim/testbench/harness.py``): wait for ``done``, once.
 
 The harness plays the job and writes the log in HDL, so Python wakes up a
 single time; the simulation's own wall time (from the first edge to

@@ -6,7 +6,7 @@ query heads, ``QUERY`` one query vector (G·C of them after a start).
 ``cycles`` counts from ``START`` to the last partial out, ``stream_cycles``
 to the last column the PU takes in, and the bank's counters give the
 read-bus utilisation. The clock and the stimulus come from the harness
-(``sim/harness/job.py``).
+(``sim/testbench/harness.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from golden.formats import FloatFormat
 from hw.bankpu import BankPU, address_bits
 from hw.partial import partial_layout
 from hw.tierconfig import TierConfig
-from sim.harness.job import HarnessPorts
+from sim.testbench.harness import HarnessPorts
 
 __all__ = ["PUBank", "PUBankOp", "PU_BANK_PORTS"]
 

@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.formats import FloatFormat
 from hw.fp.units import UNIT_SPECS
-from sim.harness.job import HarnessPorts
+from sim.testbench.harness import HarnessPorts
 
 __all__ = ["OPERAND_BITS", "DEPTH", "FP_PORTS", "harness_units", "FPStream"]
 

@@ -26,8 +26,8 @@ from hw.device import STATUS_LAYOUT, Device
 from hw.system import REDUCE, System
 from hw.tierconfig import TierConfig, load_tier
 from host.commands import CommandPacker, device_commands
-from sim.harness.job import HarnessPorts
-from sim.testbench.bench import RANDOM_PAUSES, Pauses, Testbench
+from sim.testbench.harness import HarnessPorts
+from sim.testbench.base import RANDOM_PAUSES, Pauses, Testbench
 from sim.verilator.build import SimBuild, build_design
 from sim.verilator.separate import Separator
 
@@ -138,7 +138,7 @@ QUICK_DEVICES = (*SMALL_DEVICES[:2], dataclasses.replace(SMALL_DEVICES[2], tR=30
 # a DDR device of two banks (4 lanes, as the tier has) and an SSD channel of two dies (narrowed to 4 lanes, with a
 # 3 us page read). At d = 128 an HBM bank holds 2 tokens per row, a DDR bank 2 and an SSD page 8.
 # The devices ``pam schedule`` places a trace over: an HBM stack of 4x4 banks, a DDR DIMM of 2x4, an SSD
-# channel of 8 dies; their rows are what the request is given (``sim.jobs.driver.driver_shapes``).
+# channel of 8 dies; their rows are what the request is given (``sim.runs.driver.driver_shapes``).
 SCHEDULE_DEVICES = (DeviceSpec("hbm3", 4, 4, rows=8), DeviceSpec("ddr4", 2, 4, rows=64), DeviceSpec("ssd", 8, 1, rows=32))
 DEMO_DEVICES = (DeviceSpec("hbm3", 1, 4, rows=64), DeviceSpec("ddr4", 1, 2, rows=64),
                 DeviceSpec("ssd", 1, 2, rows=32, lanes=4, tR=3000))
@@ -200,7 +200,7 @@ def count_by_device(spec: SystemSpec, placement: Placement) -> list[list[int]]:
 
 @dataclasses.dataclass
 class SystemRun:
-    """One run of the system top under the job harness (``sim/harness/job.py``)."""
+    """One run of the system top under the job harness (``sim/testbench/harness.py``)."""
     statuses: list[tuple[int, int]]           # (op, code) per command
     outputs: list[tuple[list[int], int]]      # (O/l bits per lane, error flags) per query head
     output_cycles: list[int]
@@ -245,7 +245,7 @@ WAVE_DEPTH = 2
 
 
 # The job harness's view of the system top: commands in, outputs and one status per command out, PU and RU
-# activity logged at every change (``sim/harness/job.py``).
+# activity logged at every change (``sim/testbench/harness.py``).
 SYSTEM_PORTS = HarnessPorts(cmd="cmd", out="out", status="status", monitors=("pu_active", "ru_active"))
 
 
@@ -302,7 +302,7 @@ def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, 
     """Build ``spec`` under Verilator (cached per configuration) and play ``commands`` into it through the job
     harness (``system_job``): under cocotb, or with ``raw`` under the plain C++ main. ``expected`` (golden
     [G, d] output bits per REDUCE) goes to the scoreboard; ``seed`` turns on the ``pauses``; ``resets`` and
-    ``checkpoints`` reset the top mid-run (``sim.testbench.bench.Testbench.play``). With ``waves``
+    ``checkpoints`` reset the top mid-run (``sim.testbench.base.Testbench.play``). With ``waves``
     (``vcd`` or ``fst``), the wave file holds ``wave_depth`` levels of the top's hierarchy
     (``sim.verilator.build.build_design``)."""
     system, build = _system_build(spec, waves, wave_depth)

@@ -1,8 +1,8 @@
 """The testbench base: one design under the job harness, driven, monitored and scoreboarded.
 
-Every cocotb bench of the project (FP units, lone bank, PU on its bank, device and system tops) is a
-:class:`Testbench`. Its parts run in HDL, in the job harness around the design (``sim.harness.job``), so a
-bench costs no Python per simulated cycle and plays as fast under cocotb as under the plain C++ main:
+Every cocotb testbench of the project (FP units, lone bank, PU on its bank, device and system tops) is a
+:class:`Testbench`. Its parts run in HDL, in the job harness around the design (``sim.testbench.harness``), so a
+testbench costs no Python per simulated cycle and plays as fast under cocotb as under the plain C++ main:
 
 - clock and reset, and a mid-run reset on request;
 - the command driver: valid-until-ready, each command gated on the outputs it needs;
@@ -12,7 +12,7 @@ bench costs no Python per simulated cycle and plays as fast under cocotb as unde
 - the in-order scoreboard: each output word is compared with the golden word as it leaves the design; the
   first mismatch ends the run at its cycle, and :meth:`Testbench.play` reports it by cycle and index.
 
-``PAUSE_MATRIX`` is the idle × back-pressure matrix every bench's tests run.
+``PAUSE_MATRIX`` is the idle × back-pressure matrix every testbench's tests run.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import itertools
 import os
 from collections.abc import Callable, Sequence
 
-from sim.harness.job import JobLog, Mismatch, Pauses, write_job
+from sim.testbench.harness import JobLog, Mismatch, Pauses, write_job
 from sim.verilator.build import SimBuild, run_job
 
 __all__ = ["Pauses", "PAUSE_MATRIX", "RANDOM_PAUSES", "Testbench", "Played"]
@@ -54,7 +54,7 @@ class Played:
 
 
 class Testbench:
-    """A design's Verilator build under the job harness (``sim.verilator.build.build_design``), as a bench.
+    """A design's Verilator build under the job harness (``sim.verilator.build.build_design``), as a testbench.
 
     ``describe(index, got, expected)`` turns a mismatching pair of output words into words a reader can act
     on (which head, which lane, which operands); without it the bits that differ are shown.
@@ -71,7 +71,7 @@ class Testbench:
         """Play ``words`` (gated by ``gates``, default none) until ``outputs`` output words have left, with
         ``pauses`` drawn from ``seed``; the scoreboard checks the first ``len(expected)`` outputs in order.
         ``resets``: the cycle of each pass at which the design is reset, play resuming at the last of the
-        ``checkpoints`` it can (``sim.harness.job``). ``raw`` plays under the plain C++ main instead of cocotb."""
+        ``checkpoints`` it can (``sim.testbench.harness``). ``raw`` plays under the plain C++ main instead of cocotb."""
         if pauses.active and seed is None:
             raise ValueError(f"seed: pauses {pauses} need a seed")
         gates = [0] * len(words) if gates is None else list(gates)

@@ -5,7 +5,7 @@ column through the bank's host write path, ``START`` reads ``count`` consecutive
 columns from column address ``first`` (row-major: ``row = a // C``,
 ``col = a % C``, wrapping at the bank's capacity), folds every returned beat into ``checksum`` (XOR) and raises
 ``done``. ``cycles`` counts from ``START`` to the last beat. The job harness
-(``sim/harness/job.py``) plays the commands, so no Python runs per cycle.
+(``sim/testbench/harness.py``) plays the commands, so no Python runs per cycle.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from amaranth.lib.wiring import In, Out
 from hw.bank import Bank
 from hw.bankpu import share_bank_port
 from hw.tierconfig import TierConfig
-from sim.harness.job import HarnessPorts
-from sim.harness.pu_bank import PUBankOp
+from sim.testbench.harness import HarnessPorts
+from sim.testbench.pu_bank import PUBankOp
 
 __all__ = ["BankStreamer", "BANK_PORTS"]
 

@@ -3,7 +3,7 @@ through the host command interface, the system top's outputs bit for bit against
 and within the float64 bound.
 
 One build per format (cached in build/sim/). To keep each build to minutes on 2 cores, every PU here has 4
-lanes (HBM and SSD narrowed from 16; ``sim.jobs.system.SMALL_DEVICES``) and head_dim is 32; the 16-lane PU is
+lanes (HBM and SSD narrowed from 16; ``sim.runs.system.SMALL_DEVICES``) and head_dim is 32; the 16-lane PU is
 covered by tests/test_pu_verilator.py. The SSD device keeps its channel (two dies sharing 2.4 GB/s) but
 reads a page in 3 us instead of 30 us, which keeps every step to thousands of cycles (`pam bench device`
 runs the full tR).
@@ -14,11 +14,11 @@ import pytest
 
 from hw.normalize import ERROR_EMPTY
 from sim.calibrate import calibrate_system
-from sim.jobs.driver import drive_system
+from sim.runs.driver import drive_system
 from golden.traces.locality import generate_locality_trace
-from sim.jobs.system import QUICK_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
+from sim.runs.system import QUICK_DEVICES, SystemSpec, count_by_device, spread_placement, system_step
 from perf.node import scaled_down_attention_cycles
-from sim.testbench.bench import PAUSE_MATRIX
+from sim.testbench.base import PAUSE_MATRIX
 from golden.traces.format import generate_trace
 
 HEAD_DIM, GROUP = 32, 2
@@ -60,7 +60,7 @@ def test_decode_step_on_the_system_top_is_bit_exact(fmt, name, seed):
 @pytest.mark.verilator
 def test_the_scoreboard_names_the_first_wrong_output_of_the_system_top(seed, monkeypatch):
     """The golden answer altered in lane 7 of query head 1: the run stops at that output, named."""
-    import sim.jobs.system as job
+    import sim.runs.system as job
     clean = decode_step("fp16", PLACEMENTS["spread"], seed)
     real = job.system_golden
 

@@ -11,10 +11,10 @@ from golden.formats import FP32
 from golden.hwmodel import HwConfig, bank_partial, block_tokens_for, prescale_query
 from hw.bank import check_dram_tier
 from hw.tierconfig import load_tier
-from sim.harness.bank_streamer import BANK_PORTS, BankStreamer
-from sim.harness.pu_bank import PU_BANK_PORTS, PUBank
+from sim.testbench.bank_streamer import BANK_PORTS, BankStreamer
+from sim.testbench.pu_bank import PU_BANK_PORTS, PUBank
 from hw.kvlayout import kv_columns, lanes_word
-from sim.testbench.bench import RANDOM_PAUSES, Pauses, Testbench
+from sim.testbench.base import RANDOM_PAUSES, Pauses, Testbench
 from sim.verilator.build import build_design
 from sim.verilator.separate import silence_unused
 from golden.traces.format import KVTrace
@@ -57,7 +57,7 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
     ``token_ids`` instead gives the bank's tokens explicitly, in bank order (a placement's partition).
     ``seed`` turns on the ``pauses``: idle cycles between commands, partial back-pressure; ``reset_at`` resets the
     design that many cycles into the job (the bank keeps its contents), then plays the job again
-    (``sim/harness/job.py``). ``sharers``: flash
+    (``sim/testbench/harness.py``). ``sharers``: flash
     tiers only, the dies sharing the die's channel (it gets 1/sharers of the channel's bandwidth).
     ``bank_alone=False`` skips the bank-alone reference run (``timing_limit`` and ``fraction_of_limit`` are 0).
     ``raw`` plays the job under the plain C++ main instead of cocotb (``sim.verilator.build.run_job``).
@@ -86,10 +86,10 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
     name = f"pu_bank_{tier.name}_{fmt.name}_d{trace.head_dim}_g{max_group}" + (f"_s{sharers}" if tier.is_flash else "")
     build = build_design(unit, name, key=f"{tier!r}|{fmt.name}|{trace.head_dim}|{max_group}|{block}|{sharers}",
                          harness=PU_BANK_PORTS, waves=waves)
-    bench = _pu_bank_commands(tier, fmt, trace.head_dim, max_group, block, sharers)
-    words = [bench.write(a, lanes_word(col)) for a, col in enumerate(columns)]
-    words.append(bench.start(n, group))
-    words += [bench.query(lanes_word(q[g, c * tier.lanes:(c + 1) * tier.lanes]))
+    pu_bank = _pu_bank_commands(tier, fmt, trace.head_dim, max_group, block, sharers)
+    words = [pu_bank.write(a, lanes_word(col)) for a, col in enumerate(columns)]
+    words.append(pu_bank.start(n, group))
+    words += [pu_bank.query(lanes_word(q[g, c * tier.lanes:(c + 1) * tier.lanes]))
               for g in range(group) for c in range(trace.head_dim // tier.lanes)]
     want = bank_partial(q, k, v, HwConfig(fmt, FP32, tier.lanes, block))
     expected = [_partial_word(int(want.m[g]), int(want.l[g]), [int(x) for x in want.o[g]]) for g in range(group)]
@@ -98,7 +98,7 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
         resets=(reset_at,) if reset_at else (), raw=raw, tag=f"pu_{n}_{group}")
     log, wall, mismatch = played.log, played.wall_s, played.mismatch
     if mismatch is None and (log.timed_out or len(log.outputs) != group):
-        raise AssertionError(f"PU bench: {len(log.outputs)} of {group} partials after {log.cycles} cycles")
+        raise AssertionError(f"PU on its bank: {len(log.outputs)} of {group} partials after {log.cycles} cycles")
     report = {**log.counters, "partials": [_partial(w, trace.head_dim) for _, w in log.outputs],
               "output_cycles": [c for c, _ in log.outputs], "harness_cycles": log.cycles}
     report["sim_cycles_per_s"] = log.cycles / max(wall, 1e-9)
@@ -116,9 +116,9 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
 @functools.cache
 def _pu_bank_commands(tier, fmt, head_dim, max_group, block, sharers) -> PUBank:
     """A PUBank of that configuration, for its command packing (built once per process, never elaborated)."""
-    bench = PUBank(tier, fmt, FP32, head_dim, max_group, block, sharers)
-    silence_unused(bench)
-    return bench
+    pu_bank = PUBank(tier, fmt, FP32, head_dim, max_group, block, sharers)
+    silence_unused(pu_bank)
+    return pu_bank
 
 
 def _partial(word: int, head_dim: int, acc_bits: int = 32) -> dict:
