@@ -17,8 +17,8 @@ Between the bank and the PU sits a FIFO of ``tier.kv_fifo_columns`` columns
 turnaround (K drain, the α and P chain, the rescale) before it takes the V
 columns; the bank's own output FIFO holds only the reads in flight, so
 without the decoupling FIFO the bank stalls for that turnaround. With it,
-the bank keeps streaming V columns while the PU turns around (issue 15,
-item 2; sizing and figures in docs/architecture.md).
+the bank keeps streaming V columns while the PU turns around (sizing and
+figures in docs/architecture.md).
 
 Host writes (``wr``) go to the bank while no run is reading it. A run is
 accepted only when the PU is idle.

@@ -1,4 +1,4 @@
-"""The PU on its own clock next to its bank (issue 15, item 1).
+"""The PU on its own clock next to its bank.
 
 The paper clocks its PUs below the memory: 666 MHz next to a 1,300 MHz HBM3
 bank, 500 MHz next to a 1,600 MHz DDR4 bank (the SSD controller's PUs share

@@ -69,7 +69,7 @@ def cmd_eval(args):
     lines += ["  " + line for line in table(
         [(r["tier"].upper(), r["group"], f"{r['tflops']:.3g}", f"{r['paper_tflops']:g}")
          for r in first["device_compute"]], ("tier", "G", "TFLOPS (ours)", "TFLOPS (paper)"))]
-    lines.append("against the paper (brief section 4), per model: ours as mean (min-max) over workloads and SLOs, "
+    lines.append("against the paper's evaluation, per model: ours as mean (min-max) over workloads and SLOs, "
                  "or over batches")
     columns = ["comparison"] + [f"{p} preset" for p in presets] + ["paper", "direction"]
     body = []

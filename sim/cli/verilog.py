@@ -139,7 +139,7 @@ def cmd_verilog(args):
 
 # -- area -----------------------------------------------------------------
 
-PAPER_PU_RU_MM2 = (0.13, 0.18)          # brief section 1, paper Table 2 (HBM3 die)
+PAPER_PU_RU_MM2 = (0.13, 0.18)          # paper Table 2 (HBM3 die)
 
 
 def cmd_area(args):
