@@ -12,7 +12,7 @@ import numpy as np
 
 from .elementary import exp2, reciprocal
 from .formats import FP32, FloatFormat
-from .reference import decode_attention
+from .reference import check_float, check_shapes, decode_attention
 
 __all__ = ["UNITS", "unit_error", "attention_error", "ATTENTION_BOUND_EPS", "attention_bound",
            "attention_error_bound", "rescale_limit"]
@@ -63,6 +63,11 @@ def unit_error(name: str, fmt: FloatFormat) -> dict:
 
 def attention_error(out, ref) -> dict:
     """Error of ``out`` against the float64 reference ``ref``, both [q_heads, head_dim] floats."""
+    out, ref = check_float("out", out), check_float("ref", ref)
+    if ref.ndim != 2:
+        raise ValueError(f"ref: shape {ref.shape}, expected [q_heads, head_dim]")
+    if out.shape != ref.shape:
+        raise ValueError(f"out: shape {out.shape}, expected ref's shape {ref.shape} [q_heads, head_dim]")
     out = np.asarray(out, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     diff = np.abs(out - ref)
@@ -101,6 +106,10 @@ def attention_error_bound(q, k, v, fmt: FloatFormat, max_rescales: int | None = 
 
     Returns the bound on ``attention_error``'s per-head measure, max_i bound_i / max_i |ref_i|: [q_heads].
     """
+    q, k, v = check_float("q", q), check_float("k", k), check_float("v", v)
+    check_shapes(q, k, v)
+    if not isinstance(fmt, FloatFormat):
+        raise TypeError(f"fmt: {type(fmt).__name__}, expected a FloatFormat (FP16 or BF16)")
     q, k, v = (np.asarray(x, np.float64) for x in (q, k, v))
     heads, d = q.shape
     n, kv_heads = k.shape[0], k.shape[1]

@@ -27,6 +27,10 @@ input in arrival order:
     l* = l_r·s_r + l_i·s_i,  O* = O_r·s_r + O_i·s_i  (each product rounded to acc).
 
 Top: r = reciprocal(round_fmt(l)); out = round_fmt(O · r).
+
+The public functions check their arguments (O(1), on dtypes and shapes): bit patterns must be integer
+arrays wide enough for the format (uint16 or any wider integer for FP16/BF16, as traces store them; the
+model computes in int64), and shapes must agree; a TypeError or ValueError names the argument.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import numpy as np
 from .elementary import exp2, reciprocal
 from .formats import FP16, FP32, FloatFormat
 from .fpops import convert, fadd, fmax, fmul, fneg
-from .pamattention import Partial, Tree, check_tree, flat_tree, reduce_tree
+from .pamattention import Partial, Tree, check_partitions, check_tree, flat_tree, reduce_tree
 from .reference import check_shapes
 
 __all__ = [
@@ -81,6 +85,39 @@ class HwConfig:
             raise ValueError(f"accumulator {self.acc} cannot hold every {self.fmt} value exactly")
 
 
+def _check_bits(name: str, x, fmt: FloatFormat) -> np.ndarray:
+    """``x`` as an array, or TypeError unless it holds integers wide enough for ``fmt``'s bit patterns."""
+    x = np.asarray(x)
+    bits = x.dtype.itemsize * 8
+    if not ((x.dtype.kind == "u" and bits >= fmt.width) or (x.dtype.kind == "i" and bits > fmt.width)):
+        hint = f"; encode floats with {fmt.name.upper()}.from_float" if x.dtype.kind in "fcV" else ""
+        raise TypeError(f"{name}: dtype {x.dtype}, expected {fmt.storage_dtype} bit patterns of {fmt} "
+                        f"(or a wider integer dtype){hint}")
+    return x
+
+
+def _check_rank(name: str, x: np.ndarray, axes: str) -> None:
+    rank = axes.count(",") + 1
+    if x.ndim != rank:
+        raise ValueError(f"{name}: shape {x.shape}, expected {axes}")
+
+
+def _check_cfg(cfg) -> None:
+    if not isinstance(cfg, HwConfig):
+        raise TypeError(f"cfg: {type(cfg).__name__}, expected a HwConfig")
+
+
+def _check_partial(name: str, part, cfg: HwConfig) -> None:
+    """A Partial of acc bit patterns: m and l of one shape, o of that shape plus head_dim."""
+    if not isinstance(part, Partial):
+        raise TypeError(f"{name}: {type(part).__name__}, expected a Partial")
+    for field in ("m", "l", "o"):
+        _check_bits(f"{name}.{field}", getattr(part, field), cfg.acc)
+    m, l, o = (np.shape(x) for x in (part.m, part.l, part.o))
+    if l != m or o[:-1] != m or len(o) != len(m) + 1:
+        raise ValueError(f"{name}: m {m}, l {l} and o {o} disagree; expected m and l [heads], o [heads, head_dim]")
+
+
 def block_tokens_for(buffer_bytes: int, acc: FloatFormat, group: int) -> int:
     """Tokens per block when the PU buffer holds one block's scores (in ``acc``) for ``group`` heads."""
     if buffer_bytes < 1 or group < 1:
@@ -96,7 +133,11 @@ def prescale_query(q, fmt: FloatFormat) -> np.ndarray:
 
     q : int array  # [..., head_dim], bit patterns of ``fmt``
     """
-    q = np.asarray(q)
+    if not isinstance(fmt, FloatFormat):
+        raise TypeError(f"fmt: {type(fmt).__name__}, expected a FloatFormat (FP16 or BF16)")
+    q = _check_bits("q", q, fmt)
+    if q.ndim < 1 or q.shape[-1] < 1:
+        raise ValueError(f"q: shape {q.shape}, expected [..., head_dim] with head_dim >= 1")
     return fmt.from_float(fmt.to_float(q) * (LOG2E / np.sqrt(q.shape[-1]))).astype(np.int64)
 
 
@@ -147,8 +188,21 @@ def pu_partials(q, k, v, counts, cfg: HwConfig) -> Partial:
     -------
     Partial with m, l [batch, G] and o [batch, G, head_dim], acc bits.
     """
+    _check_cfg(cfg)
+    q, k, v = (_check_bits(name, x, cfg.fmt) for name, x in (("q", q), ("k", k), ("v", v)))
+    _check_rank("q", q, "[batch, G, head_dim]")
+    _check_rank("k", k, "[batch, tokens, head_dim]")
+    if v.shape != k.shape:
+        raise ValueError(f"v: shape {v.shape}, expected k's shape {k.shape}")
+    if k.shape[0] != q.shape[0] or k.shape[2] != q.shape[2]:
+        raise ValueError(f"k: shape {k.shape}, expected [batch, tokens, head_dim] with q's batch and head_dim "
+                         f"(q shape {q.shape})")
+    counts = np.asarray(counts)
+    if counts.shape != (q.shape[0],) or (counts.size and counts.dtype.kind not in "iu"):
+        raise ValueError(f"counts: dtype {counts.dtype}, shape {counts.shape}, expected integers of shape "
+                         f"({q.shape[0]},)")
     q, k, v = (np.asarray(x, dtype=np.int64) for x in (q, k, v))
-    counts = np.asarray(counts, dtype=np.int64)
+    counts = counts.astype(np.int64)
     batch, group, head_dim = q.shape
     if head_dim % cfg.lanes:
         raise ValueError(f"head_dim {head_dim} is not a multiple of lanes {cfg.lanes}")
@@ -178,8 +232,16 @@ def pu_partials(q, k, v, counts, cfg: HwConfig) -> Partial:
 
 def bank_partial(q, k, v, cfg: HwConfig) -> Partial:
     """One PU over its bank's tokens: q [G, d] pre-scaled, k, v [n, d] (n may be 0) -> Partial [G] / [G, d]."""
+    _check_cfg(cfg)
+    q, k, v = (_check_bits(name, x, cfg.fmt) for name, x in (("q", q), ("k", k), ("v", v)))
+    _check_rank("q", q, "[G, head_dim]")
+    _check_rank("k", k, "[tokens, head_dim]")
+    if v.shape != k.shape:
+        raise ValueError(f"v: shape {v.shape}, expected k's shape {k.shape}")
+    if k.shape[1] != q.shape[1]:
+        raise ValueError(f"k: shape {k.shape}, expected [tokens, {q.shape[1]}] (head_dim of q, shape {q.shape})")
     k, v = np.asarray(k, dtype=np.int64), np.asarray(v, dtype=np.int64)
-    part = pu_partials(np.asarray(q)[None], k[None], v[None], [len(k)], cfg)
+    part = pu_partials(q[None], k[None], v[None], [len(k)], cfg)
     return Partial(part.m[0], part.l[0], part.o[0])
 
 
@@ -198,6 +260,13 @@ def _merge_pair(r: Partial, x: Partial, cfg: HwConfig) -> Partial:
 
 def ru_merge(parts: Sequence[Partial], cfg: HwConfig) -> Partial:
     """A reduction unit: fold the inputs, in order, into a running partial that starts at the identity."""
+    _check_cfg(cfg)
+    if isinstance(parts, Partial) or not hasattr(parts, "__len__") or len(parts) == 0:
+        raise ValueError(f"parts: {type(parts).__name__}, expected a non-empty sequence of Partials")
+    for i, part in enumerate(parts):
+        _check_partial(f"parts[{i}]", part, cfg)
+        if part.o.shape != parts[0].o.shape:
+            raise ValueError(f"parts[{i}]: o shape {part.o.shape}, expected parts[0]'s {parts[0].o.shape}")
     run = identity_hw(parts[0].m.shape, parts[0].o.shape[-1], cfg)
     for part in parts:
         run = _merge_pair(run, part, cfg)
@@ -206,6 +275,8 @@ def ru_merge(parts: Sequence[Partial], cfg: HwConfig) -> Partial:
 
 def finalize(top: Partial, cfg: HwConfig) -> np.ndarray:
     """Top of the tree: out = round_fmt(O · reciprocal(round_fmt(l))), [heads, d] fmt bits."""
+    _check_cfg(cfg)
+    _check_partial("top", top, cfg)
     fmt, acc = cfg.fmt, cfg.acc
     l_fmt = convert(top.l, acc, fmt)
     if np.any(top.l == 0):
@@ -234,7 +305,10 @@ def pam_attention_hw(q, k, v, partitions: Sequence[np.ndarray], tree: Tree | Non
     -------
     int array  # [q_heads, head_dim], bits of cfg.fmt
     """
+    _check_cfg(cfg)
+    q, k, v = (_check_bits(name, x, cfg.fmt) for name, x in (("q", q), ("k", k), ("v", v)))
     group = check_shapes(q, k, v)
+    partitions = check_partitions(partitions)
     tree = flat_tree(len(partitions)) if tree is None else tree
     check_tree(tree, len(partitions))
     q, k, v = (np.asarray(x, dtype=np.int64) for x in (q, k, v))

@@ -25,10 +25,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .reference import check_shapes, expand_kv
+from .reference import check_float, check_shapes, expand_kv
 
 __all__ = [
-    "Partial", "Tree", "check_tree", "flat_tree", "reduce_tree",
+    "Partial", "Tree", "check_partitions", "check_tree", "flat_tree", "reduce_tree",
     "partial_f64", "merge_f64", "identity_f64", "pam_attention_f64",
 ]
 
@@ -49,6 +49,22 @@ class Partial:
     m: np.ndarray
     l: np.ndarray
     o: np.ndarray
+
+
+def check_partitions(partitions) -> list[np.ndarray]:
+    """Each partition's token indices as a 1-D integer array; TypeError or ValueError naming the partition."""
+    if isinstance(partitions, (str, bytes)) or not hasattr(partitions, "__len__"):
+        raise TypeError(f"partitions: {type(partitions).__name__}, expected a sequence of token-index arrays "
+                        f"(one per bank)")
+    out = []
+    for i, idx in enumerate(partitions):
+        idx = np.asarray(idx)
+        if idx.ndim != 1:
+            raise ValueError(f"partitions[{i}]: shape {idx.shape}, expected a 1-D array of token indices")
+        if idx.size and idx.dtype.kind not in "iu":
+            raise TypeError(f"partitions[{i}]: dtype {idx.dtype}, expected integer token indices")
+        out.append(idx.astype(np.int64, copy=False))
+    return out
 
 
 def check_tree(tree: Tree, partitions: int) -> None:
@@ -99,9 +115,10 @@ def partial_f64(q, k, v, scale: float | None = None) -> Partial:
     q : array  # [q_heads, head_dim]
     k, v : array  # [tokens, kv_heads, head_dim]; tokens may be 0 (identity)
     """
+    q, k, v = check_float("q", q), check_float("k", k), check_float("v", v)
     group = check_shapes(q, k, v)
     q = np.asarray(q, dtype=np.float64)
-    if np.asarray(k).shape[0] == 0:
+    if k.shape[0] == 0:
         return identity_f64(*q.shape)
     scale = 1.0 / np.sqrt(q.shape[1]) if scale is None else scale
     keys = expand_kv(np.asarray(k, dtype=np.float64), group)       # [q_heads, tokens, d]
@@ -142,10 +159,11 @@ def pam_attention_f64(q, k, v, partitions: Sequence[np.ndarray], tree: Tree | No
     -------
     array  # [q_heads, head_dim]
     """
+    q, k, v = check_float("q", q), check_float("k", k), check_float("v", v)
     check_shapes(q, k, v)
+    partitions = check_partitions(partitions)
     tree = flat_tree(len(partitions)) if tree is None else tree
     check_tree(tree, len(partitions))
-    k, v = np.asarray(k), np.asarray(v)
     leaves = [partial_f64(q, k[idx], v[idx], scale) for idx in partitions]
     top = reduce_tree(tree, leaves, merge_f64)
     if not np.all(top.l > 0):

@@ -4,14 +4,36 @@ Shapes: ``q`` is [q_heads, head_dim] (one decode step), ``k`` and ``v`` are
 [tokens, kv_heads, head_dim]. Query head ``h`` reads kv head ``h // group``,
 ``group = q_heads // kv_heads`` (consecutive query heads share a kv head, as in
 LLaMA and Qwen). The softmax uses natural exp and the scale 1/sqrt(head_dim).
-Functions are pure: inputs are never changed.
+Functions are pure: inputs are never changed. Arguments are checked (O(1), on dtypes and shapes): q, k and v
+must be float arrays (integers in this package are bit patterns) of consistent shapes, or a TypeError or
+ValueError names the argument.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_shapes", "expand_kv", "decode_attention"]
+__all__ = ["check_float", "check_shapes", "expand_kv", "decode_attention"]
+
+
+def _is_float(dtype: np.dtype) -> bool:
+    """A real floating-point dtype: NumPy's own, or an ml_dtypes one (bfloat16, float8_*)."""
+    return dtype.kind == "f" or (dtype.kind == "V" and dtype.type.__module__.startswith("ml_dtypes")
+                                 and "float" in dtype.name)
+
+
+def check_float(name: str, x) -> np.ndarray:
+    """``x`` as an array of real floats, or TypeError naming ``name``, its dtype and what is expected.
+
+    Integers are refused: in this package an integer array holds bit patterns, which a float function would
+    read as (huge) values. Decode bits with ``FloatFormat.to_float`` first.
+    """
+    x = np.asarray(x)
+    if not _is_float(x.dtype):
+        hint = (" (integers here are bit patterns: decode them with fmt.to_float first)"
+                if x.dtype.kind in "iu" else "")
+        raise TypeError(f"{name}: dtype {x.dtype}, expected a float array{hint}")
+    return x
 
 
 def check_shapes(q, k, v) -> int:
@@ -22,7 +44,8 @@ def check_shapes(q, k, v) -> int:
     if k.ndim != 3 or k.shape != v.shape:
         raise ValueError(f"k and v must both be [tokens, kv_heads, head_dim], got {k.shape} and {v.shape}")
     if k.shape[2] != q.shape[1]:
-        raise ValueError(f"head_dim of q ({q.shape[1]}) and k ({k.shape[2]}) differ")
+        raise ValueError(f"head_dim of q ({q.shape[1]}, shape {q.shape}) and k ({k.shape[2]}, shape {k.shape}) "
+                         f"differ")
     q_heads, kv_heads = q.shape[0], k.shape[1]
     if kv_heads == 0 or q_heads % kv_heads:
         raise ValueError(f"q_heads ({q_heads}) must be a multiple of kv_heads ({kv_heads})")
@@ -48,8 +71,9 @@ def decode_attention(q, k, v, scale: float | None = None) -> np.ndarray:
     -------
     array  # [q_heads, head_dim], float64
     """
+    q, k, v = check_float("q", q), check_float("k", k), check_float("v", v)
     group = check_shapes(q, k, v)
-    if np.asarray(k).shape[0] == 0:
+    if k.shape[0] == 0:
         raise ValueError("decode attention over 0 tokens is undefined (tokens = 0)")
     q = np.asarray(q, dtype=np.float64)
     scale = 1.0 / np.sqrt(q.shape[1]) if scale is None else scale
