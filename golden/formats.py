@@ -44,6 +44,11 @@ class FloatFormat:
         return 1 + self.exp_bits + self.man_bits
 
     @property
+    def bytes(self) -> int:
+        """Bytes one value takes in memory: the width rounded up to whole bytes."""
+        return -(-self.width // 8)
+
+    @property
     def bias(self) -> int:
         return (1 << (self.exp_bits - 1)) - 1
 

@@ -1,5 +1,5 @@
 """Algorithm 2 and Eq. 7 on NumPy arrays: the decisions of :class:`host.scheduler.TierScheduler`, bit for bit,
-at serving speed (issue 15, item 7).
+at serving speed.
 
 The heap scheduler stays the reference; this one makes the same moves in the same order for the same inputs
 (``tests/host/test_array_scheduler.py`` replays seeded streams through both). It keeps every token's scaled
@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from host.scheduler import DDR, HBM, SSD, TierScheduler, scheduler_parameters
+from host.scheduler import TierScheduler, scheduler_parameters
+from hw.tierconfig import MemoryTier
 
 __all__ = ["ArrayScheduler", "array_scheduler_step"]
 
@@ -93,7 +94,7 @@ class ArrayScheduler:
         fastest tier with room; return the tier."""
         if token != self._n:
             raise ValueError(f"tokens are added in order: expected token {self._n}, not {token!r}")
-        for tier in (HBM, DDR, SSD):
+        for tier in MemoryTier:
             if self._count[tier] < self.capacities[tier]:
                 self._tier[token] = tier
                 self._count[tier] += 1
@@ -108,7 +109,7 @@ class ArrayScheduler:
         start, left = self._n, count
         if count > sum(self.capacities) - self._n:
             raise ValueError(f"{count} tokens do not fit: every tier is full (capacities {self.capacities})")
-        for tier in (HBM, DDR, SSD):
+        for tier in MemoryTier:
             take = min(left, self.capacities[tier] - self._count[tier])
             if take <= 0:
                 continue
@@ -149,7 +150,7 @@ class ArrayScheduler:
         self._value[tokens] = new
         delta = new - old
         tiers = self._tier[tokens]
-        for tier in (HBM, DDR, SSD):          # the reference adds the deltas one by one, in token order
+        for tier in MemoryTier:          # the reference adds the deltas one by one, in token order
             d = delta[tiers == tier]
             if d.size:
                 self._sum[tier] = float(np.concatenate(([self._sum[tier]], d)).cumsum()[-1])
@@ -163,7 +164,7 @@ class ArrayScheduler:
         reference's order."""
         moves = []
         budget = self.max_moves
-        for fast, slow in ((DDR, SSD), (HBM, DDR)):
+        for fast, slow in ((MemoryTier.DDR, MemoryTier.SSD), (MemoryTier.HBM, MemoryTier.DDR)):
             if budget == 0 or not self._wants(fast, slow, *self.tier_importance()):
                 continue
             done = self._swaps(fast, slow, budget)
@@ -177,7 +178,7 @@ class ArrayScheduler:
         """The reference's loop condition on tier importances (floats, or arrays over candidate swap counts)."""
         is_h, is_d, is_s = (np.asarray(v, np.float64) for v in (is_h, is_d, is_s))     # x/0 is inf, not an error
         with np.errstate(divide="ignore", invalid="ignore"):
-            if (fast, slow) == (DDR, SSD):
+            if (fast, slow) == (MemoryTier.DDR, MemoryTier.SSD):
                 return (is_s != 0) & ((is_h + is_d) / is_s < self.x + self.y)
             return (is_d != 0) & (is_h / is_d < self.x / self.y)
 
@@ -186,7 +187,7 @@ class ArrayScheduler:
         sums = list(self._sum)
         sums[fast], sums[slow] = fast_sums, slow_sums
         return tuple(np.maximum(sums[t], 0.0) * self._scale / self._count[t] if self._count[t] else 0.0
-                     for t in (HBM, DDR, SSD))
+                     for t in MemoryTier)
 
     def _swaps(self, fast: int, slow: int, budget: int) -> np.ndarray:
         down = self._least(fast, budget)
@@ -284,7 +285,7 @@ class ArrayScheduler:
         values *= self._scale
         self._scale = 1.0
         tiers = self._tier[:self._n]
-        for tier in (HBM, DDR, SSD):
+        for tier in MemoryTier:
             self._sum[tier] = float(np.cumsum(np.concatenate(([0.0], values[tiers == tier])))[-1])
             self._compact(tier)
         scored = np.flatnonzero(values != 0)

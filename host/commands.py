@@ -14,6 +14,7 @@ import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
+from golden.formats import FP16, FloatFormat
 from hw.device import Op
 from hw.kvlayout import kv_columns, lanes_word
 
@@ -38,8 +39,9 @@ def command_fields(layout, cmd: dict) -> dict:
 
 class CommandPacker:
     """Packs commands into the word a top's ``cmd.payload`` carries, from the offsets of ``layout``'s fields:
-    the bits of ``layout.const``, without an Amaranth constant per command (a demo job's 44,000 commands
-    took 40 s that way). A value that does not fit its field is refused, where ``const`` would truncate it."""
+    the bits of ``layout.const``, without an Amaranth constant per command (about a millisecond each, and a
+    demo job has 44,000 commands). A value that does not fit its field is refused, where ``const`` would
+    truncate it."""
 
     def __init__(self, layout: data.StructLayout):
         self.layout = layout
@@ -73,13 +75,14 @@ def region_span(counts: Sequence[int], head_dim: int, lanes: int) -> int:
 
 def device_commands(q, k, v, partitions: Sequence[np.ndarray], banks: int, lanes: int, block: int,
                     req: int = 0, base: int = 0, limit: int | None = None,
-                    previous: Sequence[np.ndarray] | None = None) -> list[dict]:
+                    previous: Sequence[np.ndarray] | None = None, fmt: FloatFormat = FP16) -> list[dict]:
     """SET_REGION, WRITE_KV for every column, LOAD_Q per head, then RUN, for one device.
 
     q : [G, d] pre-scaled query bits; k, v : [tokens, d] bits of one kv head;
     partitions : token indices per bank (bank-group major, ``banks`` per group), in bank order;
     previous : what the banks held at the last step (same k, v); only the columns that changed are
-    written (a token appended, or the tail re-laid out after a migration).
+    written (a token appended, or the tail re-laid out after a migration);
+    fmt : the format of k and v, whose width is a column lane's.
     """
     q = np.asarray(q)
     group, head_dim = q.shape
@@ -94,7 +97,7 @@ def device_commands(q, k, v, partitions: Sequence[np.ndarray], banks: int, lanes
             if i < len(held) and np.array_equal(held[i], col):
                 continue
             cmds.append({"op": Op.WRITE_KV, "req": req, "bg": b // banks, "bank": b % banks, "addr": base + i,
-                         "data": lanes_word(col)})
+                         "data": lanes_word(col, fmt)})
     cmds += [{"op": Op.LOAD_Q, "addr": g, "q": [int(x) for x in q[g]]} for g in range(group)]
     cmds.append({"op": Op.RUN, "req": req, "group": group, "counts": counts})
     return cmds

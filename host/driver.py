@@ -28,11 +28,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from golden.traces.format import KVTrace
+from hw.tierconfig import MemoryTier
 
 from .importance import SCORE_SOURCES
 from .mapping import DeviceMapper, DeviceShape
 from .migration import Transfer, apply_migration, plan_migration
-from .scheduler import TIER_NAMES, TierScheduler
+from .scheduler import TierScheduler
 
 __all__ = ["StepReport", "HostDriver"]
 
@@ -59,7 +60,7 @@ class HostDriver:
 
     Parameters
     ----------
-    shapes : three DeviceShape (HBM, DDR, SSD), tiers 0, 1, 2
+    shapes : three DeviceShape, one per ``MemoryTier`` in order (HBM, DDR, SSD)
     x, y : Algorithm 2 targets
     source : score source name (``host.importance.SCORE_SOURCES``)
     lam : Eq. 7's λ
@@ -69,7 +70,7 @@ class HostDriver:
 
     def __init__(self, shapes: Sequence[DeviceShape], x: float, y: float, source: str = "oracle",
                  lam: float = 0.6, sparsity: float = 0.02, max_moves: int = 64):
-        if len(shapes) != 3 or [s.tier for s in shapes] != [0, 1, 2]:
+        if [s.tier for s in shapes] != list(MemoryTier):
             raise ValueError("shapes must be three DeviceShape of tiers 0 (HBM), 1 (DDR), 2 (SSD)")
         if source not in SCORE_SOURCES:
             raise ValueError(f"unknown score source {source!r}; choose one of {sorted(SCORE_SOURCES)}")
@@ -126,22 +127,22 @@ class HostDriver:
         self.scheduler.apply_scores({int(t): float(s[t]) for t in top}, self.lam)
         for tier, mapper in enumerate(self.mappers):
             mapper.record_step([(REQUEST, int(t)) for t in top if self.scheduler.tier_of(int(t)) == tier])
-        route: dict[int, list[int]] = {}       # token -> [first source, last destination]
+        ends: dict[int, list[int]] = {}        # token -> [first source tier, last destination tier]
         for mv in self.scheduler.step():        # a token may move twice in a step (SSD -> DDR -> HBM)
-            route.setdefault(mv.token, [mv.src, mv.dst])[1] = mv.dst
-        moves = [(token, src, dst) for token, (src, dst) in route.items() if src != dst]
-        transfers = []
-        for token, src_tier, dst in moves:
-            src = self.mappers[src_tier].address(REQUEST, token)
+            ends.setdefault(mv.token, [mv.src, mv.dst])[1] = mv.dst
+        moves = [(token, src, dst) for token, (src, dst) in ends.items() if src != dst]
+        freed = []                              # (token, source address, destination tier)
+        for token, src_tier, dst_tier in moves:
+            freed.append((token, self.mappers[src_tier].address(REQUEST, token), dst_tier))
             self.mappers[src_tier].free_token(REQUEST, token)
-            transfers.append((token, src, dst))
-        transfers = [Transfer(t, src, self.mappers[dst].place(REQUEST, t)) for t, src, dst in transfers]
+        transfers = [Transfer(token, src, self.mappers[dst_tier].place(REQUEST, token))
+                     for token, src, dst_tier in freed]
         scheduler_time = time.perf_counter() - started
         routes: dict[str, int] = {}
         for _, src, dst in moves:
-            route = f"{TIER_NAMES[src]}>{TIER_NAMES[dst]}"
+            route = f"{MemoryTier(src).label}>{MemoryTier(dst).label}"
             routes[route] = routes.get(route, 0) + 1
-        token_bytes = 2 * trace.kv_heads * trace.head_dim * 2            # K and V, all kv heads, 16 bits
+        token_bytes = 2 * trace.kv_heads * trace.head_dim * trace.fmt.bytes     # K and V of every kv head
         columns = {shape.tier: shape.columns_per_token for shape in self.shapes}
         plans = plan_migration(transfers, token_bytes, columns) if transfers else []
         apply_migration(self.payloads, transfers, plans)

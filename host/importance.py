@@ -1,4 +1,4 @@
-"""Token importance (brief section 3): Eq. 7 with pluggable score sources, and device importance (Eq. 8).
+"""Token importance: Eq. 7 with pluggable score sources, and device importance (Eq. 8).
 
 Eq. 7: I_i^(j) = λ·S_i^(j) + (1 − λ)·I_i^(j−1), λ = 0.6 by default; a token
 that appears at step j starts from I^(j−1) = 0.

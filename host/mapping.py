@@ -1,4 +1,4 @@
-"""Intra-device mapping (brief section 3): which bank group, bank, row and column each token gets.
+"""Intra-device mapping: which bank group, bank, row and column each token gets.
 
 Level 1: a new token goes to the bank group with the fewest activations over
 a sliding window of steps (10 by default). Ties go to the fewer tokens held,

@@ -1,4 +1,4 @@
-"""Migration between tiers through PAM's interface (brief section 3), counted and timed.
+"""Migration between tiers through PAM's interface, counted and timed.
 
 The interface has three parts:
 
@@ -28,11 +28,11 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from importlib import resources
 
+from hw.tierconfig import MemoryTier
+
 from .mapping import Address
 
 __all__ = ["LinkConfig", "load_migration_config", "Transfer", "LinkPlan", "plan_migration", "apply_migration"]
-
-TIER_NAMES = ("hbm", "ddr", "ssd")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +47,8 @@ def load_migration_config() -> dict:
 
 
 def _link_name(src: int, dst: int) -> str:
-    a, b = sorted((src, dst))
-    return f"{TIER_NAMES[a]}_{TIER_NAMES[b]}"
+    a, b = sorted((MemoryTier(src), MemoryTier(dst)))
+    return f"{a.key}_{b.key}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""Online inter-tier scheduling (brief section 3, Algorithm 2), with termination and hard capacities.
+"""Online inter-tier scheduling (the paper's Algorithm 2), with termination and hard capacities.
 
-Tiers are 0 = HBM, 1 = DDR, 2 = SSD. With IS_T the mean importance of tier
+Tiers are ``hw.tierconfig.MemoryTier``: 0 = HBM, 1 = DDR, 2 = SSD. With IS_T the mean importance of tier
 T's tokens, x* = IS_H/IS_S and y* = IS_D/IS_S, one step runs
 
 1. while x* + y* < x + y: swap the least important DDR token with the most
@@ -31,11 +31,9 @@ from __future__ import annotations
 import dataclasses
 import heapq
 
-__all__ = ["Move", "TierScheduler", "derive_ratios", "scheduler_parameters", "scheduler_step", "scheduler_update",
-           "HBM", "DDR", "SSD"]
+from hw.tierconfig import MemoryTier
 
-HBM, DDR, SSD = 0, 1, 2
-TIER_NAMES = ("HBM", "DDR", "SSD")
+__all__ = ["Move", "TierScheduler", "derive_ratios", "scheduler_parameters", "scheduler_step", "scheduler_update"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +52,9 @@ def derive_ratios(throughput_hbm: float, throughput_ddr: float, throughput_ssd: 
     then sit where attention over them is fastest, in the proportion the
     tiers can serve.
     """
-    for name, t in (("HBM", throughput_hbm), ("DDR", throughput_ddr), ("SSD", throughput_ssd)):
+    for tier, t in zip(MemoryTier, (throughput_hbm, throughput_ddr, throughput_ssd)):
         if not t > 0:
-            raise ValueError(f"{name} throughput must be positive, not {t!r}")
+            raise ValueError(f"{tier.label} throughput must be positive, not {t!r}")
     return throughput_hbm / throughput_ssd, throughput_ddr / throughput_ssd
 
 
@@ -127,10 +125,10 @@ class TierScheduler:
     def add(self, token: int, importance: float = 0.0) -> int:
         """Place a new token in the fastest tier with room; return the tier."""
         if token in self._tier:
-            raise ValueError(f"token {token!r} is already placed (tier {TIER_NAMES[self._tier[token]]})")
+            raise ValueError(f"token {token!r} is already placed (tier {MemoryTier(self._tier[token]).label})")
         if not importance >= 0:
             raise ValueError(f"importance must be >= 0, not {importance!r}")
-        for tier in (HBM, DDR, SSD):
+        for tier in MemoryTier:
             if self._count[tier] < self.capacities[tier]:
                 self._tier[token] = tier
                 self._count[tier] += 1
@@ -181,14 +179,14 @@ class TierScheduler:
             is_h, is_d, is_s = self.tier_importance()
             if is_s == 0 or (is_h + is_d) / is_s >= self.x + self.y:
                 break
-            if not self._swap(DDR, SSD, moves):
+            if not self._swap(MemoryTier.DDR, MemoryTier.SSD, moves):
                 break
         # Loop 2: HBM's least important <-> DDR's most important while x*/y* < x/y.
         while len(moves) < 2 * self.max_moves:
             is_h, is_d, _ = self.tier_importance()
             if is_d == 0 or is_h / is_d >= self.x / self.y:
                 break
-            if not self._swap(HBM, DDR, moves):
+            if not self._swap(MemoryTier.HBM, MemoryTier.DDR, moves):
                 break
         return moves
 

@@ -49,7 +49,8 @@ class Command(enum.IntEnum):
 
 
 def check_dram_tier(tier: TierConfig) -> None:
-    """Refuse a flash tier where a DRAM bank is asked for, naming the tier."""
+    """Refuse a flash tier where a DRAM bank is asked for, naming the tier (``Bank`` calls this before it
+    exists)."""
     if tier.is_flash:
         raise ValueError(f"tier: {tier.name} is a flash tier; a DRAM bank needs a DRAM tier (hbm3, ddr4), and a "
                          f"flash die is hw.flash.FlashDie")
@@ -70,12 +71,11 @@ class Bank(wiring.Component):
     rdata : Out(stream)  # one column (``column_bits``) per read, in order
     """
 
+    def __new__(cls, tier: TierConfig):
+        check_dram_tier(tier)           # before the object exists: a rejected one is never an unused elaboratable
+        return super().__new__(cls, src_loc_at=1)
+
     def __init__(self, tier: TierConfig):
-        try:
-            check_dram_tier(tier)
-        except ValueError:
-            self._MustUse__silence = True
-            raise
         self._tier = tier
         geo = tier.geometry
         self._row_bits = max(1, (geo.rows - 1).bit_length())

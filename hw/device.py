@@ -4,7 +4,7 @@ For the SSD tier a bank group is a flash channel and a bank one of its dies
 (``hw.flash.FlashDie``, 1/M of the channel each); the PUs and RUs sit in the
 controller, one PU per die and one RU per channel.
 
-Structure (brief sections 1-3): every bank has a PU (``hw.bankpu.BankPU``);
+Structure: every bank has a PU (``hw.bankpu.BankPU``);
 the bank-group RU merges its banks' partials in bank order, and the device RU
 (HBM: logic die; DDR: central buffer; SSD: controller) merges the bank
 groups' partials in group order, head by head. That is ``golden.placement.Placement.tree`` for
@@ -41,11 +41,12 @@ from golden.formats import FloatFormat
 
 from .bankpu import BankPU, address_bits
 from .partial import partial_layout
+from .pu import check_pu_shape
 from .ru import RU, fold_cycles
 from .tierconfig import TierConfig
 
-__all__ = ["Op", "Status", "STATUS_LAYOUT", "Device", "command_layout", "ordered_merge", "reduction_tail_bounds",
-           "status_slot"]
+__all__ = ["Op", "Status", "STATUS_LAYOUT", "Device", "check_device_shape", "command_layout", "ordered_merge",
+           "reduction_tail_bounds", "status_slot"]
 
 
 class Op(enum.IntEnum):
@@ -54,6 +55,7 @@ class Op(enum.IntEnum):
     WRITE_KV = 2
     LOAD_Q = 3
     RUN = 4
+    REDUCE = 5              # the system top's own command (hw.system); a device answers it BAD_OP
 
 
 class Status(enum.IntEnum):
@@ -73,6 +75,17 @@ def command_layout(fmt: FloatFormat, column_bits: int, head_dim: int, banks: int
         "op": 3, "req": 8, "bg": 8, "bank": 8, "addr": 32, "limit": 32, "group": 8,
         "data": column_bits, "q": data.ArrayLayout(fmt.width, head_dim), "counts": data.ArrayLayout(16, banks),
     })
+
+
+def check_device_shape(tier: TierConfig, head_dim: int, max_group: int, block_tokens: int, bank_groups: int,
+                       banks: int, requests: int = 4) -> None:
+    """Refuse a device that cannot be built (``Device`` calls this before it, or any of its units, exists): at
+    least one bank group, bank and region slot, and a PU shape ``hw.pu.check_pu_shape`` takes (which the
+    RUs' ``hw.partial.check_vector_shape`` takes too)."""
+    if bank_groups < 1 or banks < 1 or requests < 1:
+        raise ValueError(f"bank_groups ({bank_groups}), banks ({banks}) and requests ({requests}) "
+                         f"must be >= 1")
+    check_pu_shape(tier.lanes, head_dim, max_group, block_tokens)
 
 
 def status_slot(m: Module, port) -> tuple[Signal, Signal]:
@@ -121,28 +134,35 @@ class Device(wiring.Component):
     requests : int
         Region slots (requests that may own KV in the device at once).
     separate : callable, optional
-        ``separate(unit, key)`` is applied to every bank's PU and every RU, with a key naming the unit's
-        configuration; it returns the unit or a stand-in with the same signature. The simulator
-        (``sim.verilator.separate``) uses it to emit each distinct unit once and instantiate it N times.
+        ``separate(make, key)`` is called for every bank's PU and every RU with ``make``, a function that builds
+        the unit, and a key naming the unit's configuration; it returns ``make()`` or a stand-in with the same
+        signature. The simulator (``sim.verilator.separate``) uses it to build and emit each distinct unit once
+        and instantiate it N times.
     """
+
+    def __new__(cls, tier: TierConfig, fmt: FloatFormat, acc: FloatFormat, head_dim: int, max_group: int,
+                block_tokens: int, bank_groups: int, banks: int, requests: int = 4, separate=None):
+        # Checked before the object exists, so a rejected device is never an unused elaboratable.
+        check_device_shape(tier, head_dim, max_group, block_tokens, bank_groups, banks, requests)
+        return super().__new__(cls, src_loc_at=1)
 
     def __init__(self, tier: TierConfig, fmt: FloatFormat, acc: FloatFormat, head_dim: int, max_group: int,
                  block_tokens: int, bank_groups: int, banks: int, requests: int = 4, separate=None):
-        if bank_groups < 1 or banks < 1 or requests < 1:
-            self._MustUse__silence = True
-            raise ValueError(f"bank_groups ({bank_groups}), banks ({banks}) and requests ({requests}) "
-                             f"must be >= 1")
         self._tier, self._fmt, self._acc = tier, fmt, acc
         self._d, self._gmax, self._n, self._m, self._req = head_dim, max_group, bank_groups, banks, requests
         self._w = tier.lanes
-        separate = separate or (lambda unit, key: unit)
+        separate = separate or (lambda make, key: make())
         pu_key = ("BankPU", tier, fmt.name, acc.name, head_dim, max_group, block_tokens, banks)
         ru_key = ("RU", fmt.name, acc.name, self._w, head_dim)
-        self._units = [[separate(BankPU(tier, fmt, acc, head_dim, max_group, block_tokens, sharers=banks), pu_key)
-                        for _ in range(banks)]
-                       for _ in range(bank_groups)]
-        self._rus = [separate(RU(fmt, acc, self._w, head_dim), ru_key) for _ in range(bank_groups)]
-        self._dev_ru = separate(RU(fmt, acc, self._w, head_dim), ru_key)
+
+        def bank_pu():
+            return BankPU(tier, fmt, acc, head_dim, max_group, block_tokens, sharers=banks)
+
+        def ru():
+            return RU(fmt, acc, self._w, head_dim)
+        self._units = [[separate(bank_pu, pu_key) for _ in range(banks)] for _ in range(bank_groups)]
+        self._rus = [separate(ru, ru_key) for _ in range(bank_groups)]
+        self._dev_ru = separate(ru, ru_key)
         super().__init__({
             "cmd": In(stream.Signature(command_layout(fmt, tier.geometry.column_bits, head_dim,
                                                       bank_groups * banks))),

@@ -36,7 +36,16 @@ from amaranth.lib.wiring import In, Out
 
 from .tierconfig import TierConfig
 
-__all__ = ["FlashDie"]
+__all__ = ["FlashDie", "check_flash_die"]
+
+
+def check_flash_die(tier: TierConfig, sharers: int = 1) -> None:
+    """Refuse a tier without flash timing or fewer than one die on the channel (``FlashDie`` calls this before it
+    exists)."""
+    if not tier.is_flash:
+        raise ValueError(f"tier {tier.name!r} has no [flash] timing; a DRAM tier needs hw.bank.Bank")
+    if sharers < 1:
+        raise ValueError(f"sharers must be >= 1, not {sharers}")
 
 
 class FlashDie(wiring.Component):
@@ -50,13 +59,11 @@ class FlashDie(wiring.Component):
         Dies sharing the channel (each gets 1/sharers of its bandwidth).
     """
 
+    def __new__(cls, tier: TierConfig, sharers: int = 1):
+        check_flash_die(tier, sharers)  # before the object exists: a rejected one is never an unused elaboratable
+        return super().__new__(cls, src_loc_at=1)
+
     def __init__(self, tier: TierConfig, sharers: int = 1):
-        if not tier.is_flash:
-            self._MustUse__silence = True
-            raise ValueError(f"tier {tier.name!r} has no [flash] timing; a DRAM tier needs hw.bank.Bank")
-        if sharers < 1:
-            self._MustUse__silence = True
-            raise ValueError(f"sharers must be >= 1, not {sharers}")
         self._tier = tier
         geo = tier.geometry
         rate = tier.timing.column_cycles(geo.column_bits, tier.memory_mhz, sharers)

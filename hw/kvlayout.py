@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from golden.formats import FloatFormat
+
 __all__ = ["kv_columns", "lanes_word"]
 
 
-def lanes_word(lanes) -> int:
-    """Pack 16-bit lanes into one column word, lane 0 in the low bits."""
-    return sum(int(x) << (16 * i) for i, x in enumerate(lanes))
+def lanes_word(lanes, fmt: FloatFormat) -> int:
+    """Pack lanes of ``fmt`` bit patterns (``fmt.width`` bits each) into one column word, lane 0 in the low bits."""
+    return sum(int(x) << (fmt.width * i) for i, x in enumerate(lanes))
 
 
 def kv_columns(k, v, lanes: int, block: int) -> list[list[int]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 
 from amaranth import Array, Cat, Module, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from golden.formats import FloatFormat
@@ -23,7 +23,7 @@ from golden.formats import FloatFormat
 from .fp.fconvert import FCONVERT_LATENCY, fconvert_datapath
 from .fp.fmul import FMUL_LATENCY, fmul_datapath
 from .fp.freciprocal import FRECIPROCAL_LATENCY, freciprocal_datapath
-from .partial import check_vector_shape, partial_layout
+from .partial import VectorUnit
 from .fp.pipeline import Pipeline, after_countdown, delay_line
 
 __all__ = ["Normalize", "ERROR_EMPTY", "ERROR_OVERFLOW", "output_layout"]
@@ -45,7 +45,7 @@ class Phase(enum.IntEnum):
     SEND = 4
 
 
-class Normalize(wiring.Component):
+class Normalize(VectorUnit):
     """Divide O by l once, at the top of the tree.
 
     Parameters
@@ -57,14 +57,8 @@ class Normalize(wiring.Component):
     """
 
     def __init__(self, fmt: FloatFormat, acc: FloatFormat, lanes: int, head_dim: int):
-        try:
-            check_vector_shape(lanes, head_dim)
-        except ValueError:
-            self._MustUse__silence = True
-            raise
-        self._fmt, self._acc, self._w, self._c = fmt, acc, lanes, head_dim // lanes
-        super().__init__({
-            "inp": In(stream.Signature(partial_layout(acc, head_dim))),
+        super().__init__(fmt, acc, lanes, head_dim, lambda partial: {
+            "inp": In(stream.Signature(partial)),
             "out": Out(stream.Signature(output_layout(fmt, head_dim))),
         })
 

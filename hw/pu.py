@@ -20,7 +20,7 @@ Per block of Bt tokens, the column stream is:
   O[g, c] += fmt·fmt→acc(P[t, g]·v) and, at c = 0, l[g] += P[t, g].
   Successive updates of one O row are C·G ≥ 4 slots apart.
 
-Every arithmetic step is one of the verified datapaths (``hw/f*.py``).
+Every arithmetic step is one of the verified datapaths (``hw/fp/``).
 Phases drain their pipelines before the next begins; the cycle cost is in
 docs/architecture.md.
 """
@@ -44,9 +44,9 @@ from .fp.expdiff import EXP2_DIFF_LATENCY, exp2_difference_datapath
 from .fp.fmax import fmax_value
 from .fp.fmul import FMUL_LATENCY, fmul_datapath
 from .partial import identity_bits, partial_layout
-from .fp.pipeline import Pipeline, after_countdown
+from .fp.pipeline import Pipeline, after_countdown, delay_line
 
-__all__ = ["PU", "MIN_PASS", "phase_cycles"]
+__all__ = ["PU", "MIN_PASS", "check_pu_shape", "phase_cycles"]
 
 MIN_PASS = FADD_LATENCY + 1        # slots between two read-modify-writes of one accumulator
 
@@ -66,6 +66,18 @@ class Phase(enum.IntEnum):
     V_DRAIN = 11
     GATHER = 12
     SEND = 13
+
+
+def check_pu_shape(lanes: int, head_dim: int, max_group: int, block_tokens: int) -> None:
+    """Refuse a PU shape that cannot be built (``PU`` calls this before it exists): W a power of two,
+    head_dim a multiple of W with at least MIN_PASS chunks, G and B at least 1."""
+    if lanes < 1 or lanes & (lanes - 1):
+        raise ValueError(f"lanes must be a power of two, not {lanes!r}")
+    if head_dim % lanes or head_dim // lanes < MIN_PASS:
+        raise ValueError(f"head_dim {head_dim} must be a multiple of lanes {lanes} with at least "
+                         f"{MIN_PASS} chunks (the V-phase accumulators need that spacing)")
+    if max_group < 1 or block_tokens < 1:
+        raise ValueError(f"max_group ({max_group}) and block_tokens ({block_tokens}) must be >= 1")
 
 
 def phase_cycles(tokens: int, group: int, chunks: int, block_tokens: int) -> tuple[int, int]:
@@ -96,18 +108,14 @@ class PU(wiring.Component):
         B, tokens per block.
     """
 
+    def __new__(cls, fmt: FloatFormat, acc: FloatFormat, lanes: int, head_dim: int, max_group: int,
+                block_tokens: int):
+        # Checked before the object exists, so a rejected PU is never an unused elaboratable.
+        check_pu_shape(lanes, head_dim, max_group, block_tokens)
+        return super().__new__(cls, src_loc_at=1)
+
     def __init__(self, fmt: FloatFormat, acc: FloatFormat, lanes: int, head_dim: int, max_group: int,
                  block_tokens: int):
-        if lanes < 1 or lanes & (lanes - 1):
-            self._MustUse__silence = True
-            raise ValueError(f"lanes must be a power of two, not {lanes!r}")
-        if head_dim % lanes or head_dim // lanes < MIN_PASS:
-            self._MustUse__silence = True
-            raise ValueError(f"head_dim {head_dim} must be a multiple of lanes {lanes} with at least "
-                             f"{MIN_PASS} chunks (the V-phase accumulators need that spacing)")
-        if max_group < 1 or block_tokens < 1:
-            self._MustUse__silence = True
-            raise ValueError(f"max_group ({max_group}) and block_tokens ({block_tokens}) must be >= 1")
         self._fmt, self._acc, self._w, self._d = fmt, acc, lanes, head_dim
         self._gmax, self._b = max_group, block_tokens
         self._c = head_dim // lanes
@@ -200,23 +208,13 @@ class PU(wiring.Component):
         pu.c = Signal(range(C + 1), name="c")
         pu.g = Signal(range(heads), name="g")
         pu.slot = Signal(range(max(B * G_MAX, MIN_PASS) + 1), name="slot")
-        pu.drain = Signal(range(64), name="drain")
+        pu.drain = Signal(range(max(self.drain_cycles().values()) + 1), name="drain")
         pu.column = Signal(pu.vec, name="column")
         pu.last_g = pu.g + 1 == pu.group
         # The slot of each phase issues when its strobe is high (driven by the sequencer).
         pu.k_issue, pu.p_issue, pu.r_issue, pu.v_issue = (Signal(name=f"{x}_issue") for x in "kprv")
         pu.p_is_alpha = Signal(name="p_is_alpha")
         return pu
-
-    @staticmethod
-    def _delayed(pipe: Pipeline, stage: str, latency: int, **values):
-        """``values`` travelling beside a datapath of ``latency`` stages (registers ``{stage}_{name}_d{k}``)."""
-        out = []
-        for name, value in values.items():
-            for i in range(latency):
-                value = pipe.register(f"{stage}_{name}_d{i + 1}", value)
-            out.append(value)
-        return out
 
     # -- datapaths ---------------------------------------------------------------------------------------------
 
@@ -226,22 +224,22 @@ class PU(wiring.Component):
         k_col = data.View(pu.vec, Mux(pu.g == 0, self.kv.payload, pu.column))   # a Mux of views is raw bits
         m.d.comb += pu.q_rd.addr.eq(pu.g * C + pu.c)
         chunk_sum = fdot_datapath(m, pipe, pu.q_rd.data, k_col, W, fmt, acc, "dot")
-        pu.d_valid, pu.d_t, pu.d_g, pu.d_c = self._delayed(pipe, "dot", fdot_latency(W), valid=pu.k_issue, t=pu.t,
-                                                           g=pu.g, c=pu.c)
+        pu.d_valid, pu.d_t, pu.d_g, pu.d_c = delay_line(pipe, "dot", fdot_latency(W), valid=pu.k_issue, t=pu.t,
+                                                        g=pu.g, c=pu.c)
         old_score = Mux(pu.d_c == 0, 0, pu.s_rd.data)
         pu.new_score = fadd_datapath(m, pipe, old_score, chunk_sum, acc, "sadd")
-        pu.a_valid, pu.a_t, pu.a_g, pu.a_c = self._delayed(pipe, "sadd", FADD_LATENCY, valid=pu.d_valid, t=pu.d_t,
-                                                           g=pu.d_g, c=pu.d_c)
+        pu.a_valid, pu.a_t, pu.a_g, pu.a_c = delay_line(pipe, "sadd", FADD_LATENCY, valid=pu.d_valid, t=pu.d_t,
+                                                        g=pu.d_g, c=pu.d_c)
 
     def _p_datapath(self, m: Module, pipe: Pipeline, pu) -> None:
         """P phase: α = exp2(m_run - m_new), then P = exp2(S - m_new): subtract, narrow, exp2, widen."""
         p_a = Mux(pu.p_is_alpha, pu.m_run[pu.g], pu.s_rd.data)
         pu.prob, pu.wide = exp2_difference_datapath(m, pipe, p_a, pu.m_acc[pu.g], self._fmt, self._acc, "p")
         pl = EXP2_DIFF_LATENCY - FCONVERT_LATENCY
-        pu.pv_valid, pu.pv_alpha, pu.pv_t, pu.pv_g = self._delayed(pipe, "pexp", pl, valid=pu.p_issue,
-                                                                   alpha=pu.p_is_alpha, t=pu.t, g=pu.g)
-        pu.w_valid, pu.w_alpha, pu.w_g = self._delayed(pipe, "pwiden", FCONVERT_LATENCY, valid=pu.pv_valid,
-                                                       alpha=pu.pv_alpha, g=pu.pv_g)
+        pu.pv_valid, pu.pv_alpha, pu.pv_t, pu.pv_g = delay_line(pipe, "pexp", pl, valid=pu.p_issue,
+                                                                alpha=pu.p_is_alpha, t=pu.t, g=pu.g)
+        pu.w_valid, pu.w_alpha, pu.w_g = delay_line(pipe, "pwiden", FCONVERT_LATENCY, valid=pu.pv_valid,
+                                                    alpha=pu.pv_alpha, g=pu.pv_g)
 
     def _rescale_datapath(self, m: Module, pipe: Pipeline, pu) -> None:
         """Rescale: O·α for every row and l·α."""
@@ -249,7 +247,7 @@ class PU(wiring.Component):
         o_row = pu.o_rd.data
         pu.scaled = [fmul_datapath(m, pipe, o_row[i], pu.alpha[pu.g], acc, acc, f"rmul{i}") for i in range(self._w)]
         pu.scaled_l = fmul_datapath(m, pipe, pu.l_acc[pu.g], pu.alpha[pu.g], acc, acc, "rmul_l")
-        pu.r_valid, pu.r_g, pu.r_c = self._delayed(pipe, "rmul", FMUL_LATENCY, valid=pu.r_issue, g=pu.g, c=pu.c)
+        pu.r_valid, pu.r_g, pu.r_c = delay_line(pipe, "rmul", FMUL_LATENCY, valid=pu.r_issue, g=pu.g, c=pu.c)
 
     def _v_datapath(self, m: Module, pipe: Pipeline, pu) -> None:
         """V phase: P·v into O, P into l."""
@@ -257,11 +255,11 @@ class PU(wiring.Component):
         v_col = data.View(pu.vec, Mux(pu.g == 0, self.kv.payload, pu.column))
         prods = [fmul_datapath(m, pipe, pu.p_rd.data, v_col[i], fmt, acc, f"vmul{i}") for i in range(W)]
         p_wide = fconvert_datapath(m, pipe, pu.p_rd.data, fmt, acc, "vwiden")
-        pu.mv_valid, pu.mv_g, pu.mv_c = self._delayed(pipe, "vmul", FMUL_LATENCY, valid=pu.v_issue, g=pu.g, c=pu.c)
+        pu.mv_valid, pu.mv_g, pu.mv_c = delay_line(pipe, "vmul", FMUL_LATENCY, valid=pu.v_issue, g=pu.g, c=pu.c)
         pu.sums = [fadd_datapath(m, pipe, pu.o_rd.data[i], prods[i], acc, f"vadd{i}") for i in range(W)]
         pu.l_sum = fadd_datapath(m, pipe, pu.l_acc[pu.mv_g], p_wide, acc, "ladd")
-        pu.va_valid, pu.va_g, pu.va_c = self._delayed(pipe, "vadd", FADD_LATENCY, valid=pu.mv_valid, g=pu.mv_g,
-                                                      c=pu.mv_c)
+        pu.va_valid, pu.va_g, pu.va_c = delay_line(pipe, "vadd", FADD_LATENCY, valid=pu.mv_valid, g=pu.mv_g,
+                                                   c=pu.mv_c)
 
     def _memory_ports(self, m: Module, pu) -> None:
         """Buffer addresses and writes: scores, probabilities, and the O rows (rescale, V, clear)."""

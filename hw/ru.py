@@ -25,7 +25,7 @@ from __future__ import annotations
 import enum
 
 from amaranth import Array, Cat, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from golden.formats import FloatFormat
@@ -34,7 +34,7 @@ from .fp.expdiff import EXP2_DIFF_LATENCY, exp2_difference_datapath
 from .fp.fadd import FADD_LATENCY, fadd_datapath
 from .fp.fmax import fmax_value
 from .fp.fmul import FMUL_LATENCY, fmul_datapath
-from .partial import check_vector_shape, identity_bits, partial_layout
+from .partial import VectorUnit, identity_bits
 from .fp.pipeline import Pipeline, after_countdown, delay_line
 
 __all__ = ["RU", "MERGE_OVERHEAD", "fold_cycles"]
@@ -56,7 +56,7 @@ class Phase(enum.IntEnum):
     SEND = 5
 
 
-class RU(wiring.Component):
+class RU(VectorUnit):
     """Reduction unit.
 
     Parameters
@@ -70,14 +70,7 @@ class RU(wiring.Component):
     """
 
     def __init__(self, fmt: FloatFormat, acc: FloatFormat, lanes: int, head_dim: int):
-        try:
-            check_vector_shape(lanes, head_dim)
-        except ValueError:
-            self._MustUse__silence = True
-            raise
-        self._fmt, self._acc, self._w, self._c = fmt, acc, lanes, head_dim // lanes
-        partial = partial_layout(acc, head_dim)
-        super().__init__({
+        super().__init__(fmt, acc, lanes, head_dim, lambda partial: {
             "cmd": In(stream.Signature(data.StructLayout({"inputs": 16}))),
             "inp": In(stream.Signature(partial)),
             "out": Out(stream.Signature(partial)),

@@ -2,7 +2,7 @@
 
 ``cmd`` carries a device command (``hw.device``) plus ``dev``, the device it
 goes to (index into ``devices``, tier order), or the system's own
-``REDUCE`` {group}: fold the G partials of every device, device by device
+``Op.REDUCE`` {group}: fold the G partials of every device, device by device
 in index order (``golden.placement.Placement.tree`` top level), and divide
 once. The answer is one ``out`` word per query head: O/l in ``fmt`` and the
 error flags of ``hw.normalize``. ``pu_active`` has a bit per device (any of
@@ -21,14 +21,22 @@ from amaranth.lib.wiring import In, Out
 
 from golden.formats import FloatFormat
 
-from .device import (STATUS_LAYOUT, Device, Status, command_layout, ordered_merge, reduction_tail_bounds,
+from .device import (STATUS_LAYOUT, Device, Op, Status, command_layout, ordered_merge, reduction_tail_bounds,
                      status_slot)
 from .normalize import Normalize, output_layout
+from .partial import check_vector_shape
 from .ru import RU, fold_cycles
 
-__all__ = ["System", "REDUCE", "system_command_layout"]
+__all__ = ["System", "check_system_shape", "system_command_layout"]
 
-REDUCE = 5
+
+
+def check_system_shape(devices: Sequence[Device], lanes: int, head_dim: int) -> None:
+    """Refuse a system that cannot be built (``System`` calls this before it exists): 1 to 15 devices, and a
+    shape of the inter-device RU and the normalisation that ``hw.partial.check_vector_shape`` takes."""
+    if not 1 <= len(devices) <= 15:
+        raise ValueError(f"a system needs 1 to 15 devices, not {len(devices)}")
+    check_vector_shape(lanes, head_dim)
 
 
 def system_command_layout(fmt: FloatFormat, devices: Sequence[Device], head_dim: int) -> data.StructLayout:
@@ -50,17 +58,22 @@ class System(wiring.Component):
     lanes, head_dim : int
         W of the inter-device RU and normalise stage (HBM's), and head_dim.
     separate : callable, optional
-        Applied to the inter-device RU as :class:`hw.device.Device` applies it to its units.
+        Called for the inter-device RU as :class:`hw.device.Device` calls it for its units.
     """
+
+    def __new__(cls, devices: Sequence[Device], fmt: FloatFormat, acc: FloatFormat, lanes: int, head_dim: int,
+                separate=None):
+        # Checked before the object exists, so a rejected system is never an unused elaboratable.
+        check_system_shape(devices, lanes, head_dim)
+        return super().__new__(cls, src_loc_at=1)
 
     def __init__(self, devices: Sequence[Device], fmt: FloatFormat, acc: FloatFormat, lanes: int, head_dim: int,
                  separate=None):
-        if not 1 <= len(devices) <= 15:
-            self._MustUse__silence = True
-            raise ValueError(f"a system needs 1 to 15 devices, not {len(devices)}")
         self._devices = list(devices)
-        ru = RU(fmt, acc, lanes, head_dim)
-        self._ru = separate(ru, ("RU", fmt.name, acc.name, lanes, head_dim)) if separate else ru
+
+        def ru():
+            return RU(fmt, acc, lanes, head_dim)
+        self._ru = separate(ru, ("RU", fmt.name, acc.name, lanes, head_dim)) if separate else ru()
         self._norm = Normalize(fmt, acc, lanes, head_dim)
         self._lanes, self._head_dim = lanes, head_dim
         super().__init__({
@@ -103,7 +116,7 @@ class System(wiring.Component):
         reduce_left = Signal(8, name="reduce_left")
         status_full, status = status_slot(m, self.status)
 
-        is_reduce = cmd.op == REDUCE
+        is_reduce = cmd.op == Op.REDUCE
         known = cmd.dev < len(devs)
         idle = ~status_full & ~pending
         for i, dev in enumerate(devs):

@@ -9,14 +9,51 @@ marks every value as from the paper or assumed, with its reason.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import tomllib
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["BankTiming", "FlashTiming", "BankGeometry", "TierConfig", "load_tier", "TIER_NAMES"]
+from golden.validate import check_number
 
-TIER_NAMES = ("hbm3", "ddr4", "ssd")
+__all__ = ["MemoryTier", "BankTiming", "FlashTiming", "BankGeometry", "TierConfig", "load_tier"]
+
+
+class MemoryTier(enum.IntEnum):
+    """The memory tiers, fastest first; the value is the tier's index wherever tiers are listed in order."""
+
+    HBM = 0
+    DDR = 1
+    SSD = 2
+
+    @property
+    def key(self) -> str:
+        """Lower-case name: the key of config tables, links (``hbm_ddr``) and reports (``"hbm"``)."""
+        return self.name.lower()
+
+    @property
+    def label(self) -> str:
+        """The name a reader sees (``"HBM"``)."""
+        return self.name
+
+    @property
+    def config_name(self) -> str:
+        """The shipped tier config, ``hw/configs/<config_name>.toml`` (``"hbm3"``)."""
+        return _CONFIG_NAMES[self]
+
+    @classmethod
+    def from_config(cls, name: str) -> "MemoryTier":
+        """The tier whose shipped config is ``name`` (``"hbm3"`` -> HBM)."""
+        for tier in cls:
+            if tier.config_name == name:
+                return tier
+        raise ValueError(f"unknown tier {name!r}; choose one of {[t.config_name for t in cls]}")
+
+
+MAX_MHZ = 100_000.0            # a clock above 100 GHz is a typo, not a design point
+
+_CONFIG_NAMES = {MemoryTier.HBM: "hbm3", MemoryTier.DDR: "ddr4", MemoryTier.SSD: "ssd"}
 
 
 def _check_positive_ints(obj, section: str) -> None:
@@ -133,11 +170,11 @@ def load_tier(name_or_path: str | Path) -> TierConfig:
             text = path.read_text()
         except OSError as exc:
             raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
-    elif name_or_path in TIER_NAMES:
+    elif name_or_path in _CONFIG_NAMES.values():
         path = Path(f"hw/configs/{name_or_path}.toml")
         text = resources.files("hw").joinpath("configs", f"{name_or_path}.toml").read_text()
     else:
-        raise ValueError(f"unknown tier {name_or_path!r}; choose one of {list(TIER_NAMES)} or a .toml path")
+        raise ValueError(f"unknown tier {name_or_path!r}; choose one of {list(_CONFIG_NAMES.values())} or a .toml path")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -152,11 +189,12 @@ def load_tier(name_or_path: str | Path) -> TierConfig:
         geometry = _build(BankGeometry, _section(doc, "geometry", path), "geometry", path)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}" if not str(exc).startswith(str(path)) else str(exc)) from None
-    for section, table, key in (("clock", clock, "memory_mhz"), ("clock", clock, "pu_mhz"),
-                                ("pu", pu, "lanes"), ("pu", pu, "buffer_bytes")):
-        value = table.get(key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{path}: {section}.{key} must be a positive number, not {value!r}")
+    for section, table, key, most in (("clock", clock, "memory_mhz", MAX_MHZ), ("clock", clock, "pu_mhz", MAX_MHZ),
+                                      ("pu", pu, "lanes", None), ("pu", pu, "buffer_bytes", None)):
+        try:
+            check_number(table.get(key), f"{section}.{key}", above=0, most=most)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
     fifo = pu.get("kv_fifo_columns", 0)
     if not isinstance(fifo, int) or isinstance(fifo, bool) or fifo < 0:
         raise ValueError(f"{path}: pu.kv_fifo_columns must be a whole number >= 0, not {fifo!r}")

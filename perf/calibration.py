@@ -5,7 +5,8 @@
 shipped file is, how a file is loaded and checked, and how a partial run merges over a complete one. It
 imports no gateware and no simulator.
 
-A file holds ``format`` and ``head_dim`` of the runs, and two sections:
+A file holds ``format`` (the KV's float format, ``golden.formats``) and ``head_dim`` of the runs, and two
+sections:
 
 * ``pu``: per tier and GQA group, ``cycles_per_token`` (marginal PU cycles per token of one kv head, in
   the tier's memory clock ``clock_mhz``) and ``fixed_cycles`` (a run's cost beyond its tokens);
@@ -18,6 +19,10 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
+
+from golden.validate import check_json_depth
+
+from golden.formats import format_by_name
 
 __all__ = ["CALIBRATION_FILE", "check_calibration", "load_calibration", "merge_calibration",
            "shipped_calibration_path"]
@@ -55,10 +60,12 @@ def load_calibration(path: str | os.PathLike | None = None) -> dict:
     model reads."""
     path = Path(path) if path else shipped_calibration_path()
     try:
-        data = json.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+        check_json_depth(text, f"calibration file {path}")
+        data = json.loads(text)
     except FileNotFoundError:
         raise ValueError(f"calibration file {path} does not exist: run pam calibrate") from None
-    except json.JSONDecodeError as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"calibration file {path} is not JSON: {exc}") from None
     check_calibration(data, path)
     return data
@@ -84,3 +91,7 @@ def check_calibration(data: dict, path) -> None:
         if not entry["cycles_per_token"] > 0:
             raise ValueError(f"calibration file {path}: pu {entry['tier']} G={entry['group']} has "
                              f"cycles_per_token {entry['cycles_per_token']!r}")
+    try:
+        format_by_name(data.get("format"))
+    except ValueError as exc:
+        raise ValueError(f"calibration file {path}: format: {exc}") from None

@@ -1,4 +1,4 @@
-"""``pam eval``: the paper's comparisons (brief section 4) on the system model, under a preset.
+"""``pam eval``: the paper's comparisons on the system model, under a preset.
 
 * **online**: peak throughput (output tokens/s) under a per-token SLO of
   100, 150 and 200 ms, for each model, workload and system, from the
@@ -6,7 +6,7 @@
   arrival rate whose p99 TPOT meets the SLO while the engine keeps up
   ("limit" says which of the two stopped it, or "saturated");
 * **offline**: throughput of a closed pool (twice the batch of requests, at
-  most the brief's batch running) through the same simulator, prefill
+  most the batch running) through the same simulator, prefill
   included;
 * **energy** per output token at each system's online peak (ShareGPT, 150 ms);
 * **ablation**: PAM's attention time against LS-PIM's, at a small and a large
@@ -15,7 +15,7 @@
 * **context sweep**: every system's throughput at batch 64 as the context
   grows from 1k to 32k tokens.
 
-``PAPER`` holds the headline figures of the brief for the side-by-side table.
+``PAPER`` holds the paper's headline figures for the side-by-side table.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import os
 
 import numpy as np
 
+from hw.tierconfig import MemoryTier
 from perf.node import PRESETS, SYSTEMS, load_models, load_node, step
 from perf.serving import StepTimer, peak_under_slo, simulate
 from perf.workloads import lengths, sample
@@ -53,7 +54,7 @@ PAPER = {
     "attention_vs_ls_pim": {"small batch": 18.7, "large batch": 48.56},
     "energy_saving_vs_vllm": (0.531, 0.927),
     "scaling_vs_l_pim": (6.03, 16.96),
-    "device_tflops": {"hbm": 1.6, "ddr": 0.204, "ssd": 0.018},      # brief section 1, under peak power
+    "device_tflops": {"hbm": 1.6, "ddr": 0.204, "ssd": 0.018},      # per device, under peak power
 }
 
 
@@ -162,7 +163,7 @@ def evaluate(models=None, seed: int = 1, progress: bool = False, calibration=Non
         bar.step(f"{preset}: {model.name} ablation, scaling, contexts")
     device = [{"tier": name, "group": g, "tflops": node.tiers[name].device_flops(g, node.head_dim) / 1e12,
                "paper_tflops": PAPER["device_tflops"][name]}
-              for name in ("hbm", "ddr", "ssd") for g in sorted({m.group for m in all_models.values()})
+              for name in (tier.key for tier in MemoryTier) for g in sorted({m.group for m in all_models.values()})
               if g in node.tiers[name].cycles_per_token]            # a sweep point calibrates its models' groups
     return {"seed": seed, "preset": preset, "vllm": node.vllm, "models": {k: all_models[k].name for k in keys},
             "device_compute": device,
@@ -186,7 +187,7 @@ def _spread(values) -> dict | None:
 
 
 def compare(online, offline, ablation, scaling, keys) -> list[dict]:
-    """Our figure next to the paper's for every row of the brief's table, per model wherever the paper's row can
+    """Our figure next to the paper's for every row of ``PAPER``, per model wherever the paper's row can
     be split by model (``ours`` is then a mean/min/max over workloads and SLOs or batches); ``direction`` is
     whether ours agrees."""
     rows = []

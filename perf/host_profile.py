@@ -26,7 +26,8 @@ import numpy as np
 
 from host.mapping import DeviceMapper, DeviceShape
 from golden.traces.activations import activated_stream
-from host.scheduler import DDR, HBM, SSD, TierScheduler, scheduler_update
+from host.scheduler import TierScheduler, scheduler_update
+from hw.tierconfig import MemoryTier
 
 __all__ = ["HostProfile", "host_profile", "mapping_balance"]
 
@@ -63,9 +64,9 @@ def host_profile(fractions: tuple, sparsity: float, dynamic: bool, x: float = 8.
         tiers = np.array([scheduler.tier_of(int(t)) for t in tokens])
         moves = scheduler_update(scheduler, tokens, scores, lam)
         if step >= warmup:
-            shares.append([np.mean(tiers == t) for t in (HBM, DDR, SSD)])
+            shares.append([np.mean(tiers == t) for t in MemoryTier])
             moved.append(len(moves) / context)
-            ssd_ddr.append(sum(1 for m in moves if (m.src, m.dst) == (SSD, DDR)) / context)
+            ssd_ddr.append(sum(1 for m in moves if (m.src, m.dst) == (MemoryTier.SSD, MemoryTier.DDR)) / context)
     return HostProfile(tuple(float(x) for x in np.mean(shares, axis=0)), float(np.mean(moved)),
                        float(np.mean(ssd_ddr)))
 

@@ -1,10 +1,10 @@
-"""The system-level cycle-approximate model of a PAM node, its baselines and ablations (issue 7).
+"""The system-level cycle-approximate model of a PAM node, its baselines and ablations.
 
 Inputs, and nothing else:
 
 * ``perf/configs/calibration.json`` (``pam calibrate``): PU cycles per token of
   one kv head for each tier and GQA group, and RU cycles per merged partial,
-  measured on the RTL;
+  measured on the RTL, and the KV's float format (its width sets the KV bytes);
 * ``perf/configs/system.toml``: the platform (Table 1 counts, GPU data sheet),
   links and energies, each with its source;
 * ``perf/configs/models.toml``: the models' shapes;
@@ -53,19 +53,22 @@ import functools
 import tomllib
 from importlib import resources
 
+from golden.formats import FP32, format_by_name
+from golden.validate import check_number
 from host.migration import load_migration_config
 from host.scheduler import derive_ratios
+from hw.tierconfig import MemoryTier
 from perf.calibration import load_calibration
 from perf.host_profile import host_profile, mapping_balance
 
 __all__ = ["Model", "Tier", "Node", "PRESETS", "SYSTEMS", "StepResult", "default_node", "load_models", "load_node",
-           "load_system_config", "scaled_down_attention_cycles", "step"]
+           "load_system_config", "scaled_down_attention_cycles", "step", "vllm_kv_tiers"]
 
-TIERS = ("hbm", "ddr", "ssd")
-KV_BYTES = 2                                  # 16-bit KV (brief section 1)
-PARTIAL_BYTES = 4                             # m, l and O leave a tier in the FP32 accumulation format (docs/numerics.md)
+_EVERY_TIER = tuple(tier.key for tier in MemoryTier)      # the keys of Node.tiers, fastest first
+PARTIAL_BYTES = FP32.bytes          # m, l and O leave a tier in the FP32 accumulation format (docs/numerics.md)
 PRESETS = ("paper", "physical")
 VLLM_KV_HOMES = ("host", "hbm")
+FRACTIONS = ("efficiency", "budget", "lambda")      # figures of system.toml that are shares of a whole
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,11 +96,6 @@ class Model:
     @property
     def weight_bytes(self) -> int:
         return 2 * (self.layers * self.layer_params + 2 * self.vocab * self.hidden)
-
-    @property
-    def kv_bytes_per_token(self) -> int:
-        """K and V of every layer and kv head, 16-bit."""
-        return 2 * self.layers * self.kv_heads * self.head_dim * KV_BYTES
 
 
 def load_models() -> dict[str, Model]:
@@ -155,6 +153,11 @@ class Node:
     serving: dict
     vllm: dict
     preset: str
+    kv_bytes: int                 # bytes of one K or V value, in the calibration's format
+
+    def kv_bytes_per_token(self, model: Model) -> int:
+        """Bytes of KV one token of ``model`` takes: K and V of every layer and kv head."""
+        return 2 * model.layers * model.kv_heads * model.head_dim * self.kv_bytes
 
     def kv_capacity(self, tier: str, model: Model) -> float:
         """Bytes of KV a tier can hold (HBM: after the weights and the activation reserve)."""
@@ -202,6 +205,12 @@ def load_system_config(preset: str = "physical", overrides: dict | None = None) 
         if type(value) is not type(table[key]) and not (isinstance(table[key], float) and isinstance(value, int)):
             raise ValueError(f"{name}: {value!r} is not a {type(table[key]).__name__} like {table[key]!r}")
         table[key] = value
+    shipped = _flatten(_read_config("system.toml"))
+    for name, value in _flatten(config).items():          # every figure finite, none negative, none zeroed
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            fraction = name.endswith(FRACTIONS)
+            check_number(value, name, least=0, above=0 if shipped.get(name, 0) > 0 else None,
+                         most=1 if fraction else None)
     return config
 
 
@@ -217,10 +226,11 @@ def load_node(calibration=None, preset: str = "physical", overrides: dict | None
         key = name.removeprefix("links.")
         if key not in links:
             raise ValueError(f"{name}: no such link (have {', '.join('links.' + k for k in links)})")
+        check_number(value, name, above=0)
         links = {**links, key: {**links[key], "bandwidth_gb_s": float(value)}}
     cal = calibration if isinstance(calibration, dict) else load_calibration(calibration)
     tiers = {}
-    for name in TIERS:
+    for name in _EVERY_TIER:
         t = config["tiers"][name]
         pus = [e for e in cal["pu"] if e["tier"] == t["config"]]
         rus = [e for e in cal["ru"] if e["tier"] == t["config"]]
@@ -232,7 +242,8 @@ def load_node(calibration=None, preset: str = "physical", overrides: dict | None
                            {e["group"]: e["fixed_cycles"] for e in pus}, rus[0]["cycles_per_partial"],
                            t["sync_us"] * 1e-6)
     return Node(tiers, config["gpu"], config["platform"], config["energy"], links, config["sparsity"],
-                cal["head_dim"], config["host"], config["serving"], config["vllm"], preset)
+                cal["head_dim"], config["host"], config["serving"], config["vllm"], preset,
+                format_by_name(cal["format"]).bytes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,15 +331,15 @@ def link_bandwidth(node: Node, route: str) -> float:
     return count * node.links[route]["bandwidth_gb_s"] * 1e9
 
 
-def exchange_bytes(model: Model, batch: int) -> float:
-    """Bytes a tier exchanges with the GPU per layer for PAMattention: q of every query head down (16-bit), the
-    partial (m, l, O) of every query head up (FP32)."""
-    return batch * model.q_heads * (model.head_dim * KV_BYTES + (model.head_dim + 2) * PARTIAL_BYTES)
+def exchange_bytes(node: Node, model: Model, batch: int) -> float:
+    """Bytes a tier exchanges with the GPU per layer for PAMattention: q of every query head down (in the KV's
+    format), the partial (m, l, O) of every query head up (FP32)."""
+    return batch * model.q_heads * (model.head_dim * node.kv_bytes + (model.head_dim + 2) * PARTIAL_BYTES)
 
 
 def exchange_s(node: Node, model: Model, batch: int, tier: str) -> float:
     """Time per layer of a tier's q and partials: DDR over PCIe; SSD over NVMe, then PCIe."""
-    data = exchange_bytes(model, batch)
+    data = exchange_bytes(node, model, batch)
     time = data / link_bandwidth(node, "hbm_ddr")
     return time + data / link_bandwidth(node, "ddr_ssd") if tier == "ssd" else time
 
@@ -343,7 +354,7 @@ def host_scheduler_s(node: Node, batch: int, scored: float, moved: float) -> flo
 def migration_s(node: Node, model: Model, batch: int, context: float, moved: float, ssd_moved: float) -> float:
     """Time to migrate one step's moves in the background: HBM<->DDR over every GPU's PCIe link, DDR<->SSD over
     every SSD's link; the slower of the two."""
-    per_token = batch * context * model.kv_bytes_per_token
+    per_token = batch * context * node.kv_bytes_per_token(model)
     return max((moved - ssd_moved) * per_token / link_bandwidth(node, "hbm_ddr"),
                ssd_moved * per_token / link_bandwidth(node, "ddr_ssd"))
 
@@ -357,9 +368,9 @@ def combine_overlapped(dense: float, attention: float) -> float:
 
 def _placement(node: Node, model: Model, batch: int, context: float, tiers: tuple) -> tuple | None:
     """Fill ``tiers`` in order: the fraction of the KV in HBM, DDR, SSD, or None if it does not fit."""
-    need = batch * context * model.kv_bytes_per_token
+    need = batch * context * node.kv_bytes_per_token(model)
     shares, left = [0.0, 0.0, 0.0], need
-    for i, name in enumerate(TIERS):
+    for i, name in enumerate(_EVERY_TIER):
         if name in tiers and left > 0:
             take = min(left, node.kv_capacity(name, model))
             shares[i], left = take / need, left - take
@@ -391,23 +402,29 @@ def _energy(node: Node, model: Model, batch: int, step_s: float, pim_bytes: tupl
     }
 
 
+def vllm_kv_tiers(node: Node) -> tuple[str, ...]:
+    """The tiers vLLM keeps KV in under the preset's ``vllm.kv_home``: HBM, then host DDR for the overflow
+    (``hbm``), or host DDR alone (``host``)."""
+    return ("hbm", "ddr") if node.vllm["kv_home"] == "hbm" else ("ddr",)
+
+
 def gpu_offload_step(node: Node, model: Model, batch: int, context: float) -> StepResult:
     """vLLM with KV offloading: the GPU computes attention over every token. Where the KV lives is the preset's
     ``vllm.kv_home``: ``hbm`` fills HBM first and offloads the overflow to host DDR, ``host`` keeps all of it in
     host DDR. Offloaded KV crosses PCIe every step, overlapped with the GPU's work (prefetch of the next
     layer's KV while this one computes)."""
-    homes = ("hbm", "ddr") if node.vllm["kv_home"] == "hbm" else ("ddr",)
+    homes = vllm_kv_tiers(node)
     shares = _placement(node, model, batch, context, homes)
     if shares is None:
         return StepResult("vLLM-offload", batch, context, False,
                           why=f"KV exceeds {' + '.join(h.upper() for h in homes)}")
-    per_layer = batch * context * model.kv_bytes_per_token / model.layers
+    per_layer = batch * context * node.kv_bytes_per_token(model) / model.layers
     hbm = shares[0] * per_layer / gpu_bandwidth(node)
     pcie = shares[1] * per_layer / link_bandwidth(node, "hbm_ddr")
     dense = dense_layer_s(node, model, batch)
     layer = max(dense + hbm, pcie)
     step = model.layers * layer + head_s(node, model, batch)
-    kv = batch * context * model.kv_bytes_per_token
+    kv = batch * context * node.kv_bytes_per_token(model)
     energy = _energy(node, model, batch, step, (0, 0, 0), kv, shares[1] * kv)
     return StepResult("vLLM-offload", batch, context, True, step, model.layers * dense,
                       model.layers * (layer - dense), (hbm, pcie, 0.0), shares, 0.0, energy)
@@ -424,7 +441,7 @@ def pim_step(node: Node, model: Model, batch: int, context: float, system: str) 
     active = budget * context                                               # activated tokens per request
     moved = ssd_moved = 0.0
     if spec["sparse"]:
-        tp = [node.tiers[t].throughput(model.group) for t in TIERS]
+        tp = [node.tiers[t].throughput(model.group) for t in _EVERY_TIER]
         x, y = derive_ratios(*tp)
         profile = host_profile(_quantised(shares), budget, spec["dynamic"], x, y,
                                steps=node.sparsity["host_steps"], lam=node.sparsity["importance_lambda"])
@@ -436,22 +453,24 @@ def pim_step(node: Node, model: Model, batch: int, context: float, system: str) 
     tokens = [active * s for s in active_share]
     exchange = [0.0, 0.0, 0.0]
     if spec["remote_attention"]:        # no PAMattention: DDR and SSD ship their activated KV to HBM-PIM
-        per_token = batch * model.kv_bytes_per_token / model.layers
+        per_token = batch * node.kv_bytes_per_token(model) / model.layers
         fetch = (tokens[1] + tokens[2]) * per_token / link_bandwidth(node, "hbm_ddr") \
             + tokens[2] * per_token / link_bandwidth(node, "ddr_ssd")
         tier_s = (pim_tier_layer_s(node.tiers["hbm"], model, batch, active, imbalance) + fetch, 0.0, 0.0)
     else:
-        exchange = [exchange_s(node, model, batch, t) if n > 0 and t != "hbm" else 0.0 for t, n in zip(TIERS, tokens)]
+        exchange = [exchange_s(node, model, batch, t) if n > 0 and t != "hbm" else 0.0
+                    for t, n in zip(_EVERY_TIER, tokens)]
         tier_s = tuple(pim_tier_layer_s(node.tiers[t], model, batch, n, imbalance) + x
-                       for t, n, x in zip(TIERS, tokens, exchange))
+                       for t, n, x in zip(_EVERY_TIER, tokens, exchange))
     attention = max(tier_s)
     dense = dense_layer_s(node, model, batch)
     migrate = migration_s(node, model, batch, context, moved, ssd_moved)
     host = host_scheduler_s(node, batch, active, moved * context) if spec["sparse"] else 0.0
     step = max(model.layers * combine_overlapped(dense, attention) + head_s(node, model, batch), migrate, host)
-    pim_bytes = tuple(n * batch * model.kv_bytes_per_token for n in tokens)
-    pcie = (moved * context * batch + (tokens[1] + tokens[2] if spec["remote_attention"] else 0) * batch) \
-        * model.kv_bytes_per_token + sum(x > 0 for x in exchange) * model.layers * exchange_bytes(model, batch)
+    pim_bytes = tuple(n * batch * node.kv_bytes_per_token(model) for n in tokens)
+    pcie = ((moved * context * batch + (tokens[1] + tokens[2] if spec["remote_attention"] else 0) * batch)
+            * node.kv_bytes_per_token(model)
+            + sum(x > 0 for x in exchange) * model.layers * exchange_bytes(node, model, batch))
     energy = _energy(node, model, batch, step, pim_bytes, 0.0, pcie)
     return StepResult(system, batch, context, True, step, model.layers * dense, model.layers * attention, tier_s,
                       shares, moved, energy, host_s=host, migration_s=migrate)
@@ -460,12 +479,12 @@ def pim_step(node: Node, model: Model, batch: int, context: float, system: str) 
 SYSTEMS = {
     "vLLM-offload": {"gpu": True},
     "AttAcc": {"tiers": ("hbm",), "sparse": False, "dynamic": False, "mapping": True, "remote_attention": False},
-    "L-PIM": {"tiers": TIERS, "sparse": False, "dynamic": False, "mapping": True, "remote_attention": False},
-    "LS-PIM": {"tiers": TIERS, "sparse": True, "dynamic": False, "mapping": True, "remote_attention": False},
-    "PAM": {"tiers": TIERS, "sparse": True, "dynamic": True, "mapping": True, "remote_attention": False},
-    "PAM-noattn": {"tiers": TIERS, "sparse": True, "dynamic": True, "mapping": True, "remote_attention": True},
-    "PAM-nomap": {"tiers": TIERS, "sparse": True, "dynamic": True, "mapping": False, "remote_attention": False},
-    "PAM-nosched": {"tiers": TIERS, "sparse": True, "dynamic": False, "mapping": True, "remote_attention": False},
+    "L-PIM": {"tiers": _EVERY_TIER, "sparse": False, "dynamic": False, "mapping": True, "remote_attention": False},
+    "LS-PIM": {"tiers": _EVERY_TIER, "sparse": True, "dynamic": False, "mapping": True, "remote_attention": False},
+    "PAM": {"tiers": _EVERY_TIER, "sparse": True, "dynamic": True, "mapping": True, "remote_attention": False},
+    "PAM-noattn": {"tiers": _EVERY_TIER, "sparse": True, "dynamic": True, "mapping": True, "remote_attention": True},
+    "PAM-nomap": {"tiers": _EVERY_TIER, "sparse": True, "dynamic": True, "mapping": False, "remote_attention": False},
+    "PAM-nosched": {"tiers": _EVERY_TIER, "sparse": True, "dynamic": False, "mapping": True, "remote_attention": False},
 }
 
 

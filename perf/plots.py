@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.tierconfig import MemoryTier
+
 __all__ = ["draw_plots", "draw_tornado"]
 
 # Energy parts of ``perf.node`` (the keys of a step's energy) as a reader names them.
 ENERGY_PARTS = {"gpu_compute": "GPU compute", "kv_io": "KV from memory to GPU", "kv_pim": "attention in PIM",
                 "pcie": "PCIe transfers", "static": "static power", "weights": "weights from HBM"}
-TIER_NAMES = ("HBM", "DDR", "SSD")
 PAPER = dict(color="0.55", hatch="//", edgecolor="0.3")
 
 
@@ -103,39 +104,46 @@ def _speedups(plt, data, out: Path) -> Path:
     return _save(plt, fig, "PAM's speed-ups: this model next to the paper's figures", out / "speedup_vs_paper.png")
 
 
+def _stacked_panels(plt, data, rows: list[dict], stacks, ran, why: str, tick, tick_style: dict, ylabel: str,
+                    legend_size: int, width: float = 5.2):
+    """A figure of stacked bars, a panel per model over its ``rows``: ``stacks(rows)`` gives the stacks
+    (:func:`_stacked_bars`), ``ran(row)`` whether a case ran (else its ``why``, or ``why`` itself), ``tick(row)``
+    its bar's label."""
+    models = data["models"]
+    fig, axes = _panels(plt, len(models), width=width)
+    for ax, key in zip(axes, models):
+        mine = [r for r in rows if r["model"] == key]
+        x = _stacked_bars(ax, stacks(mine), [ran(r) for r in mine], [r.get("why") or why for r in mine])
+        ax.set_xticks(x, [tick(r) for r in mine], **tick_style)
+        ax.set_ylabel(ylabel)
+        ax.set_title(models[key], fontsize=10)
+    axes[0].legend(fontsize=legend_size)
+    return fig
+
+
 def _tier_breakdown(plt, data, out: Path) -> Path:
     """Attention per layer split by tier: stacked on a linear axis, so the heights show the shares."""
-    models = data["models"]
-    fig, axes = _panels(plt, len(models), width=5.6)
-    for ax, key in zip(axes, models):
-        rows = [r for r in data["ablation"] if r["model"] == key]
-        ran = [r["fits"] for r in rows]
-        x = _stacked_bars(ax, [(tier, [r["tier_ms"][i] * 1e3 for r in rows]) for i, tier in enumerate(TIER_NAMES)],
-                          ran, [r.get("why") or "does not fit" for r in rows])
-        ax.set_xticks(x, [f"{r['system']}\nbatch {r['batch']}" for r in rows], rotation=90, fontsize=6)
-        ax.set_ylabel("attention per layer (µs), by tier")
-        ax.set_title(models[key], fontsize=10)
-    axes[0].legend(fontsize=8)
+    fig = _stacked_panels(
+        plt, data, data["ablation"],
+        stacks=lambda rows: [(tier.label, [r["tier_ms"][tier] * 1e3 for r in rows]) for tier in MemoryTier],
+        ran=lambda r: r["fits"], why="does not fit", tick=lambda r: f"{r['system']}\nbatch {r['batch']}",
+        tick_style=dict(rotation=90, fontsize=6), ylabel="attention per layer (µs), by tier", legend_size=8,
+        width=5.6)
     return _save(plt, fig, "Attention time per tier (Arxiv_sum contexts): PAM, its ablations and LS-PIM",
                  out / "tier_breakdown.png")
 
 
 def _energy(plt, data, out: Path) -> Path:
     """Energy per output token at each system's peak, by part; systems that cannot serve are marked."""
-    models = data["models"]
     rows = [r for r in data["online"] if r["workload"] == "sharegpt" and r["slo_ms"] == 150]
     parts = sorted({k for r in rows for k in r["energy"]})
-    fig, axes = _panels(plt, len(models))
-    for ax, key in zip(axes, models):
-        mine = [r for r in rows if r["model"] == key]
-        ran = [bool(r["throughput"]) for r in mine]
-        x = _stacked_bars(ax, [(ENERGY_PARTS.get(part, part.replace("_", " ")),
-                                [r["energy"].get(part, 0.0) / r["batch"] if r["throughput"] else 0.0 for r in mine])
-                               for part in parts], ran, [r.get("why") or "no batch meets the SLO" for r in mine])
-        ax.set_xticks(x, [r["system"] for r in mine], rotation=45, ha="right", fontsize=7)
-        ax.set_ylabel("energy per output token (J)")
-        ax.set_title(models[key], fontsize=10)
-    axes[0].legend(fontsize=7)
+    fig = _stacked_panels(
+        plt, data, rows,
+        stacks=lambda mine: [(ENERGY_PARTS.get(part, part.replace("_", " ")),
+                              [r["energy"].get(part, 0.0) / r["batch"] if r["throughput"] else 0.0 for r in mine])
+                             for part in parts],
+        ran=lambda r: bool(r["throughput"]), why="no batch meets the SLO", tick=lambda r: r["system"],
+        tick_style=dict(rotation=45, ha="right", fontsize=7), ylabel="energy per output token (J)", legend_size=7)
     return _save(plt, fig, "Energy per output token at each system's peak (ShareGPT, 150 ms SLO)",
                  out / "energy_breakdown.png")
 

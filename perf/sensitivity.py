@@ -1,4 +1,4 @@
-"""``pam eval --sweep``: how much each assumed figure moves each headline ratio (issue 15, item 6).
+"""``pam eval --sweep``: how much each assumed figure moves each headline ratio.
 
 Each point reruns the evaluation's comparisons (the serving simulator for
 PAM, vLLM-offload and LS-PIM only: :func:`perf.evaluate.evaluate` with

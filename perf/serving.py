@@ -1,4 +1,4 @@
-"""Request-level serving simulation: continuous batching as vLLM does it (issue 15, item 3).
+"""Request-level serving simulation: continuous batching as vLLM does it.
 
 Requests arrive as a seeded Poisson stream (online) or stand ready in a pool
 (offline), with lengths from :func:`perf.workloads.lengths`. The engine
@@ -41,14 +41,16 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import enum
 import heapq
 import math
 
 import numpy as np
 
-from perf.node import SYSTEMS, TIERS, Model, Node, dense_layer_s, gpu_roofline_s, step as node_step
+from perf.node import SYSTEMS, Model, Node, dense_layer_s, gpu_roofline_s, step as node_step, vllm_kv_tiers
 
-__all__ = ["ServingResult", "StepTimer", "kv_capacity_tokens", "peak_under_slo", "poisson_arrivals", "service_limit", "simulate"]
+__all__ = ["RequestState", "ServingResult", "StepTimer", "kv_capacity_tokens", "peak_under_slo", "poisson_arrivals",
+           "service_limit", "simulate"]
 
 CONTEXT_GRID = 1.02            # the step-time cache's geometric context grid (linear in between)
 BACKLOG = 0.02                 # an engine keeps up when at most this share of the requests waits at the last arrival
@@ -56,11 +58,8 @@ BACKLOG = 0.02                 # an engine keeps up when at most this share of t
 
 def kv_capacity_tokens(node: Node, model: Model, system: str) -> int:
     """Tokens of KV the system can hold: its tiers' capacities (vLLM: the preset's KV home)."""
-    if SYSTEMS[system].get("gpu"):
-        tiers = ("hbm", "ddr") if node.vllm["kv_home"] == "hbm" else ("ddr",)
-    else:
-        tiers = SYSTEMS[system]["tiers"]
-    return int(sum(node.kv_capacity(t, model) for t in tiers if t in TIERS) // model.kv_bytes_per_token)
+    tiers = vllm_kv_tiers(node) if SYSTEMS[system].get("gpu") else SYSTEMS[system]["tiers"]
+    return int(sum(node.kv_capacity(t, model) for t in tiers) // node.kv_bytes_per_token(model))
 
 
 class StepTimer:
@@ -137,89 +136,169 @@ def _stats(values: np.ndarray) -> dict:
     return {"mean": float(values.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
 
 
-def simulate(timer: StepTimer, inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray,
-             max_running: int | None = None) -> ServingResult:
-    """Serve requests (``inputs``, ``outputs`` tokens) arriving at ``arrivals`` (seconds, non-decreasing)."""
-    node, model = timer.node, timer.model
-    serving = node.serving
-    cap_running = max_running or serving["max_running"]
-    chunk = serving["prefill_chunk_tokens"]
-    capacity = kv_capacity_tokens(node, model, timer.system)
-    n = len(inputs)
-    if not (len(outputs) == len(arrivals) == n) or n < 10:
-        raise ValueError(f"need at least 10 requests with one input, output and arrival each, not {n}")
-    if int(np.max(inputs + outputs)) > capacity:
-        raise ValueError(f"{timer.system}: a request of {int(np.max(inputs + outputs))} tokens exceeds the KV "
-                         f"capacity of {capacity} tokens")
-    inp, outs, arr = inputs.tolist(), outputs.tolist(), arrivals.tolist()
-    prompt = list(inp)                            # tokens to prefill (grows on preemption: recompute)
-    done = [0] * n                                # prompt tokens prefilled so far
-    base = [0] * n                                # a decoding request has made g - base[i] tokens
-    made = [0] * n                                # tokens made, kept for requests not decoding
-    state = [0] * n                               # 0 waiting or not arrived, 1 filling, 2 decoding, 3 finished
-    first, finish = [math.nan] * n, [math.nan] * n
-    waiting: collections.deque[int] = collections.deque()
-    running: list[int] = []                       # admission order
-    filling: list[int] = []
-    ends: list[tuple[int, int]] = []              # heap of (g at which it finishes, request)
-    g = b = context_sum = reserved = 0            # decode steps so far; decoding requests; Σ their context; prompts held
-    next_arrival, now, preemptions, steps, batch_time, backlog = 0, 0.0, 0, 0, 0.0, None
+class RequestState(enum.Enum):
+    """Where a request of :func:`simulate` stands."""
 
-    def start_decoding(i):
-        nonlocal b, context_sum
-        state[i], base[i] = 2, g - made[i]
-        b += 1
-        context_sum += inp[i] + made[i]
-        heapq.heappush(ends, (base[i] + outs[i], i))
+    WAITING = "waiting"           # not arrived yet, or arrived and waiting for admission (again after a preemption)
+    FILLING = "filling"           # admitted: its prompt is being prefilled
+    DECODING = "decoding"         # making one token per engine step
+    FINISHED = "finished"
 
-    def stop_decoding(i):
-        nonlocal b, context_sum
-        made[i] = g - base[i]
-        b -= 1
-        context_sum -= inp[i] + made[i]
 
-    while True:
-        while next_arrival < n and arr[next_arrival] <= now:
-            waiting.append(next_arrival)
-            next_arrival += 1
-        while (waiting and len(running) < cap_running
-               and context_sum + reserved + prompt[waiting[0]] <= capacity):
-            i = waiting.popleft()
-            running.append(i)
-            filling.append(i)
-            state[i] = 1
-            reserved += prompt[i]
-        if next_arrival == n and backlog is None:
-            backlog = len(waiting) + len(filling)        # arrived, not yet through their prompt
-        if not running:
-            if next_arrival >= n:
-                break
-            now = max(now, arr[next_arrival])
-            continue
-        # Room to grow: preempt the latest admitted until one more token per decoding request fits. A running
-        # request holds its whole prompt (reserved at admission) and every token it has made.
-        while b and context_sum + reserved + b > capacity:
-            victim = running.pop()
-            if state[victim] == 2:
-                stop_decoding(victim)
+class _Engine:
+    """One :func:`simulate` run: the requests' progress, the queues and the engine's clock and counters.
+
+    A decoding request has made ``g - base[i]`` tokens after ``g`` decode steps; ``made[i]`` keeps the count
+    of a request that is not decoding. ``b`` requests decode, holding ``context_sum`` tokens of KV between
+    them; the requests being prefilled hold ``reserved`` tokens (their whole prompts, reserved at admission)."""
+
+    def __init__(self, timer: StepTimer, inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray,
+                 max_running: int | None):
+        node, model = timer.node, timer.model
+        serving = node.serving
+        self.timer = timer
+        self.cap_running = max_running or serving["max_running"]
+        self.chunk = serving["prefill_chunk_tokens"]
+        self.capacity = capacity = kv_capacity_tokens(node, model, timer.system)
+        n = len(inputs)
+        if not (len(outputs) == len(arrivals) == n) or n < 10:
+            raise ValueError(f"need at least 10 requests with one input, output and arrival each, not {n}")
+        if int(np.max(inputs + outputs)) > capacity:
+            raise ValueError(f"{timer.system}: a request of {int(np.max(inputs + outputs))} tokens exceeds the KV "
+                             f"capacity of {capacity} tokens")
+        self.n, self.outputs, self.arrivals = n, outputs, arrivals
+        self.inp, self.outs, self.arr = inputs.tolist(), outputs.tolist(), arrivals.tolist()
+        self.prompt = list(self.inp)                  # tokens to prefill (grows on preemption: recompute)
+        self.done = [0] * n                           # prompt tokens prefilled so far
+        self.base = [0] * n
+        self.made = [0] * n
+        self.state = [RequestState.WAITING] * n
+        self.first, self.finish = [math.nan] * n, [math.nan] * n
+        self.waiting: collections.deque[int] = collections.deque()
+        self.running: list[int] = []                  # admission order
+        self.filling: list[int] = []
+        self.ends: list[tuple[int, int]] = []         # heap of (g at which it finishes, request)
+        self.g = self.b = self.context_sum = self.reserved = 0
+        self.next_arrival, self.now, self.preemptions, self.steps, self.batch_time = 0, 0.0, 0, 0, 0.0
+        self.backlog: int | None = None               # requests not through their prompt at the last arrival
+
+    # -- the steps of the engine's loop -------------------------------------------------------------------
+
+    def admit(self) -> bool:
+        """Queue the requests that have arrived and admit them first come first served while fewer than
+        ``max_running`` run and the free KV holds the next one's prompt; with nothing running, move the clock
+        to the next arrival. False once every request is done."""
+        while True:
+            while self.next_arrival < self.n and self.arr[self.next_arrival] <= self.now:
+                self.waiting.append(self.next_arrival)
+                self.next_arrival += 1
+            waiting, prompt = self.waiting, self.prompt
+            while (waiting and len(self.running) < self.cap_running
+                   and self.context_sum + self.reserved + prompt[waiting[0]] <= self.capacity):
+                i = waiting.popleft()
+                self.running.append(i)
+                self.filling.append(i)
+                self.state[i] = RequestState.FILLING
+                self.reserved += prompt[i]
+            if self.next_arrival == self.n and self.backlog is None:
+                self.backlog = len(waiting) + len(self.filling)        # arrived, not yet through their prompt
+            if self.running:
+                return True
+            if self.next_arrival >= self.n:
+                return False
+            self.now = max(self.now, self.arr[self.next_arrival])
+
+    def preempt(self) -> None:
+        """Preempt the latest admitted until one more token per decoding request fits. A running request holds
+        its whole prompt (reserved at admission) and every token it has made; a preempted one drops its KV and
+        waits at the head of the queue to prefill its prompt and those tokens again (recompute)."""
+        while self.b and self.context_sum + self.reserved + self.b > self.capacity:
+            victim = self.running.pop()
+            if self.state[victim] is RequestState.DECODING:
+                self._stop_decoding(victim)
             else:
-                filling.remove(victim)
-                reserved -= prompt[victim]
-            prompt[victim], done[victim], state[victim] = inp[victim] + made[victim], 0, 0
-            waiting.appendleft(victim)
-            preemptions += 1
-        while ends and (state[ends[0][1]] != 2 or base[ends[0][1]] + outs[ends[0][1]] != ends[0][0]):
+                self.filling.remove(victim)
+                self.reserved -= self.prompt[victim]
+            self.prompt[victim] = self.inp[victim] + self.made[victim]
+            self.done[victim], self.state[victim] = 0, RequestState.WAITING
+            self.waiting.appendleft(victim)
+            self.preemptions += 1
+
+    def steps_together(self) -> int:
+        """How many engine steps to take at once: one while a prompt is being prefilled, else as many as
+        pass before the next event (a request finishes, one arrives that could be admitted, the KV is full)."""
+        ends, state, base, outs = self.ends, self.state, self.base, self.outs
+        while ends and (state[ends[0][1]] is not RequestState.DECODING
+                        or base[ends[0][1]] + outs[ends[0][1]] != ends[0][0]):
             heapq.heappop(ends)                   # stale: preempted since
-        if filling:
-            k = 1
-        else:
-            k = ends[0][0] - g
-            if next_arrival < n and len(running) < cap_running:
-                k = max(1, min(k, math.ceil((arr[next_arrival] - now) / timer.decode_s(b, context_sum / b))))
-            k = max(1, min(k, (capacity - context_sum - reserved) // b))
-        dt = timer.decode_s(b, context_sum / b + (k - 1) / 2) if b else 0.0
-        budget, chunk_tokens, chunk_pos, ready = max(0, chunk - b), 0, 0.0, []
-        for i in filling:
+        if self.filling:
+            return 1
+        b, k = self.b, ends[0][0] - self.g
+        if self.next_arrival < self.n and len(self.running) < self.cap_running:
+            next_in = self.arr[self.next_arrival] - self.now
+            k = max(1, min(k, math.ceil(next_in / self.timer.decode_s(b, self.context_sum / b))))
+        return max(1, min(k, (self.capacity - self.context_sum - self.reserved) // b))
+
+    def engine_steps(self, k: int) -> list[int]:
+        """Run ``k`` engine steps: every decoding request makes a token a step, and the first step carries the
+        prefill chunk. Returns the requests whose prompt the chunk completes."""
+        b = self.b
+        dt = self.timer.decode_s(b, self.context_sum / b + (k - 1) / 2) if b else 0.0
+        chunk_tokens, chunk_pos, ready = self._prefill_chunk()
+        if chunk_tokens:
+            dt += self.timer.prefill_s(b, chunk_tokens, chunk_pos / chunk_tokens)
+        self.now += k * dt
+        self.steps += k
+        self.batch_time += b * k * dt
+        self.g += k
+        self.context_sum += b * k
+        return ready
+
+    def complete(self, ready: list[int]) -> None:
+        """A completed prompt makes its request's first (or, after a preemption, next) token and starts it
+        decoding; requests that have made all their tokens finish."""
+        for i in ready:
+            self.filling.remove(i)
+            self.reserved -= self.prompt[i]
+            if self.made[i] == 0:
+                self.first[i] = self.now
+            self.made[i] += 1
+            if self.made[i] >= self.outs[i]:
+                self._finished(i)
+            else:
+                self._start_decoding(i)
+        ends = self.ends
+        while ends and ends[0][0] <= self.g:
+            _, i = heapq.heappop(ends)
+            if self.state[i] is RequestState.DECODING and self.base[i] + self.outs[i] <= self.g:
+                self._stop_decoding(i)
+                self._finished(i)
+
+    def statistics(self) -> ServingResult:
+        """TTFT and TPOT over the middle 80% of arrivals, throughput, mean batch (see the module's doc)."""
+        n, outputs, arrivals, now = self.n, self.outputs, self.arrivals, self.now
+        first, finish = np.array(self.first), np.array(self.finish)
+        lo, hi = n // 10, n - n // 10
+        window = slice(lo, hi)
+        span = self.arr[hi - 1] - self.arr[lo]
+        if span > 0:
+            throughput = float(outputs[window].sum()) / span
+        else:                                                  # offline: every request ready at once
+            throughput = float(outputs.sum()) / now
+        multi = lo + np.flatnonzero(outputs[window] > 1)
+        tpot = (finish[multi] - first[multi]) / (outputs[multi] - 1)
+        ttft = first[window] - arrivals[window]
+        return ServingResult(self.timer.system, 0.0, throughput, self.backlog or 0, _stats(ttft), _stats(tpot),
+                             self.batch_time / now if now else 0.0, self.preemptions, self.steps, n)
+
+    # -- parts ---------------------------------------------------------------------------------------------
+
+    def _prefill_chunk(self) -> tuple[int, float, list[int]]:
+        """Fill up to ``prefill_chunk_tokens`` (less the step's decodes) of the prompts, oldest admitted first:
+        (tokens, their summed positions, the requests whose prompt is now complete)."""
+        prompt, done = self.prompt, self.done
+        budget, chunk_tokens, chunk_pos, ready = max(0, self.chunk - self.b), 0, 0.0, []
+        for i in self.filling:
             if budget == 0:
                 break
             take = min(budget, prompt[i] - done[i])
@@ -229,43 +308,32 @@ def simulate(timer: StepTimer, inputs: np.ndarray, outputs: np.ndarray, arrivals
             budget -= take
             if done[i] == prompt[i]:
                 ready.append(i)
-        if chunk_tokens:
-            dt += timer.prefill_s(b, chunk_tokens, chunk_pos / chunk_tokens)
-        now += k * dt
-        steps += k
-        batch_time += b * k * dt
-        g += k
-        context_sum += b * k
-        for i in ready:                           # the prompt's last step makes its first (or next) token
-            filling.remove(i)
-            reserved -= prompt[i]
-            if made[i] == 0:
-                first[i] = now
-            made[i] += 1
-            if made[i] >= outs[i]:
-                finish[i], state[i] = now, 3
-                running.remove(i)
-            else:
-                start_decoding(i)
-        while ends and ends[0][0] <= g:
-            _, i = heapq.heappop(ends)
-            if state[i] == 2 and base[i] + outs[i] <= g:
-                stop_decoding(i)
-                finish[i], state[i] = now, 3
-                running.remove(i)
-    first, finish = np.array(first), np.array(finish)
-    lo, hi = n // 10, n - n // 10
-    window = slice(lo, hi)
-    span = arr[hi - 1] - arr[lo]
-    if span > 0:
-        throughput = float(outputs[window].sum()) / span
-    else:                                                  # offline: every request ready at once
-        throughput = float(outputs.sum()) / now
-    multi = lo + np.flatnonzero(outputs[window] > 1)
-    tpot = (finish[multi] - first[multi]) / (outputs[multi] - 1)
-    ttft = first[window] - arrivals[window]
-    return ServingResult(timer.system, 0.0, throughput, backlog or 0, _stats(ttft), _stats(tpot),
-                         batch_time / now if now else 0.0, preemptions, steps, n)
+        return chunk_tokens, chunk_pos, ready
+
+    def _start_decoding(self, i: int) -> None:
+        self.state[i], self.base[i] = RequestState.DECODING, self.g - self.made[i]
+        self.b += 1
+        self.context_sum += self.inp[i] + self.made[i]
+        heapq.heappush(self.ends, (self.base[i] + self.outs[i], i))
+
+    def _stop_decoding(self, i: int) -> None:
+        self.made[i] = self.g - self.base[i]
+        self.b -= 1
+        self.context_sum -= self.inp[i] + self.made[i]
+
+    def _finished(self, i: int) -> None:
+        self.finish[i], self.state[i] = self.now, RequestState.FINISHED
+        self.running.remove(i)
+
+
+def simulate(timer: StepTimer, inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray,
+             max_running: int | None = None) -> ServingResult:
+    """Serve requests (``inputs``, ``outputs`` tokens) arriving at ``arrivals`` (seconds, non-decreasing)."""
+    engine = _Engine(timer, inputs, outputs, arrivals, max_running)
+    while engine.admit():
+        engine.preempt()
+        engine.complete(engine.engine_steps(engine.steps_together()))
+    return engine.statistics()
 
 
 def poisson_arrivals(rate: float, requests: int, seed: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Request workloads of the evaluation (brief section 4), sampled with a seed.
+"""Request workloads of the evaluation, sampled with a seed.
 
 Online streams (ShareGPT-, WildChat-, HumanEval-like) draw input and output
 lengths from log-normal distributions with the stated means. Offline batches
@@ -11,10 +11,10 @@ own lengths from :func:`lengths` instead.
 
 | workload | input mean | output mean | source |
 |---|---|---|---|
-| sharegpt | 183 | 299 | brief: mean input/output 183/299. The brief also quotes a mean context of 534, which these means cannot give (183 + 299 = 482): the stated means are kept |
-| wildchat | 439 | 299 | brief: mean context 738; output as ShareGPT (assumed) |
+| sharegpt | 183 | 299 | stated: mean input/output 183/299. A mean context of 534 is stated too, which these means cannot give (183 + 299 = 482): the stated means are kept |
+| wildchat | 439 | 299 | stated: mean context 738; output as ShareGPT (assumed) |
 | humaneval | 150 | 120 | assumed: short code prompts and completions |
-| arxiv_sum | 4,000–7,500 | 200–500 | assumed: long papers, short summaries; inside the brief's 1,500–8,000 |
+| arxiv_sum | 4,000–7,500 | 200–500 | assumed: long papers, short summaries; inside the stated 1,500–8,000 |
 | write_doc | 100–500 | 1,400–7,500 | assumed: short prompts, long documents; inside 1,500–8,000 |
 """
 

@@ -29,12 +29,13 @@ from pathlib import Path
 
 from golden.formats import FP32, format_by_name
 from golden.hwmodel import HwConfig, bank_partial, block_tokens_for, prescale_query
-from hw.pu import PU
+from hw.pu import check_pu_shape
 from hw.ru import RU
 from hw.tierconfig import load_tier
 from sim.build_dir import build_dir
 from perf.calibration import CALIBRATION_FILE, check_calibration, load_calibration, merge_calibration, shipped_calibration_path
 from perf.progress import Progress
+from sim.inputs import output_file
 from perf.scaleout import run_tasks
 from sim.runs.pu_on_bank import run_pu_on_bank
 from sim.pysim.ru import partial_payload, run_ru
@@ -135,31 +136,26 @@ def _measure(task: tuple) -> dict:
 
 
 def _writable_output(out) -> Path:
-    """The output path (default :func:`default_output_path`), refused when it is the shipped calibration."""
-    path = Path(out) if out else default_output_path()
-    if path.resolve() == shipped_calibration_path().resolve():
-        raise ValueError(f"--out: {path} is the shipped calibration, which stays read-only; write elsewhere "
-                         f"and pass it to pam eval --calibration")
-    return path
+    """The output path (default :func:`default_output_path`), refused when it is a shipped file (by any link:
+    ``sim.inputs.output_file``), a folder or cannot be written."""
+    return output_file(out, "--out") if out else default_output_path()
 
 
 def _check_shapes(tiers, groups, head_dim: int, fmt: str) -> None:
-    """Refuse unknown tiers and PU shapes that cannot be built, before the first build."""
-    fmt_ = format_by_name(fmt)
+    """Refuse an unknown format or tier and PU shapes that cannot be built (``hw.pu.check_pu_shape``: no PU is
+    made), before the first build."""
+    format_by_name(fmt)
     for name in tiers:
         tier = load_tier(name)
         for group in groups:
-            unit = PU(fmt_, FP32, tier.lanes, head_dim, group, block_tokens_for(tier.buffer_bytes, FP32, group))
-            unit._MustUse__silence = True      # built only to check its shape: no UnusedElaboratable warning
+            check_pu_shape(tier.lanes, head_dim, group, block_tokens_for(tier.buffer_bytes, FP32, group))
 
 
 def check_calibration_run(tiers, groups, head_dim: int, fmt: str, out=None, merge_with=None) -> None:
     """Refuse, before the first (minutes-long) build, a run whose tiers, PU shapes, output or base file would
     fail at its end."""
     _check_shapes(tiers, groups, head_dim, fmt)
-    path = _writable_output(out)
-    if path.is_dir() or (out and not path.parent.is_dir()):
-        raise ValueError(f"--out: {path} is a folder or lies in a folder that does not exist")
+    _writable_output(out)
     base_path = Path(merge_with) if merge_with else shipped_calibration_path()
     merge_calibration({"format": fmt, "head_dim": head_dim, "pu": [], "ru": []}, load_calibration(base_path),
                       base_path)
@@ -202,7 +198,9 @@ def write_calibration(data: dict, path: str | os.PathLike | None = None, merge_w
                       ) -> Path:
     """Write ``data`` merged over ``merge_with`` (default: the shipped calibration) to ``path`` (default:
     :func:`default_output_path`), after checking the result as :func:`load_calibration` does. The shipped
-    file is refused as the output."""
+    file is refused as the output (by any link to it); a missing folder is created."""
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     path = _writable_output(path)
     shipped = shipped_calibration_path()
     base_path = Path(merge_with) if merge_with else shipped

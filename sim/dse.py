@@ -22,10 +22,12 @@ from importlib import resources
 
 import numpy as np
 
+from golden.validate import check_number
 from golden.formats import FP32, format_by_name
 from golden.hwmodel import block_tokens_for
-from hw.tierconfig import TIER_NAMES, load_tier
+from hw.tierconfig import MemoryTier, load_tier
 from sim.build_dir import build_dir
+from sim.inputs import parse_float, parse_int
 from perf.calibration import load_calibration
 from sim.calibrate import _measure as calibration_task
 from perf.evaluate import evaluate
@@ -33,12 +35,16 @@ from perf.node import load_models, load_node
 from perf.progress import Progress
 from perf.scaleout import run_tasks
 
-__all__ = ["FIELDS", "parse_axes", "explore", "pareto_front", "shipped_areas"]
+__all__ = ["FIELDS", "RANGES", "parse_axes", "explore", "pareto_front", "shipped_areas"]
 
 FIELDS = {"pu_mhz": "clock", "lanes": "pu", "buffer_bytes": "pu", "kv_fifo_columns": "pu", "columns_per_row": "geometry"}
+# field: (least, most) of a swept value; every one an integer but the clock. The most values keep a point's
+# Verilator build to minutes.
+RANGES = {"pu_mhz": (1.0, 10_000.0), "lanes": (1, 256), "buffer_bytes": (64, 1 << 20), "kv_fifo_columns": (0, 4096),
+          "columns_per_row": (1, 4096)}
 SLO_MS = 150
 HEAD_DIM, FORMAT, SEED = 128, "fp16", 1
-NODE_TIER = {"hbm3": "hbm", "ddr4": "ddr", "ssd": "ssd"}
+CONFIG_NAMES = tuple(tier.config_name for tier in MemoryTier)     # the tiers a point may change, by config file
 
 
 def parse_axes(texts: list[str]) -> dict[tuple[str, str], tuple]:
@@ -47,14 +53,13 @@ def parse_axes(texts: list[str]) -> dict[tuple[str, str], tuple]:
     for text in texts:
         name, _, values = text.partition("=")
         tier, _, field = name.partition(".")
-        if tier not in TIER_NAMES or field not in FIELDS or not values:
-            raise ValueError(f"--set: {text!r} is not TIER.FIELD=v1,v2,... with TIER in {', '.join(TIER_NAMES)} and "
+        if tier not in CONFIG_NAMES or field not in FIELDS or not values:
+            raise ValueError(f"--set: {text!r} is not TIER.FIELD=v1,v2,... with TIER in {', '.join(CONFIG_NAMES)} and "
                              f"FIELD in {', '.join(FIELDS)}")
-        try:
-            parsed = tuple(float(v) if field == "pu_mhz" else int(v) for v in values.split(","))
-        except ValueError:
-            raise ValueError(f"--set: {name}: {values!r} is not a list of numbers") from None
-        axes[(tier, field)] = parsed
+        least, most = RANGES[field]
+        parse = parse_float if field == "pu_mhz" else parse_int
+        axes[(tier, field)] = tuple(check_number(parse(v, f"--set {name}"), f"--set {name}", least=least, most=most)
+                                    for v in values.split(","))
     return axes
 
 
@@ -148,7 +153,7 @@ def explore(axes: dict, models: list[str], preset: str = "paper", workers: int |
     cal_tasks = sorted({("pu", path, FORMAT, HEAD_DIM, g, SEED) for f in files for path in f.values() for g in groups}
                       | {("ru", path, FORMAT, HEAD_DIM, 4, SEED) for f in files for path in f.values()})
     area_tasks = sorted({_area_key(path_or_name, max(groups)) for f in files
-                        for path_or_name in [*f.values(), *(t for t in TIER_NAMES if t not in f)]})
+                        for path_or_name in [*f.values(), *(t for t in CONFIG_NAMES if t not in f)]})
     bar = Progress(len(cal_tasks) + len(area_tasks) + len(points), "design-space sweep", progress)
     labels = [f"{kind} {path.rsplit('/', 1)[-1]} G={group}" for kind, path, _, _, group, _ in cal_tasks]
     cal = dict(zip(cal_tasks, _run_cached("calibration", calibration_task, cal_tasks, labels, scheduler, workers, bar)))
@@ -172,11 +177,11 @@ def explore(axes: dict, models: list[str], preset: str = "paper", workers: int |
     evaluations = run_tasks(_evaluate, eval_tasks, [f"evaluate point {i}" for i in range(len(points))],
                            scheduler=scheduler, workers=workers, on_done=lambda i, _: bar.step(f"point {i} evaluated"))
     node = load_node(None, preset)
-    pus = {t: node.tiers[NODE_TIER[t]].banks for t in TIER_NAMES}
+    pus = {t: node.tiers[MemoryTier.from_config(t).key].banks for t in CONFIG_NAMES}
     rows = []
     for point, f, data in zip(points, files, evaluations):
-        nand2 = sum(pus[t] * area[_area_key(f.get(t, t), max(groups))]["nand2_eq"] for t in TIER_NAMES)
-        sram = {t: _sram_bytes(f.get(t, t), max(groups)) for t in TIER_NAMES}
+        nand2 = sum(pus[t] * area[_area_key(f.get(t, t), max(groups))]["nand2_eq"] for t in CONFIG_NAMES)
+        sram = {t: _sram_bytes(f.get(t, t), max(groups)) for t in CONFIG_NAMES}
         measured = {f"{t}.cycles_per_token_g{g}": cal[("pu", path, FORMAT, HEAD_DIM, g, SEED)]["cycles_per_token"]
                     for t, path in f.items() for g in groups}
         for model in models:
@@ -191,7 +196,7 @@ def explore(axes: dict, models: list[str], preset: str = "paper", workers: int |
                          "vs_vllm_offload": float(np.mean([a["throughput"] / b["throughput"] for a, b in zip(pam, vllm)])),
                          "energy_per_token_j": float(np.mean([r["energy_per_token_j"] for r in pam])),
                          "pu_area_mnand2": nand2 / 1e6,
-                         **{f"{t}.pu_sram_bytes": sram[t] for t in TIER_NAMES}})
+                         **{f"{t}.pu_sram_bytes": sram[t] for t in CONFIG_NAMES}})
     return {"axes": {f"{t}.{k}": list(v) for (t, k), v in axes.items()}, "models": models, "preset": preset,
             "slo_ms": SLO_MS, "rows": rows}
 
@@ -202,10 +207,10 @@ def _area_key(path_or_name: str, group: int) -> tuple:
 
 
 def _sram_bytes(path_or_name: str, group: int) -> int:
-    """Buffer, FIFO, q and O memories of one PU (bytes)."""
+    """Buffer, FIFO, q (in the KV format) and O (FP32) memories of one PU (bytes)."""
     tier = load_tier(path_or_name)
     return (tier.buffer_bytes + tier.kv_fifo_columns * tier.geometry.column_bits // 8
-            + group * HEAD_DIM * 2 + group * HEAD_DIM * 4)
+            + group * HEAD_DIM * format_by_name(FORMAT).bytes + group * HEAD_DIM * FP32.bytes)
 
 
 def pareto_front(rows: list[dict], cost: str, gain: str = "pam_tokens_per_s") -> list[int]:

@@ -15,11 +15,17 @@ from .fadd import FADD_LATENCY, fadd_datapath
 from .fmul import FMUL_LATENCY, fmul_datapath
 from .pipeline import Pipeline, PipelinedUnit
 
-__all__ = ["fdot_latency", "fdot_datapath", "FDot"]
+__all__ = ["fdot_latency", "fdot_datapath", "check_dot_lanes", "FDot"]
 
 
 def fdot_latency(lanes: int) -> int:
     return FMUL_LATENCY + (lanes.bit_length() - 1) * FADD_LATENCY
+
+
+def check_dot_lanes(lanes: int) -> None:
+    """Refuse a lane count the adder tree cannot pair (``FDot`` calls this before it exists)."""
+    if lanes < 1 or lanes & (lanes - 1):
+        raise ValueError(f"lanes must be a power of two >= 1, not {lanes!r}")
 
 
 def fdot_datapath(m: Module, pipe: Pipeline, a, b, lanes: int, fmt: FloatFormat, acc: FloatFormat, name: str):
@@ -48,10 +54,11 @@ class FDot(PipelinedUnit):
     Latency ``2 + 3·log2(W)`` (FP16, W=16: 14), one result per cycle.
     """
 
+    def __new__(cls, fmt: FloatFormat, acc: FloatFormat, lanes: int):
+        check_dot_lanes(lanes)          # before the object exists: a rejected one is never an unused elaboratable
+        return super().__new__(cls, src_loc_at=1)
+
     def __init__(self, fmt: FloatFormat, acc: FloatFormat, lanes: int):
-        if lanes < 1 or lanes & (lanes - 1):
-            self._MustUse__silence = True   # a rejected object is not an unused design
-            raise ValueError(f"lanes must be a power of two >= 1, not {lanes!r}")
         self._fmt, self._acc, self._lanes = fmt, acc, lanes
         vec = data.ArrayLayout(fmt.width, lanes)
         super().__init__(data.StructLayout({"a": vec, "b": vec}), acc.width)

@@ -48,13 +48,21 @@ def after_countdown(m: Module, counter: Signal, *then) -> None:
         m.d.sync += counter.eq(counter - 1)
 
 
-def delay_line(pipe: Pipeline, name: str, cycles: int, *values):
-    """``values`` delayed by ``cycles`` pipeline registers (named ``{name}{i}_d{k}``), e.g. a valid bit and
-    the index travelling beside a datapath."""
-    values = list(values)
-    for k in range(cycles):
-        values = [pipe.register(f"{name}{i}_d{k + 1}", v) for i, v in enumerate(values)]
-    return values
+def delay_line(pipe: Pipeline, name: str, cycles: int, *values, **named) -> list:
+    """``values`` and ``named`` values delayed by ``cycles`` pipeline registers, e.g. a valid bit and the indices
+    travelling beside a datapath; returns the delayed ``values``, then the delayed ``named`` ones.
+
+    The i-th of ``values`` goes through registers ``{name}{i}_d{k}``, advanced together a stage at a time;
+    a named value ``key`` through ``{name}_{key}_d{k}``, one whole line after another. The order the
+    registers are made in is the order of the emitted Verilog, so each caller keeps its own.
+    """
+    out = [*values, *named.values()]
+    labels = [*(f"{name}{i}" for i in range(len(values))), *(f"{name}_{key}" for key in named)]
+    steps = [(k, i) for k in range(cycles) for i in range(len(values))]
+    steps += [(k, i) for i in range(len(values), len(out)) for k in range(cycles)]
+    for k, i in steps:
+        out[i] = pipe.register(f"{labels[i]}_d{k + 1}", out[i])
+    return out
 
 
 class PipelinedUnit(wiring.Component):

@@ -37,7 +37,6 @@ import numpy as np
 from golden.hwmodel import prescale_query
 from golden.traces.locality import generate_locality_trace
 from hw.device import Op, Status
-from hw.system import REDUCE
 from host.driver import HostDriver
 from sim.runs.driver import driver_shapes
 from sim.runs.system import QUICK_DEVICES, SystemSpec, run_system, system_commands, system_golden
@@ -77,7 +76,7 @@ class CommandModel:
 
     def status(self, cmd: dict) -> int:
         op = cmd["op"]
-        if op == REDUCE:
+        if op == Op.REDUCE:
             return Status.OK if cmd.get("group", 0) != 0 else Status.OUT_OF_DEVICE
         dev = cmd.get("dev", 0)
         if dev >= len(self._dev):
@@ -181,7 +180,7 @@ def _random_command(rng: np.random.Generator, kind: str, spec: SystemSpec, regio
     devs = [d for d in range(len(spec.devices)) if d not in busy]
     if kind in ("no_device", "reduce_none") or not devs:
         if kind == "reduce_none" or not devs:
-            return {"op": REDUCE, "group": 0}
+            return {"op": Op.REDUCE, "group": 0}
         return {"op": int(rng.choice([Op.SET_REGION, Op.WRITE_KV, Op.LOAD_Q, Op.RUN])),
                 "dev": int(rng.integers(len(spec.devices), 16)), "req": A, "addr": 0, "limit": 8, "group": 1,
                 "counts": [1]}
@@ -291,7 +290,7 @@ def fuzz_system(commands: int = 100_000, steps: int = 24, resets: int = 4, seed:
             kinds.append("decode")
             if cmd["op"] == Op.RUN:
                 busy.add(cmd["dev"])
-            if cmd["op"] == REDUCE:
+            if cmd["op"] == Op.REDUCE:
                 busy = set()
             for _ in range(rng.poisson(rate)):
                 add_noise(busy)

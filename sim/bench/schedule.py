@@ -33,7 +33,8 @@ import numpy as np
 
 from golden.traces.activations import SINKS, activated_stream
 from host.array_scheduler import ArrayScheduler, array_scheduler_step
-from host.scheduler import DDR, HBM, SSD, TierScheduler, scheduler_step
+from host.scheduler import TierScheduler, scheduler_step
+from hw.tierconfig import MemoryTier
 
 __all__ = ["bench_schedule"]
 
@@ -59,11 +60,11 @@ def _run_request(rng, prompt, steps, warmup, sparsity, locality, x, y, lam, max_
         if step >= warmup:
             times.append(elapsed)
             moves.append(len(step_moves))
-            ssd_ddr.append(sum(1 for m in step_moves if (m.src, m.dst) == (SSD, DDR)))
+            ssd_ddr.append(sum(1 for m in step_moves if (m.src, m.dst) == (MemoryTier.SSD, MemoryTier.DDR)))
             work.append(scheduler.heap_ops - ops)
             contexts.append(n)
     counts = scheduler.counts()
-    assert counts[HBM] <= capacities[HBM] and counts[DDR] <= capacities[DDR]
+    assert counts[MemoryTier.HBM] <= capacities[MemoryTier.HBM] and counts[MemoryTier.DDR] <= capacities[MemoryTier.DDR]
     del scheduler                          # each scheduler is timed with its own data in the caches
     arrays = ArrayScheduler(capacities, x, y, max_moves)
     arrays.add_range(prompt)

@@ -19,7 +19,8 @@ import numpy as np
 from golden.accuracy import attention_bound
 from golden.formats import FP32
 from golden.hwmodel import prescale_query
-from hw.device import Op
+from hw.device import Op, Status
+from hw.tierconfig import MemoryTier
 from host.driver import HostDriver, StepReport
 from host.mapping import DeviceShape
 from sim.runs.system import (WAVE_DEPTH, SystemRun, SystemSpec, reference_error, run_system, system_commands,
@@ -60,16 +61,17 @@ class DriverRun:
 
 def driver_shapes(spec: SystemSpec, head_dim: int, rows: tuple[int, ...] | None = None,
                   kv_heads: int = 1) -> list[DeviceShape]:
-    """The driver's view of ``spec``'s devices: ``kv_heads`` kv heads' K and V per token (one head:
-    2·head_dim/lanes columns), and ``rows`` of every bank per device given to the request (default: all)."""
+    """The driver's view of ``spec``'s devices, device i holding tier ``MemoryTier(i)``: ``kv_heads`` kv heads'
+    K and V per token (one head: 2·head_dim/lanes columns), and ``rows`` of every bank per device given to the
+    request (default: all)."""
     if len(spec.devices) != 3:
         raise ValueError(f"the driver needs three devices (HBM, DDR, SSD tiers), not {len(spec.devices)}")
     rows = tuple(d.rows for d in spec.devices) if rows is None else tuple(rows)
     if len(rows) != 3 or any(not isinstance(r, int) or not 1 <= r <= d.rows for r, d in zip(rows, spec.devices)):
         raise ValueError(f"rows {rows}: one per device, each in 1..{[d.rows for d in spec.devices]}")
-    return [DeviceShape.from_tier(d.config(), tier, 0, 1, d.bank_groups, d.banks,
-                                  2 * kv_heads * head_dim * 2).with_rows(r)
-            for tier, (d, r) in enumerate(zip(spec.devices, rows))]
+    token_bytes = 2 * kv_heads * head_dim * spec.format.bytes
+    return [DeviceShape.from_tier(d.config(), tier, 0, 1, d.bank_groups, d.banks, token_bytes).with_rows(r)
+            for tier, d, r in zip(MemoryTier, spec.devices, rows)]
 
 
 def drive_system(spec: SystemSpec, trace: KVTrace, steps: int, x: float = 8.0, y: float = 3.0,
@@ -102,7 +104,7 @@ def drive_system(spec: SystemSpec, trace: KVTrace, steps: int, x: float = 8.0, y
         reports.append(driver.rebalance(step))
         previous = banks
     run = run_system(spec, commands, seed=seed, waves=waves, wave_depth=wave_depth, expected=wants)
-    ok = all(code == 0 for _, code in run.statuses)
+    ok = all(code == Status.OK for _, code in run.statuses)
     exact, errors = [], []
     for step in range(steps):
         got = [o for o, _ in run.outputs[step * spec.group:(step + 1) * spec.group]]

@@ -87,9 +87,9 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
     build = build_design(unit, name, key=f"{tier!r}|{fmt.name}|{trace.head_dim}|{max_group}|{block}|{sharers}",
                          harness=PU_BANK_PORTS, waves=waves)
     pu_bank = _pu_bank_commands(tier, fmt, trace.head_dim, max_group, block, sharers)
-    words = [pu_bank.write(a, lanes_word(col)) for a, col in enumerate(columns)]
+    words = [pu_bank.write(a, lanes_word(col, fmt)) for a, col in enumerate(columns)]
     words.append(pu_bank.start(n, group))
-    words += [pu_bank.query(lanes_word(q[g, c * tier.lanes:(c + 1) * tier.lanes]))
+    words += [pu_bank.query(lanes_word(q[g, c * tier.lanes:(c + 1) * tier.lanes], fmt))
               for g in range(group) for c in range(trace.head_dim // tier.lanes)]
     want = bank_partial(q, k, v, HwConfig(fmt, FP32, tier.lanes, block))
     expected = [_partial_word(int(want.m[g]), int(want.l[g]), [int(x) for x in want.o[g]]) for g in range(group)]
@@ -103,7 +103,7 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
               "output_cycles": [c for c, _ in log.outputs], "harness_cycles": log.cycles}
     report["sim_cycles_per_s"] = log.cycles / max(wall, 1e-9)
     report["sim_wall_s"] = wall
-    limit = _bank_alone(tier, [lanes_word(col) for col in columns]) if len(columns) and bank_alone else 0.0
+    limit = _bank_alone(tier, [lanes_word(col, fmt) for col in columns]) if len(columns) and bank_alone else 0.0
     util = report["read_bus_cycles"] / report["stream_cycles"] if report["stream_cycles"] else 0.0
     return PURun(tier.name, fmt.name, trace.head_dim, group, n, block, report["cycles"], report["stream_cycles"],
                  report["read_bus_cycles"], util, limit, util / limit if limit else 0.0,

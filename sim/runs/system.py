@@ -22,8 +22,8 @@ from golden.hwmodel import HwConfig, bank_partial, block_tokens_for, finalize, p
 from golden.pamattention import reduce_tree
 from golden.placement import Placement, TierShape
 from golden.reference import decode_attention
-from hw.device import STATUS_LAYOUT, Device
-from hw.system import REDUCE, System
+from hw.device import STATUS_LAYOUT, Device, Op, Status
+from hw.system import System
 from hw.tierconfig import TierConfig, load_tier
 from host.commands import CommandPacker, device_commands
 from sim.testbench.harness import HarnessPorts
@@ -49,18 +49,25 @@ class DeviceSpec:
     tR: int | None = None
 
     def config(self) -> TierConfig:
-        tier = load_tier(self.tier).with_rows(self.rows)
-        if self.tR is not None:
-            if not tier.is_flash:
-                raise ValueError(f"tR {self.tR}: tier {self.tier!r} is not a flash tier")
-            tier = dataclasses.replace(tier, timing=dataclasses.replace(tier.timing, tR=self.tR))
-        if self.lanes is None or self.lanes == tier.lanes:
-            return tier
-        if not 1 <= self.lanes < tier.lanes:
-            raise ValueError(f"lanes {self.lanes}: a {self.tier} device can only narrow its PU "
-                             f"(1 .. {tier.lanes})")
-        geometry = dataclasses.replace(tier.geometry, column_bits=16 * self.lanes)
-        return dataclasses.replace(tier, geometry=geometry, lanes=self.lanes)
+        """The device's tier config: read and adjusted once per process for each distinct spec."""
+        return _device_config(self.tier, self.rows, self.lanes, self.tR)
+
+
+@functools.lru_cache(maxsize=None)
+def _device_config(name: str, rows: int, lanes: int | None, tR: int | None) -> TierConfig:
+    """``DeviceSpec.config`` of a spec with these fields (a TierConfig is frozen, so one object serves every call)."""
+    tier = load_tier(name).with_rows(rows)
+    if tR is not None:
+        if not tier.is_flash:
+            raise ValueError(f"tR {tR}: tier {name!r} is not a flash tier")
+        tier = dataclasses.replace(tier, timing=dataclasses.replace(tier.timing, tR=tR))
+    if lanes is None or lanes == tier.lanes:
+        return tier
+    if not 1 <= lanes < tier.lanes:
+        raise ValueError(f"lanes {lanes}: a {name} device can only narrow its PU (1 .. {tier.lanes})")
+    lane_bits = tier.geometry.column_bits // tier.lanes
+    geometry = dataclasses.replace(tier.geometry, column_bits=lane_bits * lanes)
+    return dataclasses.replace(tier, geometry=geometry, lanes=lanes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,8 +182,9 @@ def system_commands(spec: SystemSpec, q, k, v, banks: list[list[np.ndarray]],
         held = None if previous is None else previous[dev]
         base, limit = (0, None) if regions is None else regions[dev]
         cmds += [{**c, "dev": dev} for c in device_commands(q, k, v, parts, d.banks, tier.lanes, spec.block(tier),
-                                                            req=req, base=base, limit=limit, previous=held)]
-    cmds.append({"op": REDUCE, "group": spec.group})
+                                                            req=req, base=base, limit=limit, previous=held,
+                                                            fmt=spec.format)]
+    cmds.append({"op": Op.REDUCE, "group": spec.group})
     return cmds
 
 
@@ -277,7 +285,7 @@ def system_job(spec: SystemSpec, commands: list[dict]) -> tuple[list[int], list[
     outputs, gates = 0, []
     for c in commands:
         gates.append(outputs)
-        outputs += int(c["group"]) if c["op"] == REDUCE else 0
+        outputs += int(c["group"]) if c["op"] == Op.REDUCE else 0
     pack = CommandPacker(layout)
     return [pack(c) for c in commands], gates, outputs
 
@@ -323,10 +331,11 @@ def run_system(spec: SystemSpec, commands: list[dict], seed: int | None = None, 
     for _, word in log.outputs:
         out = out_layout.from_bits(word)
         results.append(([int(x) for x in out.o], int(out.error)))
-    return SystemRun(statuses, results, [c for c, _ in log.outputs], log.cycles, log.changes,
-                     len(system.ru_active), build.built_s, played.wall_s, str(build.build_dir / "system.v"),
-                     None if build.wave_file is None else str(build.wave_file), played.mismatch,
-                     played.matched_outputs, log.resumes)
+    return SystemRun(statuses=statuses, outputs=results, output_cycles=[c for c, _ in log.outputs],
+                     cycles=log.cycles, changes=log.changes, units=len(system.ru_active), built_s=build.built_s,
+                     wall_s=played.wall_s, verilog=str(build.build_dir / "system.v"),
+                     wave_file=None if build.wave_file is None else str(build.wave_file),
+                     mismatch=played.mismatch, matched_outputs=played.matched_outputs, resumes=log.resumes)
 
 
 @dataclasses.dataclass
@@ -403,7 +412,7 @@ def system_step(spec: SystemSpec, trace, placement: Placement, kv_head: int = 0,
                      resets=(reset_at,) if reset_at else (), waves=waves,
                      expected=None if want is None else [want], pauses=pauses)
     got = [o for o, _ in run.outputs]
-    ok_status = all(code == 0 for _, code in run.statuses)
+    ok_status = all(code == Status.OK for _, code in run.statuses)
     bit_exact = ok_status and want is not None and run.mismatch is None
     err = reference_error(spec, trace, kv_head, step, n, got) if n else 0.0
     return SystemStep(spec, placement, run, want, bit_exact, all(e == 0 for _, e in run.outputs), err,

@@ -120,15 +120,6 @@ class SimBuild:
         return exe
 
 
-class _Runner(Verilator):
-    """cocotb's Verilator runner without ``--public-flat-rw`` (a ``.vlt`` file says what is public)."""
-
-    def _build_command(self):
-        cmds = super()._build_command()
-        cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
-        return cmds
-
-
 @contextlib.contextmanager
 def _locked(directory: Path):
     directory.mkdir(parents=True, exist_ok=True)
@@ -302,8 +293,10 @@ def build_design(component, top: str, *, harness: HarnessPorts, key: str | None 
         texts = {name: _trace_only(text, wave_depth) if name == top else _trace_only(text, 0) if name in modules
                  else text for name, text in texts.items()}
     hdl_top = f"{top}_job"
-    flags = [*waiver_flags(), "-O3", "--x-assign", "fast", "--x-initial", "fast", "--output-split", "20000",
-             "--output-split-cfuncs", "2000", "--verilate-jobs", str(os.cpu_count() or 1),
+    # cocotb's Verilator runner always passes --public-flat-rw; the later --no-public-flat-rw turns it off (a
+    # .vlt file says what is public): Verilator generates the same C++ as with neither flag.
+    flags = ["--no-public-flat-rw", *waiver_flags(), "-O3", "--x-assign", "fast", "--x-initial", "fast",
+             "--output-split", "20000", "--output-split-cfuncs", "2000", "--verilate-jobs", str(os.cpu_count() or 1),
              "--timing", "-CFLAGS", "-std=c++20"]     # the harness's clock is a delay; C++20 coroutines
     if waves:
         flags += ["--trace-fst" if waves == "fst" else "--trace", "--trace-structs"]
@@ -333,7 +326,7 @@ def build_design(component, top: str, *, harness: HarnessPorts, key: str | None 
         saved = dict(os.environ)
         os.environ.update(_make_env())
         try:
-            runner = _Runner()
+            runner = Verilator()
             runner.build(sources=[vlt, *sources], hdl_toplevel=hdl_top, build_dir=build_dir, build_args=flags,
                          waves=waves is not None, timescale=TIMESCALE,
                          log_file=build_dir / "build.log")
@@ -356,7 +349,7 @@ def _verilate_seconds(log: Path) -> float:
 
 
 def _run_cocotb(build: SimBuild, test_module: str, env: dict, name: str, waves: bool, plusargs=()) -> Path:
-    runner = _Runner()
+    runner = Verilator()
     xml = runner.test(hdl_toplevel=build.top, hdl_toplevel_lang="verilog", test_module=test_module,
                       build_dir=build.build_dir, test_dir=build.build_dir,
                       results_xml=str(build.build_dir / f"{name}.xml"), plusargs=list(plusargs),

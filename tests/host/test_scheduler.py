@@ -5,7 +5,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host.scheduler import DDR, HBM, SSD, TierScheduler, derive_ratios
+from host.scheduler import TierScheduler, derive_ratios
+from hw.tierconfig import MemoryTier
+
+HBM, DDR, SSD = MemoryTier
 
 
 def check_invariants(s: TierScheduler):

@@ -21,7 +21,7 @@ from golden.reference import decode_attention
 from golden.accuracy import attention_bound, attention_error
 from hw.device import Device, Op, Status
 from hw.normalize import ERROR_EMPTY
-from hw.system import REDUCE, System
+from hw.system import System
 from hw.tierconfig import load_tier
 from host.commands import CommandPacker, command_fields, device_commands
 from sim.pysim.device import run_device, unpack_output
@@ -70,7 +70,7 @@ def test_system_matches_golden_and_float64(fmt, coords, seed):
         mine = parts[first:first + groups * banks]
         first += groups * banks
         cmds += [{**c, "dev": dev} for c in device_commands(q, k, v, mine, banks, tier.lanes, block)]
-    cmds.append({"op": REDUCE, "group": GROUP})
+    cmds.append({"op": Op.REDUCE, "group": GROUP})
     statuses, out, _ = run_device(system, cmds, GROUP, part_ready=pattern("random", seed), output="out",
                                   unpack=unpack_output, limit=5000)
     assert [c for _, c in statuses] == [Status.OK] * len(cmds)
@@ -86,7 +86,7 @@ def test_system_rejects_unknown_devices_and_flags_no_tokens():
     """Every device runs over no tokens: the top divides by l = 0 and flags it."""
     system, _ = build(FP16)
     empty = [{"dev": d, "op": Op.RUN, "req": 0, "group": 1, "counts": [0, 0]} for d in range(len(SHAPES))]
-    cmds = [{"dev": 9, "op": Op.SET_REGION}, {"op": REDUCE, "group": 0}, *empty, {"op": REDUCE, "group": 1}]
+    cmds = [{"dev": 9, "op": Op.SET_REGION}, {"op": Op.REDUCE, "group": 0}, *empty, {"op": Op.REDUCE, "group": 1}]
     statuses, out, _ = run_device(system, cmds, 1, output="out", unpack=unpack_output, limit=2000)
     assert [c for _, c in statuses] == [Status.OUT_OF_DEVICE, Status.OUT_OF_DEVICE, Status.OK, Status.OK, Status.OK]
     assert out[0][1] == ERROR_EMPTY

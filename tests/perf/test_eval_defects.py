@@ -1,9 +1,10 @@
-"""Issue 15, item 5: each modelling defect of the evaluation, held by a test that failed on the old model."""
+"""The evaluation's modelling rules that are easy to get wrong, each held by a test."""
 
 import numpy as np
 import pytest
 
-from host.scheduler import DDR, HBM, SSD, TierScheduler
+from host.scheduler import TierScheduler
+from hw.tierconfig import MemoryTier
 from golden.traces.activations import activated_stream
 from sim.cli import main
 from perf.evaluate import compare
@@ -15,7 +16,7 @@ MODELS = load_models()
 
 
 def test_noattn_fetches_over_every_link():
-    """Defect 1: PAM-noattn ships DDR and SSD tokens over all 8 PCIe links (and SSD's over all 4 NVMe links):
+    """PAM-noattn ships DDR and SSD tokens over all 8 PCIe links (and SSD's over all 4 NVMe links):
     one GPU with 8x the link is the same aggregate, so the same fetch."""
     model = MODELS["opt_175b"]
     base = step(load_node(), model, "PAM-noattn", 256, 7000.0)
@@ -25,7 +26,7 @@ def test_noattn_fetches_over_every_link():
 
 
 def test_host_profile_reads_tiers_before_the_step_moves_them():
-    """Defect 2: the tiers a step attends over are those the earlier steps left, replayed here by hand."""
+    """The tiers a step attends over are those the earlier steps left, replayed here by hand."""
     fractions, sparsity, x, y, steps, warmup = (0.2, 0.3, 0.5), 0.0625, 40.0, 6.0, 6, 2
     profile = host_profile(fractions, sparsity, True, x, y, steps=steps, warmup=warmup)
     total = PROFILE_TOKENS + steps + warmup
@@ -41,12 +42,12 @@ def test_host_profile_reads_tiers_before_the_step_moves_them():
         scheduler.apply_scores(dict(zip(tokens.tolist(), scores.tolist())), 0.6)
         scheduler.step()
         if i >= warmup:
-            shares.append([np.mean(tiers == t) for t in (HBM, DDR, SSD)])
+            shares.append([np.mean(tiers == t) for t in MemoryTier])
     assert profile.activated_share == pytest.approx(tuple(np.mean(shares, axis=0)), abs=1e-12)
 
 
 def test_ddr_and_ssd_tiers_pay_for_q_and_the_partials():
-    """Defect 3: per layer, q of every query head (16-bit) down and (m, l, O) in FP32 up over the tier's links."""
+    """Per layer, q of every query head (16-bit) down and (m, l, O) in FP32 up over the tier's links."""
     model, batch = MODELS["opt_175b"], 256
     slow, fast = load_node(), load_node(overrides={"links.hbm_ddr": 1e12})
     a, b = (step(n, model, "L-PIM", batch, 7000.0) for n in (slow, fast))
@@ -56,7 +57,7 @@ def test_ddr_and_ssd_tiers_pay_for_q_and_the_partials():
 
 
 def test_the_all_reduce_moves_its_bytes_over_nvlink():
-    """Defect 4: nvlink_gb_s is used: two all-reduces per layer, a ring's 2(p-1)/p of batch/2 x hidden x 2 B."""
+    """nvlink_gb_s counts: two all-reduces per layer, a ring's 2(p-1)/p of batch/2 x hidden x 2 B."""
     model, batch = MODELS["llama3_70b"], 512
     a = dense_layer_s(load_node(), model, batch)
     b = dense_layer_s(load_node(overrides={"gpu.nvlink_gb_s": 900.0}), model, batch)
@@ -66,17 +67,17 @@ def test_the_all_reduce_moves_its_bytes_over_nvlink():
 
 
 def test_vllm_overlaps_its_pcie_fetch_with_the_gpu_work():
-    """Defect 5: the offloaded KV streams in while the GPU computes: layer = max(dense + HBM part, PCIe)."""
+    """The offloaded KV streams in while the GPU computes: layer = max(dense + HBM part, PCIe)."""
     node, model, batch, context = load_node(preset="paper"), MODELS["llama3_70b"], 64, 2000.0
     r = step(node, model, "vLLM-offload", batch, context)
-    pcie = batch * context * model.kv_bytes_per_token / model.layers / (8 * 64e9)
+    pcie = batch * context * node.kv_bytes_per_token(model) / model.layers / (8 * 64e9)
     dense = dense_layer_s(node, model, batch)
     assert pcie > dense                            # the case where the overlap matters
     assert r.step_s == pytest.approx(model.layers * pcie + head_s(node, model, batch), rel=1e-12)
 
 
 def test_the_host_scheduler_time_is_charged():
-    """Defect 6: a step is never shorter than the host's Eq. 7 + Algorithm 2 over every request's scored and
+    """A step is never shorter than the host's Eq. 7 + Algorithm 2 over every request's scored and
     moved tokens at the measured cost per token, split over its threads."""
     model, batch, context = MODELS["llama3_70b"], 64, 8000.0
     slow = load_node(overrides={"host.scheduler_us_per_token": 1000.0})
@@ -87,15 +88,15 @@ def test_the_host_scheduler_time_is_charged():
     assert step(slow, model, "L-PIM", batch, context).host_s == 0.0           # no scheduler without sparsity
 
 
-def test_sharegpt_has_the_brief_s_input_and_output_means():
-    """Defect 7: ShareGPT's mean input/output is 183/299 (brief section 4), not 235/299."""
+def test_sharegpt_has_the_stated_input_and_output_means():
+    """ShareGPT's mean input/output is the stated 183/299."""
     s = sample("sharegpt", seed=2)
     print(f"ShareGPT input {s['input_mean']:.1f}, output {s['output_mean']:.1f}")
     assert s["input_mean"] == pytest.approx(183, rel=0.03) and s["output_mean"] == pytest.approx(299, rel=0.03)
 
 
 def test_every_comparison_is_given_per_model_with_its_spread():
-    """Defect 8: no cross-model mean hides the spread: each row names its model, ratios carry min and max."""
+    """No cross-model mean hides the spread: each row names its model, ratios carry min and max."""
     online = [{"model": m, "system": s, "workload": "sharegpt", "slo_ms": 150, "throughput": t,
                "energy_per_token_j": 1.0}
               for m, ts in (("a", (4.0, 1.0, 2.0)), ("b", (3.0, 3.0, 1.0))) for s, t in zip(("PAM", "LS-PIM",
@@ -106,12 +107,12 @@ def test_every_comparison_is_given_per_model_with_its_spread():
     vs_ls = [r for r in rows if r["comparison"].startswith("online throughput vs LS-PIM")]
     assert [(r["model"], r["ours"]["mean"]) for r in vs_ls] == [("a", 4.0), ("b", 1.0)]
     att = [r["ours"]["mean"] for r in rows if "small batch" in r["comparison"]]
-    assert att == [1.0, 125.0]                      # the old table printed their mean, 63
+    assert att == [1.0, 125.0]                      # not their mean, 63
     assert all(r["model"] in ("a", "b") for r in rows)
 
 
 def test_the_energy_row_prints_one_saving_per_model(capsys):
-    """Defect 9: the energy line printed three values joined by dashes, read as a range."""
+    """The energy line gives each model's saving as one range, lowest to highest."""
     assert main(["eval", "--models", "qwen2_5_32b,llama3_70b", "--preset", "physical"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "energy per output token" in line]
     assert len(lines) == 2 and all("% lower" in line and "53.1% lower to 92.7% lower" in line for line in lines)

@@ -1,4 +1,5 @@
-"""The system model stands without the RTL stack: ``pam eval``'s modules import neither Amaranth nor cocotb.
+"""The system model stands without the RTL stack: ``pam eval``'s modules import neither Amaranth nor cocotb, and
+of the gateware package only ``hw.tierconfig`` (``MemoryTier`` and the tier configs: the standard library only).
 
 Checked in a fresh interpreter, so nothing another test imported counts: every module of ``perf``, the
 ``pam eval`` command's module, ``pam eval --help``, and one decode step of the node model on the shipped
@@ -12,6 +13,7 @@ import sys
 import perf
 
 HEAVY = ("amaranth", "cocotb", "cocotb_tools", "hw", "sim.verilator", "sim.testbench", "sim.runs", "sim.calibrate")
+LIGHT = ("hw", "hw.tierconfig")      # the tier definitions the whole stack shares
 
 PROBE = """
 import importlib, sys
@@ -25,8 +27,8 @@ except SystemExit:
 from perf.node import default_node, load_models, step
 result = step(default_node("paper"), load_models()["llama3_70b"], "PAM", 64, 2048.0)
 assert result.fits and result.step_s > 0, result
-heavy = {heavy!r}
-print(sorted(m for m in sys.modules if m in heavy or m.startswith(tuple(h + "." for h in heavy))))
+heavy, light = {heavy!r}, {light!r}
+print(sorted(m for m in sys.modules if (m in heavy or m.startswith(tuple(h + "." for h in heavy))) and m not in light))
 """
 
 
@@ -35,7 +37,7 @@ def perf_modules() -> list[str]:
 
 
 def loaded_heavy_modules(modules: list[str]) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", PROBE.format(modules=modules, heavy=HEAVY)],
+    out = subprocess.run([sys.executable, "-c", PROBE.format(modules=modules, heavy=HEAVY, light=LIGHT)],
                          capture_output=True, text=True, check=True)
     return eval(out.stdout.strip().splitlines()[-1])
 

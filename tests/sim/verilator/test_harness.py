@@ -7,6 +7,7 @@ The expected log is computed here from the job, not read from the harness.
 
 import dataclasses
 import random
+import re
 
 import pytest
 from amaranth import Module, Signal
@@ -154,6 +155,15 @@ def test_resets_resume_play_at_the_last_checkpoint_passed(build, tmp_path, seed)
 def test_a_job_that_cannot_finish_stops_at_its_limit(build, tmp_path):
     log, _ = run_job(build, job(tmp_path, [2, 4], [0, 0], 1, limit=500), "stuck")   # even words: no output
     assert log.timed_out and log.cycles == 501 and log.outputs == []
+
+
+@pytest.mark.verilator
+def test_only_the_harness_clock_and_done_are_public(build):
+    """cocotb's runner passes --public-flat-rw, which would make every variable a VPI one: the build turns it
+    off, and only what the .vlt file names is registered with the VPI (at the top and in the harness)."""
+    syms = (build.build_dir / "Vtop__Syms__Slow.cpp").read_text()
+    public = re.findall(r'varInsert\("(\w+)"', syms)
+    assert sorted(public) == ["clk", "clk", "done", "done"]
 
 
 @pytest.mark.verilator
