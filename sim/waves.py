@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import fnmatch
+import math
 import re
 from pathlib import Path
 
@@ -65,11 +66,26 @@ class Waves:
     times_ns: list
     values: list
     path: str = ""                    # the file they came from
+    timescale_ns: float = 1.0         # one time unit of the file, in ns
     declared: list = dataclasses.field(default_factory=list)    # each signal's name as the file declares it
 
     def rows(self):
         for i, cycle in enumerate(self.cycles):
             yield cycle, self.times_ns[i], [v[i] for v in self.values]
+
+    def first_change(self) -> int:
+        """Index of the first sample at which a shown signal changes (0 when none does): where the
+        interesting part of the window starts."""
+        for i in range(1, len(self.cycles)):
+            if any(v[i] != v[i - 1] for v in self.values):
+                return i
+        return 0
+
+    def window(self, start: int, count: int) -> "Waves":
+        """The samples ``start`` to ``start + count`` (exclusive), as Waves of their own."""
+        cut = slice(start, start + count)
+        return dataclasses.replace(self, cycles=self.cycles[cut], times_ns=self.times_ns[cut],
+                                   values=[v[cut] for v in self.values])
 
     def to_json(self) -> dict:
         return {"signals": [{"name": n, "width": w} for n, w in zip(self.names, self.widths)],
@@ -132,10 +148,11 @@ def load_waves(path: str | Path, signals: str | None = None, clock: str = "clk",
     if signals:
         chosen = []
         for pattern in (p.strip() for p in signals.split(",")):
-            chosen += [n for n in names if pattern and _matches(n, pattern) and n not in chosen]
-        if not chosen:
-            raise WaveError(f"--signals {signals!r} matches none of the {len(names)} signals "
-                            f"(e.g. {', '.join(names[:5])})")
+            matched = [n for n in names if pattern and _matches(n, pattern)]
+            if not matched:
+                raise WaveError(f"--signals: {pattern!r} matches none of the {len(names)} signals "
+                                f"(e.g. {', '.join(names[:5])})")
+            chosen += [n for n in matched if n not in chosen]
     else:
         depth = min(n.count(".") for n in names)
         chosen = [n for n in names if n.count(".") == depth and n != clock_name]
@@ -169,7 +186,7 @@ def load_waves(path: str | Path, signals: str | None = None, clock: str = "clk",
         widths.append(width)
         values.append(samples)
     return Waves(chosen, widths, list(window), [falling[k] * scale_ns for k in window], values, str(path),
-                 [n + (f"[{w - 1}:0]" if w > 1 else "") for n, w in zip(chosen, widths)])
+                 scale_ns, [n + (f"[{w - 1}:0]" if w > 1 else "") for n, w in zip(chosen, widths)])
 
 
 def labels(names: list[str]) -> list[str]:
@@ -290,16 +307,27 @@ def draw_png(waves: Waves, out: str | Path, title: str = "", radix: str = "auto"
 # GTKWave trace flags: right-justified, and the radix; a blank row that opens or closes a group.
 _GTKW_FLAGS = {"bin": "@28", "hex": "@22", "dec": "@24"}
 _GTKW_GROUP_BEGIN, _GTKW_GROUP_END = "@800200", "@1000200"
+GTKW_WAVE_PIXELS, GTKW_NAME_PIXELS = 1000, 300         # the save file's window: wave area and signal names
 
 
-def write_gtkw(waves: Waves, out: str | Path, radix: str = "auto") -> Path:
-    """A GTKWave save file that opens ``waves.path`` with the same signals, grouped by their scope, in the
-    same radix: ``gtkwave <out>``."""
+def write_gtkw(waves: Waves, out: str | Path, radix: str = "auto", marker: int | None = None) -> Path:
+    """A GTKWave save file that opens ``waves.path`` where :func:`draw_png` looks: the same signals, grouped by
+    their scope, in the same radix, the view starting at the window's first cycle and zoomed to its length,
+    with the marker at cycle ``marker`` (default: the first change in the window): ``gtkwave <out>``."""
     choose = radix_chooser(radix)
     groups: dict[str, list[int]] = {}
     for i, name in enumerate(waves.names):
         groups.setdefault(name.rpartition(".")[0], []).append(i)
-    lines = [f'[dumpfile] "{Path(waves.path).resolve()}"', "[timestart] 0", "[sst_expanded] 1"]
+    unit = waves.timescale_ns
+    period = (waves.times_ns[1] - waves.times_ns[0]) if len(waves.times_ns) > 1 else 2 * unit
+    start = max(0.0, waves.times_ns[0] - period / 2)          # cycle k starts at its rising edge
+    span = max(period * len(waves.cycles), unit)
+    zoom = -math.log2(span / unit / GTKW_WAVE_PIXELS)          # GTKWave shows 2**-zoom time units per pixel
+    at = waves.first_change() if marker is None else max(0, min(marker - waves.cycles[0], len(waves.cycles) - 1))
+    marker_time = waves.times_ns[at] - period / 2 if waves.times_ns else 0.0
+    lines = [f'[dumpfile] "{Path(waves.path).resolve()}"', f"[timestart] {round(start / unit)}",
+             f"[size] {GTKW_WAVE_PIXELS + GTKW_NAME_PIXELS} 600", f"[signals_width] {GTKW_NAME_PIXELS}",
+             "[sst_expanded] 1", f"*{zoom:.6f} {round(marker_time / unit)}" + " -1" * 26]
     for scope, members in groups.items():
         lines += [_GTKW_GROUP_BEGIN, f"-{scope or 'top'}"]
         for i in members:

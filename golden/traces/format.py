@@ -17,6 +17,7 @@ import zipfile
 import numpy as np
 
 from golden.formats import BF16, FP16, FloatFormat
+from golden.validate import InputError, check_json_depth
 
 __all__ = ["TRACE_FORMAT", "TRACE_VERSION", "KNOWN_VERSIONS", "TraceError", "MAX_TRACE_VALUES", "check_trace_size",
            "KVTrace", "read_trace", "write_trace",
@@ -157,7 +158,16 @@ def _require(meta: dict, field: str, kind):
 
 
 def read_trace(path: str | os.PathLike) -> KVTrace:
-    """Read and validate a trace file; any fault raises :class:`TraceError`."""
+    """Read and validate a trace file; any fault raises :class:`TraceError`, naming the file and the field."""
+    try:
+        return _read_trace(path)
+    except TraceError as exc:
+        if os.fspath(path) in str(exc):
+            raise
+        raise TraceError(f"{os.fspath(path)}: {exc}") from None
+
+
+def _read_trace(path: str | os.PathLike) -> KVTrace:
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -187,11 +197,15 @@ def read_trace(path: str | os.PathLike) -> KVTrace:
     if meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1:
         raise TraceError(f"meta: must be a 1-D uint8 array of JSON, not {meta_bytes.dtype} {meta_bytes.shape}")
     try:
-        meta = json.loads(meta_bytes.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TraceError(f"meta: not valid UTF-8 JSON ({exc})") from None
+        text = meta_bytes.tobytes().decode("utf-8")
+        check_json_depth(text, "meta")
+        meta = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, InputError) as exc:
+        raise TraceError(f"meta: not valid UTF-8 JSON of a trace ({exc})") from None
     if not isinstance(meta, dict):
         raise TraceError(f"meta: must be a JSON object, not {type(meta).__name__}")
+    if not isinstance(meta.get("info", {}), dict):
+        raise TraceError(f"meta.info: must be a JSON object, not {type(meta['info']).__name__}")
     if meta.get("format") != TRACE_FORMAT:
         raise TraceError(f"meta.format: expected {TRACE_FORMAT!r}, got {meta.get('format')!r}")
     version = _require(meta, "version", int)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from perf.node import load_models
-from sim.cli.common import emit, output_folder, table, where_tasks_run
+from sim.cli.common import emit, table, where_tasks_run
 
 
 def cmd_calibrate(args):
@@ -41,7 +42,7 @@ def cmd_sweep(args):
     from perf.plots import draw_pareto
 
     axes = parse_axes(args.set)
-    out = output_folder("--out", args.out)
+    out = Path(args.out)
     known = load_models()
     for model in args.models.split(","):
         if model not in known:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 
 from perf.scaleout import ENV_SCHEDULER
+from sim.inputs import parse_int, scheduler_address
 
 
 
@@ -29,11 +29,12 @@ def table(rows, header):
 
 def _int_list(text: str, least: int, what: str) -> list[int]:
     try:
-        values = [int(x) for x in text.split(",")]
+        values = [parse_int(x, "value") for x in text.split(",")]
     except ValueError:
         values = []
     if not values or min(values) < least:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {what} integers")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {what} integers in ASCII "
+                                         f"digits")
     return values
 
 
@@ -47,32 +48,12 @@ def nonnegative_ints(text: str) -> list[int]:
     return _int_list(text, 0, "non-negative")
 
 
-def output_file(flag: str, path) -> Path:
-    """Check, before any work, that ``path`` can be written as a file: its folder exists and it is no folder."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{flag}: {path} is a folder, not a file")
-    if not path.parent.is_dir():
-        raise ValueError(f"{flag}: {path}: the folder {path.parent} does not exist")
-    return path
-
-
-def output_folder(flag: str, path) -> Path:
-    """Check, before any work, that ``path`` is a folder or can be made one (it is created when written)."""
-    path = Path(path)
-    for p in (path, *path.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise ValueError(f"{flag}: {path}: {p} is a file, not a folder")
-            break
-    return path
-
-
 def where_tasks_run(args) -> str:
     """Where the independent jobs run (``perf.scaleout``), checked before any work."""
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, not {args.workers}")
-    address = args.scheduler or os.environ.get(ENV_SCHEDULER)
+    address = (scheduler_address(args.scheduler, "--scheduler") if args.scheduler else
+               scheduler_address(os.environ[ENV_SCHEDULER], ENV_SCHEDULER) if os.environ.get(ENV_SCHEDULER) else None)
     if address:
         return f"as Dask tasks on the scheduler at {address}"
     workers = args.workers or os.cpu_count() or 1

@@ -7,12 +7,13 @@ import json
 import shutil
 import sys
 import time
+from pathlib import Path
 
 from sim.build_dir import build_dir
 
 
 from golden.accuracy import ATTENTION_BOUND_EPS
-from sim.cli.common import emit, output_folder
+from sim.cli.common import emit
 from sim.runs.driver import drive_system
 from sim.runs.system import (DEMO_DEVICES, SystemSpec, system_build)
 from sim.cli.simulate import MASKS_IN_BINARY
@@ -32,7 +33,7 @@ DEMO_WAVE_DEPTH = 0
 
 
 def cmd_demo(args):
-    out = output_folder("--out", args.out) if args.out else build_dir() / "demo"
+    out = Path(args.out) if args.out else build_dir() / "demo"
     t0 = time.perf_counter()
 
     def progress(k, line):
@@ -68,7 +69,7 @@ def cmd_demo(args):
     draw_png(wave, out / "wave.png", title=f"system top, step 0: the last PUs finish, the reduction tree runs, "
                                            f"the output leaves (cycles {window[0]}-{window[1]})",
              radix=MASKS_IN_BINARY)
-    write_gtkw(wave, out / "system.gtkw", MASKS_IN_BINARY)
+    write_gtkw(wave, out / "system.gtkw", MASKS_IN_BINARY, marker=first["pu_last"])
     worst, bound = max(job.max_rel_err), job.bound
     summary = {
         "trace": str(out / "trace.npz"), "prompt_tokens": args.tokens, "steps": args.steps, "format": "fp16",

@@ -10,7 +10,7 @@ from perf.evaluate import DIRECTION_WORDS, PRESETS, evaluate
 from perf.node import load_node
 from perf.plots import draw_plots, draw_tornado
 from perf.sensitivity import parse_sweep, sweep
-from sim.cli.common import emit, output_folder, table, where_tasks_run
+from sim.cli.common import emit, table, where_tasks_run
 
 
 def _fmt_ratio(value):
@@ -40,8 +40,6 @@ def cmd_eval(args):
         if preset not in PRESETS:
             raise ValueError(f"--preset: unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     calibration = Path(args.calibration) if args.calibration else shipped_calibration_path()
-    if args.out:
-        output_folder("--out", args.out)
     if args.sweep:
         return _eval_sweep(args, models, presets, calibration)
     if args.scheduler:
@@ -87,7 +85,9 @@ def cmd_eval(args):
 def _eval_sweep(args, models, presets, calibration):
     """``pam eval --sweep``: each assumption's swing on each headline ratio, per preset; a tornado chart with -o."""
     points = parse_sweep(args.sweep)
-    load_node(calibration, presets[0], {name: values[0] for name, values in points.items()})    # names checked first
+    for name, values in points.items():                     # every name and value checked before any work
+        for value in values:
+            load_node(calibration, presets[0], {name: value})
     print(f"sensitivity sweep {where_tasks_run(args)}", file=sys.stderr, flush=True)
     results = {p: sweep(points, models, p, calibration, args.seed, progress=True, workers=args.workers,
                         scheduler=args.scheduler) for p in presets}

@@ -80,11 +80,13 @@ def cmd_golden(args):
         return _golden_units(args)
     if args.sweep:
         return _golden_sweep(args)
+    if not args.trace and args.banks > args.tokens:                       # before the case is generated
+        raise ValueError(f"--banks: {args.banks} banks for {args.tokens} tokens leaves banks empty; at most --tokens")
     trace = read_trace(args.trace) if args.trace else generate_from_args(args)
+    if args.banks > trace.tokens:
+        raise ValueError(f"--banks: {args.banks} banks for the trace's {trace.tokens} tokens leaves banks empty")
     acc = FP32 if args.acc == "fp32" else trace.fmt
     cfg = HwConfig(trace.fmt, acc, args.lanes, args.block)
-    if args.banks < 1:
-        raise ValueError(f"--banks must be >= 1, not {args.banks}")
     envelope = attention_bound(trace.fmt, acc)
     q, k, v = trace.as_float()
     steps = []

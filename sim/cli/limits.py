@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["LIMITS", "check_limits"]
+__all__ = ["LIMITS", "check_limits", "flag_of"]
 
 _RTL = "a larger one takes hours to elaborate and build"
 _MEMORY = "the golden model and traces hold every value in memory"
@@ -55,7 +55,10 @@ LIMITS: dict[str, tuple[float, float | None, str]] = {
 }
 
 
-def _flag(dest: str) -> str:
+def flag_of(dest: str) -> str:
+    """The option an argparse dest comes from (positional arguments keep their name)."""
+    if dest in ("file", "files", "unit", "units"):
+        return dest
     return {"first": "--from", "last": "--to"}.get(dest, "--" + dest.replace("_", "-"))
 
 
@@ -67,6 +70,6 @@ def check_limits(args: argparse.Namespace) -> None:
             continue
         for v in value if isinstance(value, (list, tuple)) else [value]:
             if v < least:
-                raise ValueError(f"{_flag(dest)}: {v} is below the least value, {least}")
+                raise ValueError(f"{flag_of(dest)}: {v} is below the least value, {least}")
             if most is not None and v > most:
-                raise ValueError(f"{_flag(dest)}: {v} is above the limit of {most:,} ({why})")
+                raise ValueError(f"{flag_of(dest)}: {v} is above the limit of {most:,} ({why})")

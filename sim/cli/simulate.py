@@ -13,20 +13,19 @@ import numpy as np
 from hw.tierconfig import load_tier
 from sim.runs.bank_timing import streaming_figures
 from sim.runs.pu_on_bank import run_pu_on_bank, stream_bank
-from sim.cli.common import emit, output_file, table
+from sim.cli.common import emit, table
 from sim.runs.system import (SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step)
 from sim.waves import WAVE_FORMATS, draw_png, radix_chooser, format_table, load_waves, write_gtkw
+from golden.traces.format import read_trace
 
 # The activity masks (one bit per device or unit) read best in binary.
 MASKS_IN_BINARY = "*active=bin"
-from golden.traces.format import read_trace
 
 
 def _wave_format(args) -> str | None:
     """The wave format the run writes, from --waves and --wave-file; None: no tracing."""
     if args.wave_file is None:
         return args.waves
-    output_file("--wave-file", args.wave_file)
     suffix = Path(args.wave_file).suffix.lstrip(".").lower()
     if suffix not in WAVE_FORMATS:
         raise ValueError(f"--wave-file {args.wave_file}: the suffix must be .vcd or .fst")
@@ -154,14 +153,20 @@ def cmd_sim_device(args):
     return 0 if step.bit_exact and step.max_rel_err <= step.bound else 1
 
 
+SCREEN_ROWS = 40                 # pam waves prints a screenful unless --all
+
+
 def cmd_waves(args):
     radix_chooser(args.radix)                              # bad options fail before the file is read
-    for flag, path in (("--png", args.png), ("--gtkw", args.gtkw)):
-        if path:
-            output_file(flag, path)
     waves = load_waves(args.file, args.signals, args.clock, args.first, args.last, args.signed or "")
-    table_lines = format_table(waves, args.radix)
-    notes = []
+    shown, notes = waves, []
+    if not args.all and not args.json and len(waves.cycles) > SCREEN_ROWS:
+        start = min(max(0, waves.first_change() - 2), len(waves.cycles) - SCREEN_ROWS)
+        shown = waves.window(start, SCREEN_ROWS)
+        notes.append(f"cycles {shown.cycles[0]}-{shown.cycles[-1]} of {waves.cycles[0]}-{waves.cycles[-1]}, from "
+                     f"just before the first change; {len(waves.cycles) - SCREEN_ROWS:,} rows left out (--all "
+                     f"prints every row, --from/--to choose the window)")
+    table_lines = format_table(shown, args.radix)
     if args.png:
         draw_png(waves, args.png, title=f"{Path(args.file).name}: cycles {waves.cycles[0]}-{waves.cycles[-1]}",
                  radix=args.radix)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.cli.common import emit, output_file, output_folder, table
+from sim.cli.common import emit, table
 from perf.progress import Progress
 from golden.traces.locality import generate_locality_trace, locality_stats
 from golden.traces.format import generate_trace, read_trace, write_trace
@@ -16,8 +16,6 @@ from golden.traces.format import generate_trace, read_trace, write_trace
 
 def generate_from_args(args):
     if getattr(args, "locality", False) or getattr(args, "control", False):
-        if args.locality and args.control:
-            raise ValueError("--locality and --control exclude each other: pick one")
         return generate_locality_trace(prompt=args.tokens, steps=args.steps, q_heads=args.q_heads,
                                        kv_heads=args.kv_heads, head_dim=args.head_dim, dtype=args.dtype,
                                        seed=args.seed, locality=args.locality)
@@ -52,7 +50,6 @@ def _with_stats(trace, data, lines):
 
 
 def cmd_trace_gen(args):
-    output_file("--out", args.out)
     trace = generate_from_args(args)
     write_trace(args.out, trace)
     data, lines = _trace_summary(trace, args.out)
@@ -65,7 +62,7 @@ def cmd_trace_capture(args):
     from golden.decoder.capture import capture_traces
     from golden.decoder.gguf_model import load_model, shipped_text
 
-    out = output_folder("--out", args.out)
+    out = Path(args.out)
     if args.text:
         try:
             text_name, text = args.text, Path(args.text).read_text(encoding="utf-8")

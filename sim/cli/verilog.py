@@ -14,7 +14,7 @@ from golden.hwmodel import block_tokens_for
 from hw.fp.fdot import FDot
 from hw.fp.units import UNIT_SPECS, unit_formats, unit_spec
 from hw.verilog import LINT_WAIVERS
-from hw.bank import Bank
+from hw.bank import Bank, check_dram_tier
 from hw.device import Device
 from hw.normalize import Normalize
 from hw.ru import RU
@@ -22,7 +22,7 @@ from hw.pu import PU
 from hw.tierconfig import load_tier
 from hw.area import synthesize
 from sim.verilator.build import emit_units
-from sim.cli.common import emit, output_folder, table
+from sim.cli.common import emit, table
 from sim.cli.simulate import system_spec
 from sim.verilator.toolchain import lint_verilog
 
@@ -54,8 +54,26 @@ def _pu(args):
                                                   block)) for f in _formats(args)]
 
 
+# The most storage bits of one emitted design: Amaranth and Yosys spend about 4 s per Mbit of bank storage
+# (an 8 Mbit HBM3 bank: 33 s on 2 cores), so 16 Mbit is about a minute.
+MAX_MEMORY_BITS = 16 << 20
+
+
+def _check_memory(tier, banks: int, what: str) -> None:
+    """Refuse, before elaboration, a design whose banks hold more than :data:`MAX_MEMORY_BITS`."""
+    bits = banks * tier.geometry.rows * tier.geometry.columns_per_row * tier.geometry.column_bits
+    if bits > MAX_MEMORY_BITS:
+        most_rows = MAX_MEMORY_BITS // (banks * tier.geometry.columns_per_row * tier.geometry.column_bits)
+        raise ValueError(f"--rows: {what} of {tier.geometry.rows} rows store {bits / 2**20:,.0f} Mbit, above the "
+                         f"limit of {MAX_MEMORY_BITS >> 20} Mbit for one emitted design (minutes to emit); "
+                         f"use --rows {max(most_rows, 1)} or fewer")
+
+
 def _bank(args):
     tiers = [load_tier(name).with_rows(args.rows) for name in ([args.tier] if args.tier else ["hbm3", "ddr4"])]
+    for tier in tiers:
+        check_dram_tier(tier)
+        _check_memory(tier, 1, f"a {tier.name} bank")
     return [(f"bank_{tier.name}", "-", lambda tier=tier: Bank(tier)) for tier in tiers]
 
 
@@ -76,6 +94,8 @@ def _device(args):
         raise ValueError(f"--bank-groups x --banks: {args.bank_groups} x {args.banks} banks, above the limit of "
                          f"{MAX_DEVICE_BANKS} for one emitted device (each bank is a PU)")
     tier = load_tier(args.tier or "hbm3")
+    _check_memory(tier.with_rows(args.rows), args.bank_groups * args.banks,
+                  f"{args.bank_groups} x {args.banks} {tier.name} banks")
     block = block_tokens_for(tier.buffer_bytes, FP32, args.max_group)
     return [(f"device_{tier.name}_{args.bank_groups}x{args.banks}", f, lambda f=f: Device(
         tier.with_rows(args.rows), format_by_name(f), FP32, args.head_dim, args.max_group, block, args.bank_groups,
@@ -108,7 +128,7 @@ def _verilog_targets(args):
 def cmd_verilog(args):
     if not args.unit and not args.lint:
         raise ValueError("name a UNIT to write its Verilog, or pass --lint; units: " + ", ".join(COMPONENTS))
-    out = output_folder("--out", args.out) if args.out else build_dir() / "verilog"
+    out = Path(args.out) if args.out else build_dir() / "verilog"
     out.mkdir(parents=True, exist_ok=True)
     targets = [(name, f, name if f == "-" else f"{name}_{f}", build()) for name, f, build in _verilog_targets(args)]
     # Emitted on both cores and cached by configuration. With --lint, Verilator's own UNOPTFLAT check refuses

@@ -80,4 +80,4 @@ def test_cli_control_gen_and_conflict(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["info"]["locality"] is False and data["locality"]["topk_overlap"] < 0.5
     assert main(["trace", "gen", "--control", "--locality", "-o", str(out)]) == 2
-    assert "--locality and --control exclude each other" in capsys.readouterr().err
+    assert "--locality and --control cannot be given together" in capsys.readouterr().err

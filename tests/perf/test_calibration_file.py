@@ -32,7 +32,7 @@ def test_a_partial_run_replaces_its_entries_and_keeps_the_rest(tmp_path):
 
 def test_the_shipped_file_is_never_the_output():
     before = shipped_calibration_path().read_bytes()
-    with pytest.raises(ValueError, match="out: .* shipped calibration"):
+    with pytest.raises(ValueError, match="out: .* ships with the project"):
         write_calibration(measured_hbm3_g5(), shipped_calibration_path())
     assert shipped_calibration_path().read_bytes() == before
 

@@ -15,7 +15,7 @@ from sim.dse import _tier_text, parse_axes, pareto_front
 def test_axes_parse_and_refuse_what_they_cannot_sweep():
     assert parse_axes(["ddr4.pu_mhz=500,800", "hbm3.lanes=8,16"]) == {("ddr4", "pu_mhz"): (500.0, 800.0),
                                                                        ("hbm3", "lanes"): (8, 16)}
-    for bad, match in (("ddr4.rows=1,2", "FIELD in"), ("lpddr.pu_mhz=1", "TIER in"), ("hbm3.lanes=x", "numbers"),
+    for bad, match in (("ddr4.rows=1,2", "FIELD in"), ("lpddr.pu_mhz=1", "TIER in"), ("hbm3.lanes=x", "not an integer"), ("hbm3.pu_mhz=nan", "not a finite"), ("hbm3.lanes=0", "below the least"),
                        ("hbm3.lanes", "TIER.FIELD=")):
         with pytest.raises(ValueError, match=match):
             parse_axes([bad])

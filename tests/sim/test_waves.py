@@ -60,6 +60,7 @@ def test_cli_table_json_and_png(counter_vcd, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("kwargs,match", [({"signals": "nothing_like_this"}, "matches none"),
+                                          ({"signals": "count,pu.phase"}, "--signals: 'pu.phase' matches none"),
                                           ({"clock": "clk2"}, "no clock signal named 'clk2'"),
                                           ({"first": 5, "last": 2}, "empty or negative"),
                                           ({"first": 10_000}, "past the last cycle")])
@@ -155,5 +156,22 @@ def test_gtkwave_save_file_has_the_signals_grouped_by_scope_in_their_radix(tmp_p
     assert f"GTKWave save file -> {gtkw}" in capsys.readouterr().out
     lines = gtkw.read_text().splitlines()
     assert lines[0] == f'[dumpfile] "{path.resolve()}"'
-    assert lines[3:] == ["@800200", "-top", "@22", "top.bus[3:0]", "@24", "top.en", "@1000200", "-top",
+    assert lines[6:] == ["@800200", "-top", "@22", "top.bus[3:0]", "@24", "top.en", "@1000200", "-top",
                          "@800200", "-top.dut", "@28", "top.dut.pu_active[7:0]", "@1000200", "-top.dut"]
+
+
+def test_the_save_file_opens_where_the_picture_looks(counter_vcd, tmp_path):
+    """GTKWave starts the view at the window's first cycle, shows its length across the wave area
+    (2**-zoom time units per pixel), and puts the marker on the cycle asked for."""
+    from sim.waves import GTKW_WAVE_PIXELS, write_gtkw
+
+    w = load_waves(counter_vcd, signals="count", first=6, last=15)
+    lines = write_gtkw(w, tmp_path / "c.gtkw", marker=9).read_text().splitlines()
+    fields = dict(line[1:].split("] ", 1) for line in lines if line.startswith("["))
+    view = next(line for line in lines if line.startswith("*")).split()
+    unit_ns = w.timescale_ns
+    start_ns = int(fields["timestart"]) * unit_ns
+    assert abs(start_ns - 6 * 10.0) <= 10.0 / 2                      # cycle 6 starts at rising edge 6
+    shown_ns = 2 ** -float(view[0].lstrip("*")) * GTKW_WAVE_PIXELS * unit_ns
+    assert abs(shown_ns / (10 * 10.0) - 1) < 1e-5                      # ten cycles across the wave area
+    assert abs(int(view[1]) * unit_ns - 9 * 10.0) <= 10.0 / 2          # the marker on cycle 9
