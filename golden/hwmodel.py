@@ -175,6 +175,22 @@ def _exp2_of_difference(a, b, cfg: HwConfig) -> np.ndarray:
     return convert(exp2(convert(fadd(a, fneg(b, acc), acc), acc, fmt), fmt), fmt, acc)
 
 
+def _checked_qkv(q, k, v, cfg: HwConfig, batch: bool):
+    """q, k, v as bit-pattern arrays of ``cfg.fmt`` with agreeing shapes: q [G, d], k and v [n, d], each with a
+    leading [batch] axis when ``batch``; a wrong dtype or shape raises, naming the argument."""
+    _check_cfg(cfg)
+    q, k, v = (_check_bits(name, x, cfg.fmt) for name, x in (("q", q), ("k", k), ("v", v)))
+    lead = "batch, " if batch else ""
+    _check_rank("q", q, f"[{lead}G, head_dim]")
+    _check_rank("k", k, f"[{lead}tokens, head_dim]")
+    if v.shape != k.shape:
+        raise ValueError(f"v: shape {v.shape}, expected k's shape {k.shape}")
+    if k.shape[-1] != q.shape[-1] or (batch and k.shape[0] != q.shape[0]):
+        raise ValueError(f"k: shape {k.shape}, expected [{lead}tokens, {q.shape[-1]}] with q's "
+                         f"{'batch and ' if batch else ''}head_dim (q shape {q.shape})")
+    return q, k, v
+
+
 def pu_partials(q, k, v, counts, cfg: HwConfig) -> Partial:
     """The PU: partials of a batch of banks, each over its own tokens.
 
@@ -188,15 +204,7 @@ def pu_partials(q, k, v, counts, cfg: HwConfig) -> Partial:
     -------
     Partial with m, l [batch, G] and o [batch, G, head_dim], acc bits.
     """
-    _check_cfg(cfg)
-    q, k, v = (_check_bits(name, x, cfg.fmt) for name, x in (("q", q), ("k", k), ("v", v)))
-    _check_rank("q", q, "[batch, G, head_dim]")
-    _check_rank("k", k, "[batch, tokens, head_dim]")
-    if v.shape != k.shape:
-        raise ValueError(f"v: shape {v.shape}, expected k's shape {k.shape}")
-    if k.shape[0] != q.shape[0] or k.shape[2] != q.shape[2]:
-        raise ValueError(f"k: shape {k.shape}, expected [batch, tokens, head_dim] with q's batch and head_dim "
-                         f"(q shape {q.shape})")
+    q, k, v = _checked_qkv(q, k, v, cfg, batch=True)
     counts = np.asarray(counts)
     if counts.shape != (q.shape[0],) or (counts.size and counts.dtype.kind not in "iu"):
         raise ValueError(f"counts: dtype {counts.dtype}, shape {counts.shape}, expected integers of shape "
@@ -232,14 +240,7 @@ def pu_partials(q, k, v, counts, cfg: HwConfig) -> Partial:
 
 def bank_partial(q, k, v, cfg: HwConfig) -> Partial:
     """One PU over its bank's tokens: q [G, d] pre-scaled, k, v [n, d] (n may be 0) -> Partial [G] / [G, d]."""
-    _check_cfg(cfg)
-    q, k, v = (_check_bits(name, x, cfg.fmt) for name, x in (("q", q), ("k", k), ("v", v)))
-    _check_rank("q", q, "[G, head_dim]")
-    _check_rank("k", k, "[tokens, head_dim]")
-    if v.shape != k.shape:
-        raise ValueError(f"v: shape {v.shape}, expected k's shape {k.shape}")
-    if k.shape[1] != q.shape[1]:
-        raise ValueError(f"k: shape {k.shape}, expected [tokens, {q.shape[1]}] (head_dim of q, shape {q.shape})")
+    q, k, v = _checked_qkv(q, k, v, cfg, batch=False)
     k, v = np.asarray(k, dtype=np.int64), np.asarray(v, dtype=np.int64)
     part = pu_partials(q[None], k[None], v[None], [len(k)], cfg)
     return Partial(part.m[0], part.l[0], part.o[0])

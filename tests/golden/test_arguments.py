@@ -96,7 +96,7 @@ def test_shapes_that_disagree_are_refused_naming_the_argument():
         (lambda: bank_partial(qs, k, v, CFG), r"^k: shape \(6, 1, 8\), expected \[tokens, head_dim\]"),
         (lambda: bank_partial(qs, k0, v0[:5], CFG), r"^v: shape \(5, 8\), expected k's shape \(6, 8\)"),
         (lambda: bank_partial(qs, k0[:, :4], v0[:, :4], CFG),
-         r"^k: shape \(6, 4\), expected \[tokens, 8\] \(head_dim of q, shape \(2, 8\)\)"),
+         r"^k: shape \(6, 4\), expected \[tokens, 8\] with q's head_dim \(q shape \(2, 8\)\)"),
         (lambda: pam_attention_hw(q[None], k, v, [np.arange(6)], cfg=CFG), r"^q must be \[q_heads, head_dim\]"),
         (lambda: pam_attention_hw(q, k[:, :, :4], v[:, :, :4], [np.arange(6)], cfg=CFG),
          r"^head_dim of q \(8, shape \(2, 8\)\) and k \(4, shape \(6, 1, 4\)\) differ"),
