@@ -8,11 +8,12 @@ with tqdm's own time formatting, so a log stays readable. JSON output stays alon
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 from tqdm import tqdm
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "stage"]
 
 
 class Progress:
@@ -41,3 +42,34 @@ class Progress:
             left = elapsed / self.done * (self.total - self.done)
             print(f"[{self.done}/{self.total}] {self.title}: {what}, {tqdm.format_interval(elapsed)} elapsed, "
                   f"{tqdm.format_interval(left)} left", file=self.stream, flush=True)
+
+
+class stage:
+    """``with stage("building X"):`` prints ``[pam] building X`` on stderr at once, then a line every
+    ``every_s`` seconds while the block runs (``[pam] building X: 20 s``), so no long step is silent. Stages
+    nest: only the innermost one beats."""
+
+    _open: list = []
+
+    def __init__(self, what: str, every_s: float = 10.0, stream=None):
+        self.what, self.every_s = what, every_s
+        self.stream = stream or sys.stderr
+        self._done = threading.Event()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.every_s):
+            if stage._open and stage._open[-1] is self:
+                print(f"[pam] {self.what}: {time.perf_counter() - self.t0:.0f} s", file=self.stream, flush=True)
+
+    def __enter__(self) -> "stage":
+        self.t0 = time.perf_counter()
+        print(f"[pam] {self.what}", file=self.stream, flush=True)
+        stage._open.append(self)
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        stage._open.remove(self)

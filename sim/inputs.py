@@ -275,10 +275,17 @@ def _trace(text, field):
 
 
 def _tier(text, field):
-    from hw.tierconfig import MemoryTier
+    from hw.tierconfig import MemoryTier, load_tier
 
     shipped = {tier.config_name for tier in MemoryTier}
-    return text if text in shipped else str(input_file(text, field, MAX_CONFIG_FILE))
+    if text in shipped:
+        return text
+    input_file(text, field, MAX_CONFIG_FILE)
+    try:
+        load_tier(text)                          # parsed and checked now, before any work
+    except ValueError as exc:
+        raise InputError(f"{field}: {exc}") from None
+    return text
 
 
 trace_file = _typed(_trace, "trace file")

@@ -30,7 +30,7 @@ from sim.cli.app import build_parser, main
 from sim.cli.limits import LIMITS
 
 SEED = int(os.environ.get("PAM_SEED", "20261122"))
-EXAMPLES = int(os.environ.get("PAM_CONTRACT_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("PAM_CONTRACT_EXAMPLES", "600"))
 LIMIT_S = 10
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ROOT / "tests" / "bad_inputs" / "files"

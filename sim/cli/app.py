@@ -47,9 +47,11 @@ def _add_unit_options(p):
     p.add_argument("--banks", type=integer, default=2, help="banks per group of device (default %(default)s)")
 
 
-def _add_wave_options(p):
+def _add_wave_options(p, depth: int = 2):
     p.add_argument("--waves", nargs="?", const="vcd", choices=WAVE_FORMATS,
                    help="trace the run: vcd (default) or fst (compressed; GTKWave, Surfer)")
+    p.add_argument("--wave-depth", type=integer, default=depth, help="levels of the design traced: its ports and "
+                   "this many levels of submodules below them (default %(default)s; more makes files much larger)")
     p.add_argument("--wave-file", type=new_file, help="copy the waves here (default: left in the build folder); "
                    "implies --waves, in the format its suffix names")
 

@@ -8,6 +8,7 @@ import sys
 
 from hw.pu import phase_cycles
 from hw.tierconfig import load_tier
+from perf.progress import stage
 from sim.bench.fp import bench_fp
 from sim.bench.fuzz import fuzz_system
 from sim.bench.soak import soak_scheduler
@@ -33,8 +34,10 @@ def cmd_bench_fp(args):
 
 
 def cmd_bench_schedule(args):
-    data = bench_schedule(args.contexts, args.requests, args.steps, sparsity=args.sparsity, max_moves=args.max_moves,
-                          seed=args.seed)
+    with stage(f"host scheduler, {args.requests} requests at {', '.join(map(str, args.contexts))} tokens each, "
+               f"heap and array schedulers side by side"):
+        data = bench_schedule(args.contexts, args.requests, args.steps, sparsity=args.sparsity,
+                              max_moves=args.max_moves, seed=args.seed)
     lines = [f"host scheduler (Eq. 7 + Algorithm 2) per decode step, {data['requests']} requests, "
              f"top {100 * data['sparsity']:g}% scored, at most {data['max_moves']} swaps per request and step, "
              f"{data['steps']} timed steps after {data['warmup']}; locality and control side by side, seed "

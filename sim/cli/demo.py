@@ -16,7 +16,7 @@ from golden.accuracy import ATTENTION_BOUND_EPS
 from sim.cli.common import emit
 from sim.runs.driver import drive_system
 from sim.runs.system import (DEMO_DEVICES, SystemSpec, system_build)
-from sim.cli.simulate import MASKS_IN_BINARY
+from sim.cli.simulate import MASKS_IN_BINARY, waves_hint
 from sim.waves import draw_png, load_waves, write_gtkw
 from sim.verilator.toolchain import check_toolchain
 from golden.traces.locality import generate_locality_trace, locality_stats
@@ -78,6 +78,7 @@ def cmd_demo(args):
         "tokens_per_tier": [list(r.tokens_per_tier) for r in job.reports],
         "moves": [r.moves for r in job.reports], "columns_written": job.writes,
         "bit_exact": job.bit_exact, "max_rel_err": worst, "bound_rel_err": bound, "within_bound": worst <= bound,
+        "waves_hint": waves_hint(waves, DEMO_SIGNALS, f"--from {window[0]} --to {window[1]}"),
         "step_cycles": job.step_cycles(), "step0": first,
         "verilog": str(out / "system.v"), "verilog_bytes": (out / "system.v").stat().st_size,
         "waves": str(waves), "png": str(out / "wave.png"), "gtkw": str(out / "system.gtkw"), "build_s": round(job.run.built_s, 1),
@@ -105,7 +106,7 @@ def cmd_demo(args):
         f"  step 0      PUs from cycle {first['pu_first']} to {first['pu_last']}, output at {first['output_cycle']}: "
         f"reduction tail {first['tail_cycles']} cycles = {100 * first['tail_fraction']:.2f}% of the step's attention",
         f"  waves       {waves} and {out / 'wave.png'}; GTKWave: gtkwave {out / 'system.gtkw'} "
-        f"(or pam waves {waves} --signals '{DEMO_SIGNALS}' --from {window[0]} --to {window[1]})",
+        f"(or {summary['waves_hint']})",
         f"  wall time   {summary['wall_s']} s; summary -> {out / 'summary.json'}",
     ]
     emit(args, summary, lines)

@@ -33,7 +33,7 @@ LIMITS: dict[str, tuple[float, float | None, str]] = {
     "load": (0, 1 << 22, "columns written before the reads, one command each"),
     "random": (0, 1 << 27, "a run of minutes"),
     "requests": (1, 4096, _MEMORY),
-    "contexts": (1, 1 << 20, _MEMORY),
+    "contexts": (64, 1 << 20, _MEMORY),
     "max_tokens": (1, 1 << 20, "the sweep's longest context, in memory"),
     "tokens_per_bank": (1, 1 << 16, "a run of minutes"),
     "pu_tokens": (1, 1 << 20, "a run of minutes"),
@@ -50,6 +50,7 @@ LIMITS: dict[str, tuple[float, float | None, str]] = {
     "decode_steps": (1, 1 << 30, "a run of hours"),
     "concurrent": (1, 1024, _MEMORY),
     "audit_every": (1, None, ""),
+    "wave_depth": (0, 16, "deeper than the designs go"),
     "first": (0, None, ""),
     "last": (0, None, ""),
 }

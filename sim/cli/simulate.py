@@ -17,9 +17,19 @@ from sim.cli.common import emit, table
 from sim.runs.system import (SMALL_DEVICES, SystemSpec, count_by_device, spread_placement, system_step)
 from sim.waves import WAVE_FORMATS, draw_png, radix_chooser, format_table, load_waves, write_gtkw
 from golden.traces.format import read_trace
+from hw.bank import check_dram_tier
+from perf.progress import stage
 
 # The activity masks (one bit per device or unit) read best in binary.
 MASKS_IN_BINARY = "*active=bin"
+# The signals each run's hint shows (they exist at the default --wave-depth; tests run the hints).
+PU_SIGNALS = "unit.pu_busy,unit.kv__valid,dut.part__valid"
+SYSTEM_SIGNALS = "*cmd__valid,*out__valid,*pu_active,*ru_active"
+
+
+def waves_hint(path, signals: str, more: str = "") -> str | None:
+    """The ``pam waves`` command a run suggests for its wave file (None without one)."""
+    return None if path is None else f"pam waves {path} --signals '{signals}'" + (f" {more}" if more else "")
 
 
 def _wave_format(args) -> str | None:
@@ -48,7 +58,7 @@ def _save_waves(args, written: str | Path | None) -> str | None:
     return str(target)
 
 
-def _run_bank_stream(tier_name, rows, reads, load, seed, waves):
+def _run_bank_stream(tier_name, rows, reads, load, seed, waves, wave_depth=2):
     """Build (cached) and run the bank streaming bench; returns (tier, report, figures, wave file or None)."""
     tier = load_tier(tier_name).with_rows(rows)
     capacity = rows * tier.geometry.columns_per_row
@@ -57,7 +67,9 @@ def _run_bank_stream(tier_name, rows, reads, load, seed, waves):
     rng = np.random.default_rng(seed)
     width = tier.geometry.column_bits
     words = [int.from_bytes(rng.bytes(width // 8), "little") for _ in range(min(load, capacity))]
-    log = stream_bank(tier, words, reads, waves=waves)
+    check_dram_tier(tier)
+    with stage(f"lone {tier.name} bank under Verilator: build (cached by configuration) and {reads:,} reads"):
+        log = stream_bank(tier, words, reads, waves=waves, wave_depth=wave_depth)
     # Addresses wrap at the bank's capacity; columns never loaded read as zero.
     expected = functools.reduce(operator.xor, (words[i % capacity] for i in range(reads)
                                                if i % capacity < len(words)), 0)
@@ -71,11 +83,13 @@ def _run_bank_stream(tier_name, rows, reads, load, seed, waves):
 
 def cmd_sim_bank(args):
     waves = _wave_format(args)
-    tier, report, fig, written = _run_bank_stream(args.tier, args.rows, args.reads, args.load, args.seed, waves)
+    tier, report, fig, written = _run_bank_stream(args.tier, args.rows, args.reads, args.load, args.seed, waves,
+                                                  args.wave_depth)
     vcd = _save_waves(args, written)
     util = report["read_bus_cycles"] / report["cycles"]
+    hint = waves_hint(vcd, "bank.cmd*", "--from 0 --to 80 --png wave.png")
     data = dict(report, tier=tier.name, utilisation=util, utilisation_limit=fig.utilisation_limit,
-                row_period=fig.row_period, waves=vcd)
+                row_period=fig.row_period, waves=vcd, waves_hint=hint)
     emit(args, data, [
         f"{tier.name} bank, {args.rows} rows x {tier.geometry.columns_per_row} columns of {tier.geometry.column_bits} bits",
         f"  loaded {report['loaded']} columns through the write path; read {report['reads']} columns, data checksum "
@@ -84,16 +98,23 @@ def cmd_sim_bank(args):
         f"read-bus utilisation {100 * util:.1f}% (timing limit {100 * fig.utilisation_limit:.1f}%, "
         f"row period {fig.row_period} cycles)",
         f"  simulation {report['sim_cycles_per_s']:,.0f} cycles/s (clock and stimulus in HDL)",
-    ] + ([f"  waves -> {vcd}  (try: pam waves {vcd} --signals 'bank.cmd*' --from 0 --to 80 --png wave.png)"]
-         if vcd else []))
+    ] + ([f"  waves -> {vcd}  (try: {hint})"] if vcd else []))
 
 
 def cmd_sim_pu(args):
     trace = read_trace(args.trace)
     if not 0 <= args.kv_head < trace.kv_heads:
         raise ValueError(f"--kv-head {args.kv_head} out of range 0..{trace.kv_heads - 1}")
-    run = run_pu_on_bank(trace, kv_head=args.kv_head, step=args.step if args.step is not None else 0,
-                         tier_name=args.tier, waves=_wave_format(args), tokens=args.tokens)
+    step_no = args.step or 0
+    if not 0 <= step_no < trace.steps:
+        raise ValueError(f"--step {step_no} out of range 0..{trace.steps - 1}")
+    if args.tokens is not None and not 0 <= args.tokens <= trace.context(step_no):
+        raise ValueError(f"--tokens {args.tokens} out of range 0..{trace.context(step_no)}")
+    waves = _wave_format(args)
+    with stage(f"PU on its {args.tier} bank under Verilator: build (cached by configuration) and run, "
+               f"G = {trace.group}, head_dim {trace.head_dim}"):
+        run = run_pu_on_bank(trace, kv_head=args.kv_head, step=step_no, tier_name=args.tier, waves=waves,
+                             wave_depth=args.wave_depth, tokens=args.tokens)
     run = dataclasses.replace(run, wave_file=_save_waves(args, run.wave_file))
     emit(args, dataclasses.asdict(run), [
         f"PU on a {run.tier} bank: {run.format}, head_dim {run.head_dim}, G = {run.group}, "
@@ -102,8 +123,8 @@ def cmd_sim_pu(args):
         f"  {run.cycles} cycles ({run.cycles_per_token:.1f} per token); read bus {100 * run.utilisation:.1f}% "
         f"= {100 * run.fraction_of_limit:.1f}% of the bank-alone rate ({100 * run.timing_limit:.1f}%)",
         f"  simulation {run.sim_cycles_per_s:,.0f} cycles/s",
-    ] + ([f"  waves -> {run.wave_file}  (try: pam waves {run.wave_file} --signals 'pu.phase,pu.kv__valid,bank.cmd' "
-          f"--from 0 --to 200 --png pu.png)"] if run.wave_file else []))
+    ] + ([f"  waves -> {run.wave_file}  (try: {waves_hint(run.wave_file, PU_SIGNALS, '--png pu.png')})"]
+         if run.wave_file else []))
     return 0 if run.bit_exact else 1
 
 
@@ -134,8 +155,11 @@ def cmd_sim_device(args):
         raise ValueError(f"--tokens {tokens} out of range 0..{trace.context(step_no)}")
     spec = system_spec(trace.fmt.name, trace.head_dim, trace.group)
     placement = spread_placement(spec, tokens)
-    step = system_step(spec, trace, placement, kv_head=args.kv_head, step=step_no, seed=args.seed,
-                       waves=_wave_format(args))
+    waves = _wave_format(args)
+    with stage(f"decode step on the system top under Verilator: build (cached by configuration) and run, "
+               f"{tokens} tokens"):
+        step = system_step(spec, trace, placement, kv_head=args.kv_head, step=step_no, seed=args.seed, waves=waves,
+                           wave_depth=args.wave_depth)
     vcd = _save_waves(args, step.run.wave_file)
     data = {"devices": [dataclasses.asdict(d) for d in spec.devices], "format": spec.fmt, "head_dim": spec.head_dim,
             "group": spec.group, "tokens": tokens, "tokens_per_bank": count_by_device(spec, placement),
@@ -147,8 +171,7 @@ def cmd_sim_device(args):
              f"; max rel err vs float64 {step.max_rel_err:.3g} (bound {step.bound:.3g})"]
     lines += step_lines(step)
     if vcd:
-        lines.append(f"  waves -> {vcd}  (try: pam waves {vcd} --signals '*cmd__valid,*out__valid,*pu_active,"
-                     f"*ru_active' --png system.png)")
+        lines.append(f"  waves -> {vcd}  (try: {waves_hint(vcd, SYSTEM_SIGNALS, '--png system.png')})")
     emit(args, data, lines)
     return 0 if step.bit_exact and step.max_rel_err <= step.bound else 1
 

@@ -74,6 +74,10 @@ def cmd_trace_capture(args):
         raise ValueError(f"--prompt-tokens and --steps must be >= 1, not {args.prompt_tokens} and {args.steps}")
     if args.offset < 0:
         raise ValueError(f"--offset must be >= 0, not {args.offset}")
+    need = args.offset + args.prompt_tokens + (args.steps if args.decode == "text" else 0)
+    if len(text.encode("utf-8")) < need:       # a token covers at least one byte: refused before the model loads
+        raise ValueError(f"--text: {text_name} holds {len(text.encode('utf-8')):,} bytes, fewer than the {need:,} "
+                         f"tokens that --offset, --prompt-tokens and the text-fed steps need")
     layers = sorted(set(args.layers))
     keep = None if args.decode == "greedy" else max(layers) + 1
     weights = load_model(keep)

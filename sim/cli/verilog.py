@@ -20,6 +20,7 @@ from hw.normalize import Normalize
 from hw.ru import RU
 from hw.pu import PU
 from hw.tierconfig import load_tier
+from perf.progress import stage
 from hw.area import synthesize
 from sim.verilator.build import emit_units
 from sim.cli.common import emit, table
@@ -134,15 +135,17 @@ def cmd_verilog(args):
     # Emitted on both cores and cached by configuration. With --lint, Verilator's own UNOPTFLAT check refuses
     # combinational loops (hw.verilog.emit_verilog).
     config = repr(sorted((k, v) for k, v in vars(args).items() if k not in ("out", "json", "func")))
-    texts = emit_units({top: component for _, _, top, component in targets}, config,
-                       check_comb_cycles=not args.lint)
+    with stage(f"Verilog of {len(targets)} module(s) (cached by configuration)"):
+        texts = emit_units({top: component for _, _, top, component in targets}, config,
+                           check_comb_cycles=not args.lint)
     rows = []
     for name, f, top, component in targets:
         path = out / f"{top}.v"
         path.write_text(texts[top])
         rows.append({"unit": name, "format": f, "path": str(path), "latency": getattr(component, "latency", None)})
     if args.lint:
-        with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        with stage(f"Verilator -Wall lint of {len(rows)} module(s)"), \
+                concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
             for row, (clean, text) in zip(rows, pool.map(lambda r: lint_verilog(Path(r["path"]), Path(r["path"]).stem),
                                                          rows)):
                 row["lint_clean"], row["lint_output"] = clean, text

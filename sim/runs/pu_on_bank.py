@@ -47,7 +47,7 @@ class PURun:
 
 
 def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: str = "hbm3",
-                   max_group: int | None = None, rows: int = 512, waves: str | None = None,
+                   max_group: int | None = None, rows: int = 512, waves: str | None = None, wave_depth: int = 2,
                    tokens: int | None = None, token_ids=None, seed: int | None = None,
                    reset_at: int = 0, sharers: int = 1, bank_alone: bool = True, raw: bool = False,
                    pauses: Pauses = RANDOM_PAUSES) -> PURun:
@@ -61,6 +61,8 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
     tiers only, the dies sharing the die's channel (it gets 1/sharers of the channel's bandwidth).
     ``bank_alone=False`` skips the bank-alone reference run (``timing_limit`` and ``fraction_of_limit`` are 0).
     ``raw`` plays the job under the plain C++ main instead of cocotb (``sim.verilator.build.run_job``).
+    ``waves`` (``vcd`` or ``fst``) traces the design ``wave_depth`` levels down: 2 is the PU-on-bank top, the
+    bank's and the PU's own signals, not their units' insides.
     """
     tier = load_tier(tier_name)
     fmt = trace.fmt
@@ -85,7 +87,7 @@ def run_pu_on_bank(trace: KVTrace, kv_head: int = 0, step: int = 0, tier_name: s
     unit = functools.partial(PUBank, tier, fmt, FP32, trace.head_dim, max_group, block, sharers)
     name = f"pu_bank_{tier.name}_{fmt.name}_d{trace.head_dim}_g{max_group}" + (f"_s{sharers}" if tier.is_flash else "")
     build = build_design(unit, name, key=f"{tier!r}|{fmt.name}|{trace.head_dim}|{max_group}|{block}|{sharers}",
-                         harness=PU_BANK_PORTS, waves=waves)
+                         harness=PU_BANK_PORTS, waves=waves, wave_depth=wave_depth if waves else None)
     pu_bank = _pu_bank_commands(tier, fmt, trace.head_dim, max_group, block, sharers)
     words = [pu_bank.write(a, lanes_word(col, fmt)) for a, col in enumerate(columns)]
     words.append(pu_bank.start(n, group))
@@ -151,11 +153,11 @@ def _bank_alone(tier, words: list[int]) -> float:
     return counters["read_bus_cycles"] / counters["cycles"]
 
 
-def bank_build(tier, waves: str | None = None):
+def bank_build(tier, waves: str | None = None, wave_depth: int = 2):
     """The Verilator build of a lone bank with its read sequencer (``BankStreamer``), cached; ``waves``: None,
-    ``vcd`` or ``fst``."""
+    ``vcd`` or ``fst``, ``wave_depth`` levels down."""
     return build_design(functools.partial(BankStreamer, tier), f"bank_stream_{tier.name}_r{tier.geometry.rows}",
-                        key=repr(tier), harness=BANK_PORTS, waves=waves)
+                        key=repr(tier), harness=BANK_PORTS, waves=waves, wave_depth=wave_depth if waves else None)
 
 
 @functools.cache
@@ -166,12 +168,13 @@ def _streamer(tier) -> BankStreamer:
     return bank
 
 
-def stream_bank(tier, words: list[int], reads: int, waves: str | None = None, raw: bool = False):
+def stream_bank(tier, words: list[int], reads: int, waves: str | None = None, raw: bool = False,
+                wave_depth: int = 2):
     """Load ``words`` into a lone bank from column 0, then stream ``reads`` reads from column 0 in HDL.
     Returns the harness log (``counters``: cycles, beats, checksum, bank counters) with ``wall_s`` and
     ``wave_file`` (None for an untraced run) set."""
     check_dram_tier(tier)                  # before any gateware exists: nothing half-built to warn about
-    build = bank_build(tier, waves)
+    build = bank_build(tier, waves, wave_depth)
     bank = _streamer(tier)
     cmds = [bank.write(a, w) for a, w in enumerate(words)] + [bank.start(0, reads)]
     played = Testbench(build).play(cmds, raw=raw, tag=f"bank_{len(words)}_{reads}")

@@ -394,7 +394,7 @@ def reference_error(spec: SystemSpec, trace, kv_head: int, step: int, tokens: in
 
 def system_step(spec: SystemSpec, trace, placement: Placement, kv_head: int = 0, step: int = 0,
                 seed: int | None = None, reset_at: int = 0, waves: str | None = None,
-                pauses: Pauses = RANDOM_PAUSES) -> SystemStep:
+                pauses: Pauses = RANDOM_PAUSES, wave_depth: int = WAVE_DEPTH) -> SystemStep:
     """Place the first ``placement.tokens`` tokens of the step's context, run the step on the system top
     under Verilator, and compare with the golden model and the float64 reference."""
     fmt = spec.format
@@ -409,7 +409,7 @@ def system_step(spec: SystemSpec, trace, placement: Placement, kv_head: int = 0,
     banks = device_partitions(spec, placement)
     want = system_golden(spec, q, k, v, banks) if n else None     # over no tokens: only the empty flag
     run = run_system(spec, system_commands(spec, q, k, v, banks), seed=seed,
-                     resets=(reset_at,) if reset_at else (), waves=waves,
+                     resets=(reset_at,) if reset_at else (), waves=waves, wave_depth=wave_depth,
                      expected=None if want is None else [want], pauses=pauses)
     got = [o for o, _ in run.outputs]
     ok_status = all(code == Status.OK for _, code in run.statuses)

@@ -42,6 +42,7 @@ from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import Verilator
 
 from hw.verilog import emit_verilog, waiver_flags
+from perf.progress import stage
 from sim.build_dir import build_dir
 from sim.testbench.harness import HarnessPorts, JobLog, job_harness, parse_log
 from sim.verilator.separate import silence_unused
@@ -326,10 +327,12 @@ def build_design(component, top: str, *, harness: HarnessPorts, key: str | None 
         saved = dict(os.environ)
         os.environ.update(_make_env())
         try:
-            runner = Verilator()
-            runner.build(sources=[vlt, *sources], hdl_toplevel=hdl_top, build_dir=build_dir, build_args=flags,
-                         waves=waves is not None, timescale=TIMESCALE,
-                         log_file=build_dir / "build.log")
+            with stage(f"Verilator build of {hdl_top} (Verilator, then the C++ through ccache; minutes the "
+                       f"first time, then cached by configuration)"):
+                runner = Verilator()
+                runner.build(sources=[vlt, *sources], hdl_toplevel=hdl_top, build_dir=build_dir, build_args=flags,
+                             waves=waves is not None, timescale=TIMESCALE,
+                             log_file=build_dir / "build.log")
         finally:
             os.environ.clear()
             os.environ.update(saved)

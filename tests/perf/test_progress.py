@@ -2,6 +2,8 @@
 
 import io
 
+import pytest
+
 from perf.progress import Progress
 
 
@@ -35,3 +37,56 @@ def test_disabled_prints_nothing():
     for i in range(5):
         bar.step("x")
     assert out.getvalue() == ""
+
+
+def test_a_stage_speaks_at_once_and_then_at_every_beat():
+    import io
+    import time
+
+    from perf.progress import stage
+
+    out = io.StringIO()
+    with stage("building the thing", every_s=0.05, stream=out):
+        assert out.getvalue() == "[pam] building the thing\n"        # at once, before any work
+        time.sleep(0.28)
+    lines = out.getvalue().splitlines()
+    assert 4 <= len(lines) <= 7 and all(line.startswith("[pam] building the thing") for line in lines)
+    time.sleep(0.12)
+    assert len(out.getvalue().splitlines()) == len(lines)                 # silent once the block is over
+
+
+@pytest.mark.parametrize("argv", [["bench", "schedule", "--contexts", "4096", "--requests", "4", "--steps", "1"],
+                                  ["verilog", "fmul", "--format", "fp16"]])
+def test_long_commands_speak_on_stderr_within_their_first_seconds(argv, tmp_path):
+    """The first progress line comes before the work: within a second on an idle machine (2 s allowed here for
+    a loaded 2-core runner), and it names the stage."""
+    import subprocess
+    import sys
+    import time
+
+    if argv[0] == "verilog":
+        argv = [*argv, "-o", str(tmp_path / "v")]
+    env = {**__import__("os").environ, "PAM_BUILD_DIR": str(tmp_path / "build")}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    first = proc.stderr.readline()
+    waited = time.perf_counter() - t0
+    proc.communicate(timeout=300)
+    assert first.startswith("[pam] ") and len(first) > 20, first
+    assert waited < 2.0, f"first line after {waited:.2f} s: {first!r}"
+    assert proc.returncode == 0
+
+
+def test_nested_stages_beat_only_the_innermost():
+    import time
+
+    from perf.progress import stage
+
+    out = io.StringIO()
+    with stage("outer", every_s=0.05, stream=out):
+        with stage("inner", every_s=0.05, stream=out):
+            time.sleep(0.2)
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == ["[pam] outer", "[pam] inner"]
+    assert all(line.startswith("[pam] inner: ") for line in lines[2:]) and len(lines) >= 4

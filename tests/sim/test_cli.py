@@ -109,7 +109,7 @@ def test_argument_type_errors_exit_with_usage(capsys):
 
 
 @pytest.mark.verilator
-def test_demo_json(tmp_path, capsys):
+def test_demo_json(tmp_path, capsys, run_hint):
     """The demo's own system (HBM 1x4 banks of 16-lane PUs, d = 128) with a shorter prompt."""
     data = run_json(capsys, "demo", "--out", str(tmp_path), "--tokens", "800", "--steps", "2")
     assert data["bit_exact"] == [True, True] and data["within_bound"]
@@ -124,6 +124,7 @@ def test_demo_json(tmp_path, capsys):
     assert any(v not in (0, "x") for v in pu) and sum(1 for v in out if v == 1) >= 2 * 2
     step0 = data["step0"]
     assert step0["pu_first"] < step0["pu_last"] < step0["output_cycle"]
+    run_hint(data["waves_hint"])
 
 
 def test_version(capsys):
