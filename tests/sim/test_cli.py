@@ -1,6 +1,7 @@
 """The pam command line: each subcommand's text and JSON output, and clear errors with exit status 2."""
 
 import json
+from pathlib import Path
 import re
 import subprocess
 import sys
@@ -135,12 +136,19 @@ def test_version(capsys):
 
 
 def test_the_parser_offers_the_choices_the_code_takes():
-    """app.py names the choices so that --help stays light; they must be the real ones."""
+    """sim/cli/options.py names the choices once so that --help stays light; they must be the real ones, and no
+    command's parser spells them out again."""
+    from golden.formats import format_by_name
     from golden.traces.format import DISTRIBUTIONS, TRACE_DTYPES
+    from perf.node import PRESETS
     from sim import waves
-    from sim.cli import app
-    assert app.TRACE_DTYPES == tuple(sorted(TRACE_DTYPES)) and app.DISTRIBUTIONS == DISTRIBUTIONS
-    assert app.WAVE_FORMATS == waves.WAVE_FORMATS
+    from sim.cli import options
+    assert options.TRACE_DTYPES == tuple(sorted(TRACE_DTYPES)) and options.DISTRIBUTIONS == DISTRIBUTIONS
+    assert options.WAVE_FORMATS == waves.WAVE_FORMATS and options.PRESETS == PRESETS
+    assert [format_by_name(f).name for f in options.UNIT_FORMATS] == list(options.UNIT_FORMATS)
+    cli = Path(options.__file__).parent
+    spelled = [p.name for p in cli.glob("*_args.py") if '"fp16", "bf16"' in p.read_text() or '"bf16", "fp16"' in p.read_text()]
+    assert spelled == []
 
 
 def test_help_imports_neither_numpy_nor_the_models():
