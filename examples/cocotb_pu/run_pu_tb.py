@@ -33,7 +33,7 @@ from cocotb_tools.runner import Runner, get_runner
 
 from hw.verilog import emit_verilog, waiver_flags
 from sim.build_dir import build_dir
-from sim.verilator.build import _make_env as verilator_make_env
+from sim.verilator.build import make_env as verilator_make_env
 from sim.verilator.toolchain import setup_environment
 
 HERE = Path(__file__).resolve().parent

