@@ -40,4 +40,4 @@ def test_cli_bench_schedule_json_and_bad_input(capsys):
     data = json.loads(capsys.readouterr().out)
     assert [r["context"] for r in data["rows"]] == [256, 256] and data["requests"] == 2
     assert main(["bench", "schedule", "--contexts", "32", "--requests", "2"]) == 2
-    assert "context must be >= 64 tokens, not 32" in capsys.readouterr().err
+    assert "--contexts: 32 is below the least value, 64" in capsys.readouterr().err
