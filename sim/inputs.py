@@ -2,13 +2,14 @@
 environment variables.
 
 Each check raises :class:`InputError` (a ``ValueError``) whose message starts with the option, field or
-variable it is about, so the CLI prints it as its one line. The argparse types (:func:`integer`,
-:func:`real`, :func:`input_path`, :func:`output_path`, :func:`output_dir`) run while the command line is
-parsed, before any command starts, so a bad value never reaches a build, a simulation or a write.
+variable it is about, so the CLI prints it as its one line. The argparse types (``integer``, ``real``,
+``trace_file``, ``tier_name_or_file``, ``json_file``, ``text_file``, ``wave_file``, ``new_file``,
+``new_folder``, ``scheduler``) run while the command line is parsed, before any command starts, so a bad
+value never reaches a build, a simulation or a write.
 
 * **Numbers** are ASCII digits only (``int("١٢")`` is 12 in Python; here it is refused), finite, and, for
-  options, within the range of ``sim.cli.limits.LIMITS``; :func:`check_number` does the same for a value
-  read from a config file.
+  options, within the range of ``sim.cli.limits.LIMITS``; ``golden.validate.check_number`` does the same
+  for a value read from a config file.
 * **Files to read** are regular files, by kind: a FIFO, a device (``/dev/zero``), a directory or a socket is
   refused before it is opened, and so is a file larger than the reader's limit.
 * **Files to write** are refused, before any work, when they are the same file as a file that ships with the
@@ -16,7 +17,7 @@ parsed, before any command starts, so a bad value never reaches a build, a simul
   folder that does not exist or cannot be written. Output folders are refused inside the project's own
   source folders.
 * **Archives**: a ``.npz``'s members are sized from its directory before anything is decompressed.
-* **JSON**: nesting is bounded before the parser recurses.
+* **Environment**: ``PAM_DASK_SCHEDULER`` and ``PAM_BUILD_DIR`` are checked before any command runs.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from pathlib import Path
 
 from golden.validate import InputError
 
-__all__ = ["InputError", "check_npz", "check_trace_archive", "input_file", "integer", "json_file", "new_file",
-           "new_folder", "output_dir", "output_file", "parse_float", "parse_int", "real", "shipped_files",
-           "text_file", "tier_name_or_file", "trace_file", "wave_file"]
+__all__ = ["InputError", "check_environment", "check_npz", "check_trace_archive", "input_file", "integer",
+           "json_file", "name_os_error", "new_file", "new_folder", "output_dir", "output_file", "parse_float",
+           "parse_int", "real", "scheduler", "scheduler_address", "shipped_files", "text_file",
+           "tier_name_or_file", "trace_file", "wave_file"]
 
 _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -64,8 +66,6 @@ def parse_float(text: str, field: str) -> float:
     if not math.isfinite(value):
         raise InputError(f"{field}: {_shown(text)} is not finite")
     return value
-
-
 
 
 def _typed(check, name: str):
@@ -114,9 +114,15 @@ def check_npz(path, field: str, max_bytes: int) -> None:
     states, before anything is decompressed (a reader never reads past a member's stated size)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
+            _check_members(archive, path, field, max_bytes)
+    except InputError:
+        raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise InputError(f"{field}: {path} is not a .npz archive ({exc or type(exc).__name__})") from None
+
+
+def _check_members(archive: zipfile.ZipFile, path, field: str, max_bytes: int) -> None:
+    members = archive.infolist()
     total = sum(m.file_size for m in members)
     if total > max_bytes:
         biggest = max(members, key=lambda m: m.file_size)
@@ -246,17 +252,19 @@ def check_trace_archive(path, field: str, limits: dict) -> None:
     arrays unpack to at most :data:`MAX_TRACE_UNPACKED` bytes, and its sizes (tokens, kv heads, head_dim,
     steps, query heads, GQA group) are within ``limits`` (``sim.cli.limits.LIMITS``: name -> (least, most,
     why)). The trace reader (``golden.traces.format.read_trace``) checks the rest, its metadata included."""
-    check_npz(path, field, MAX_TRACE_UNPACKED)
     try:
         with zipfile.ZipFile(path) as archive:
+            _check_members(archive, path, field, MAX_TRACE_UNPACKED)
             names = set(archive.namelist())
             sizes = {}
             if "k.npy" in names:
                 sizes.update(zip(("tokens", "kv_heads", "head_dim"), _npy_shape(archive, "k.npy")))
             if "q.npy" in names:
                 sizes.update(zip(("steps", "q_heads"), _npy_shape(archive, "q.npy")))
+    except InputError:
+        raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise InputError(f"{field}: {path} is not a readable .npz trace ({exc or type(exc).__name__})") from None
+        raise InputError(f"{field}: {path} is not a .npz archive ({exc or type(exc).__name__})") from None
     if sizes.get("kv_heads") and "q_heads" in sizes and sizes["q_heads"] % sizes["kv_heads"] == 0:
         sizes["group"] = sizes["q_heads"] // sizes["kv_heads"]
     for name, value in sizes.items():
@@ -299,14 +307,18 @@ new_folder = _typed(lambda text, field: str(output_dir(text, field)), "output fo
 
 # -- environment variables ----------------------------------------------------------------------------------
 
-_SCHEDULER = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx|inproc)://)?[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}/?")
+_SCHEDULER = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx|inproc)://)?[A-Za-z0-9_.\-\[\]:]+:([0-9]{1,5})/?")
 
 
 def scheduler_address(text: str, field: str) -> str:
     """A Dask scheduler address, ``tcp://host:port`` (or ``host:port``, another Dask protocol)."""
-    if not _SCHEDULER.fullmatch(text.strip()):
+    match = _SCHEDULER.fullmatch(text.strip())
+    if not match or not 0 < int(match.group(1)) < 65536:
         raise InputError(f"{field}: {_shown(text)} is not a Dask scheduler address such as tcp://host:8786")
     return text.strip()
+
+
+scheduler = _typed(scheduler_address, "scheduler address")
 
 
 def check_environment() -> None:

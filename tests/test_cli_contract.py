@@ -46,6 +46,8 @@ REQUIRED = {
     "area": ["pu"], "verilog": ["pu"],
 }
 
+NOT_ADDRESSES = ["garbage", "", "tcp://", "tcp://host", "host:0", "host:65536", "host:99999", "tcp://h:٣٣",
+                 "http://host:8786", "host:8786 extra", "host:-1"]
 NOT_NUMBERS = ["nan", "NaN", "inf", "-inf", "Infinity", "1e999", "", " ", "١٢", "１２", "٣.٥", "1_000", "0x10",
                "12abc", "--", "9" * 5000, "1,,2", "\x00", "1e5\n"]
 
@@ -65,7 +67,7 @@ def options(parser):
     """The options a value can be given to, with their kind: number, numbers, input, output, folder."""
     kinds = {inputs.integer: "number", inputs.real: "number", inputs.trace_file: "input", inputs.json_file: "input",
              inputs.text_file: "input", inputs.wave_file: "input", inputs.tier_name_or_file: "input",
-             inputs.new_file: "output", inputs.new_folder: "folder"}
+             inputs.new_file: "output", inputs.new_folder: "folder", inputs.scheduler: "address"}
     found = []
     for action in parser._actions:
         kind = kinds.get(action.type) or ("numbers" if getattr(action.type, "__name__", "").endswith("_ints")
@@ -189,7 +191,7 @@ def digests():
 
 def test_every_command_and_value_kind_is_fuzzed():
     kinds = {kind for *_, kind in CASES}
-    assert {"number", "numbers", "input", "output", "folder"} <= kinds
+    assert {"number", "numbers", "input", "output", "folder", "address"} <= kinds
     assert len({name for name, *_ in CASES}) >= 20 and len(CASES) >= 80
 
 
@@ -205,7 +207,9 @@ def test_hostile_values_are_refused_by_contract(hostile_files, digests, tmp_path
     @st.composite
     def cases(draw):
         name, option, dest, kind = draw(st.sampled_from(CASES))
-        if kind in ("number", "numbers"):
+        if kind == "address":
+            value = draw(st.sampled_from(NOT_ADDRESSES))
+        elif kind in ("number", "numbers"):
             pool = NOT_NUMBERS + numbers_outside(dest)
             value = draw(st.sampled_from(pool) | st.text(st.characters(categories=("Nd", "No", "Zs", "Po")),
                                                           min_size=1, max_size=6).filter(not_a_plain_number))

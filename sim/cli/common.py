@@ -7,9 +7,7 @@ import json
 import os
 
 from perf.scaleout import ENV_SCHEDULER
-from sim.inputs import parse_int, scheduler_address
-
-
+from sim.inputs import parse_int
 
 
 def emit(args, data, lines):
@@ -49,11 +47,11 @@ def nonnegative_ints(text: str) -> list[int]:
 
 
 def where_tasks_run(args) -> str:
-    """Where the independent jobs run (``perf.scaleout``), checked before any work."""
+    """Where the independent tasks run (``perf.scaleout``); the address was checked as the command line and the
+    environment were read (``sim.inputs``)."""
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, not {args.workers}")
-    address = (scheduler_address(args.scheduler, "--scheduler") if args.scheduler else
-               scheduler_address(os.environ[ENV_SCHEDULER], ENV_SCHEDULER) if os.environ.get(ENV_SCHEDULER) else None)
+    address = args.scheduler or os.environ.get(ENV_SCHEDULER)
     if address:
         return f"as Dask tasks on the scheduler at {address}"
     workers = args.workers or os.cpu_count() or 1

@@ -7,7 +7,7 @@ perf.node, sim.waves).
 
 from __future__ import annotations
 
-from sim.inputs import integer, new_file, tier_name_or_file
+from sim.inputs import integer, new_file, scheduler, tier_name_or_file
 
 TRACE_DTYPES = ("bf16", "fp16")
 UNIT_FORMATS = ("fp16", "bf16", "fp32")
@@ -50,7 +50,7 @@ def add_wave_options(p, depth: int = 2):
 
 
 def add_scaleout_options(p) -> None:
-    p.add_argument("--scheduler", metavar="ADDRESS", help="run the independent jobs on this Dask scheduler "
+    p.add_argument("--scheduler", type=scheduler, metavar="ADDRESS", help="run the independent tasks on this Dask scheduler "
                    "(tcp://host:8786; default: $PAM_DASK_SCHEDULER, else a local cluster of --workers processes)")
-    p.add_argument("--workers", type=integer, help="local cluster size (default: one per core; 1: run the jobs here, "
+    p.add_argument("--workers", type=integer, help="local cluster size (default: one per core; 1: run the tasks here, "
                    "one after another)")
