@@ -101,15 +101,23 @@ def cmd_sim_bank(args):
     ] + ([f"  waves -> {vcd}  (try: {hint})"] if vcd else []))
 
 
-def cmd_sim_pu(args):
+def _trace_step(args):
+    """The trace, the decode step and its token count that --trace, --kv-head, --step and --tokens name, each
+    checked against the trace before any run starts."""
     trace = read_trace(args.trace)
     if not 0 <= args.kv_head < trace.kv_heads:
         raise ValueError(f"--kv-head {args.kv_head} out of range 0..{trace.kv_heads - 1}")
     step_no = args.step or 0
     if not 0 <= step_no < trace.steps:
         raise ValueError(f"--step {step_no} out of range 0..{trace.steps - 1}")
-    if args.tokens is not None and not 0 <= args.tokens <= trace.context(step_no):
-        raise ValueError(f"--tokens {args.tokens} out of range 0..{trace.context(step_no)}")
+    tokens = trace.context(step_no) if args.tokens is None else args.tokens
+    if not 0 <= tokens <= trace.context(step_no):
+        raise ValueError(f"--tokens {tokens} out of range 0..{trace.context(step_no)}")
+    return trace, step_no, tokens
+
+
+def cmd_sim_pu(args):
+    trace, step_no, _ = _trace_step(args)
     waves = _wave_format(args)
     with stage(f"PU on its {args.tier} bank under Verilator: build (cached by configuration) and run, "
                f"G = {trace.group}, head_dim {trace.head_dim}"):
@@ -144,15 +152,7 @@ def step_lines(step) -> list[str]:
 
 
 def cmd_sim_device(args):
-    trace = read_trace(args.trace)
-    if not 0 <= args.kv_head < trace.kv_heads:
-        raise ValueError(f"--kv-head {args.kv_head} out of range 0..{trace.kv_heads - 1}")
-    step_no = args.step or 0
-    if not 0 <= step_no < trace.steps:
-        raise ValueError(f"--step {step_no} out of range 0..{trace.steps - 1}")
-    tokens = trace.context(step_no) if args.tokens is None else args.tokens
-    if not 0 <= tokens <= trace.context(step_no):
-        raise ValueError(f"--tokens {tokens} out of range 0..{trace.context(step_no)}")
+    trace, step_no, tokens = _trace_step(args)
     spec = system_spec(trace.fmt.name, trace.head_dim, trace.group)
     placement = spread_placement(spec, tokens)
     waves = _wave_format(args)
