@@ -61,14 +61,15 @@ from hw.tierconfig import MemoryTier
 from perf.calibration import load_calibration
 from perf.host_profile import host_profile, mapping_balance
 
-__all__ = ["Model", "Tier", "Node", "PRESETS", "SYSTEMS", "StepResult", "default_node", "load_models", "load_node",
-           "load_system_config", "scaled_down_attention_cycles", "step", "vllm_kv_tiers"]
+__all__ = ["Model", "Tier", "Node", "PRESETS", "SYSTEMS", "StepResult", "default_node", "flash_program_bandwidth",
+           "flash_read_bandwidth", "flash_write_dwpd", "load_models", "load_node", "load_system_config",
+           "prompt_write_s", "scaled_down_attention_cycles", "step", "stored_bytes_per_token", "vllm_kv_tiers"]
 
 _EVERY_TIER = tuple(tier.key for tier in MemoryTier)      # the keys of Node.tiers, fastest first
 PARTIAL_BYTES = FP32.bytes          # m, l and O leave a tier in the FP32 accumulation format (docs/numerics.md)
 PRESETS = ("paper", "physical")
 VLLM_KV_HOMES = ("host", "hbm")
-FRACTIONS = ("efficiency", "budget", "lambda")      # figures of system.toml that are shares of a whole
+FRACTIONS = ("efficiency", "budget", "lambda", "fraction")      # figures of system.toml that are shares of a whole
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,22 +123,37 @@ class Tier:
     fixed_cycles: dict            # GQA group -> measured cycles of a PU run beyond its tokens (q load, drain)
     ru_cycles_per_partial: float
     sync_s: float
+    head_dim: int = 128
+    power_cap_flops: float = 0.0  # attention FLOPs per second one device may compute at once (0: no cap)
 
     def token_cycles(self, group: int) -> float:
+        """The calibrated PU cycles per token of one kv head: one bank's rate, alone."""
         try:
             return self.cycles_per_token[group]
         except KeyError:
             raise ValueError(f"no calibration for tier {self.name} at GQA group {group}: run pam calibrate "
                              f"--groups {group} (have {sorted(self.cycles_per_token)})") from None
 
-    def throughput(self, group: int) -> float:
-        """Token-kv-heads per second over the whole tier."""
-        return self.banks * self.clock_hz / self.token_cycles(group)
+    def power_cycles(self, group: int) -> float:
+        """Cycles per token per bank that the device's power cap allows when every bank computes: a token of a
+        kv head costs 4·head_dim·group FLOPs; 0 without a cap."""
+        if not self.power_cap_flops:
+            return 0.0
+        return self.banks / self.devices * self.clock_hz * 4 * self.head_dim * group / self.power_cap_flops
 
-    def device_flops(self, group: int, head_dim: int) -> float:
-        """Attention FLOPs per second of one device at its calibrated speed: each token of a kv head costs
-        4·head_dim FLOPs (q·k and p·v) for each of the group's query heads."""
-        return self.throughput(group) / self.devices * 4 * head_dim * group
+    def cycles(self, group: int) -> float:
+        """Cycles per token per bank with every bank of the tier computing: the calibrated rate or the power
+        cap's, whichever is slower."""
+        return max(self.token_cycles(group), self.power_cycles(group))
+
+    def throughput(self, group: int, capped: bool = True) -> float:
+        """Token-kv-heads per second over the whole tier (``capped``: under the power cap)."""
+        return self.banks * self.clock_hz / (self.cycles(group) if capped else self.token_cycles(group))
+
+    def device_flops(self, group: int, capped: bool = True) -> float:
+        """Attention FLOPs per second of one device: each token of a kv head costs 4·head_dim FLOPs (q·k and
+        p·v) for each of the group's query heads; ``capped`` under the power cap, else the lone banks' rate."""
+        return self.throughput(group, capped) / self.devices * 4 * self.head_dim * group
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +170,7 @@ class Node:
     vllm: dict
     preset: str
     kv_bytes: int                 # bytes of one K or V value, in the calibration's format
+    flash: dict                   # the SSD tier's page_kb, program_us and rated_dwpd
 
     def kv_bytes_per_token(self, model: Model) -> int:
         """Bytes of KV one token of ``model`` takes: K and V of every layer and kv head."""
@@ -240,10 +257,11 @@ def load_node(calibration=None, preset: str = "physical", overrides: dict | None
                            t["devices"] * t["device_gb"] * 1e9, pus[0]["clock_mhz"] * 1e6,
                            {e["group"]: e["cycles_per_token"] for e in pus},
                            {e["group"]: e["fixed_cycles"] for e in pus}, rus[0]["cycles_per_partial"],
-                           t["sync_us"] * 1e-6)
+                           t["sync_us"] * 1e-6, cal["head_dim"], t["power_cap_tflops"] * 1e12)
     return Node(tiers, config["gpu"], config["platform"], config["energy"], links, config["sparsity"],
                 cal["head_dim"], config["host"], config["serving"], config["vllm"], preset,
-                format_by_name(cal["format"]).bytes)
+                format_by_name(cal["format"]).bytes,
+                {k: config["tiers"]["ssd"][k] for k in ("page_kb", "program_us", "rated_dwpd")})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,7 +279,9 @@ class StepResult:
     energy_j: dict = dataclasses.field(default_factory=dict)
     why: str = ""
     host_s: float = 0.0                   # the host scheduler's time for the step (overlapped with it)
-    migration_s: float = 0.0              # the step's background migrations (overlapped with it)
+    migration_s: float = 0.0              # the step's background migrations over PCIe and NVMe (overlapped with it)
+    busy_s: dict = dataclasses.field(default_factory=dict)   # resource -> its busy time in the step (step >= each)
+    flash_write_bytes: float = 0.0        # bytes programmed into flash in the step (migrations down, new tokens)
 
     @property
     def throughput(self) -> float:
@@ -307,14 +327,16 @@ def head_s(node: Node, model: Model, batch: int) -> float:
     return gpu_roofline_s(node, 2 * batch * model.vocab * model.hidden, 2 * model.vocab * model.hidden)
 
 
-def pim_tier_layer_s(tier: Tier, model: Model, batch: int, tokens: float, imbalance: float) -> float:
-    """Attention of one layer on one tier: ``tokens`` activated tokens per request on this tier."""
-    if tokens <= 0:
+def pim_tier_layer_s(tier: Tier, model: Model, batch: int, tokens: float, imbalance: float, scanned: float = 0.0,
+                     scan_cost: float = 0.0) -> float:
+    """Attention of one layer on one tier: ``tokens`` activated tokens per request on this tier, after the
+    token selection's scan of ``scanned`` tokens per request, each at ``scan_cost`` of a token's cycles."""
+    if tokens <= 0 and scanned <= 0:
         return 0.0
     streams = batch * model.kv_heads                                            # (request, kv head) pairs
-    work = streams * tokens                                                     # token-kv-heads
+    work = streams * (tokens + scanned * scan_cost)                             # token-kv-heads
     runs = max(1.0, streams / tier.banks)            # PU runs per bank, each with its fixed cost
-    pu = (max(work / tier.banks, 1.0) * imbalance * tier.token_cycles(model.group)
+    pu = (max(work / tier.banks, 1.0) * imbalance * tier.cycles(model.group)
           + runs * max(0.0, tier.fixed_cycles.get(model.group, 0.0)))
     spread = max(1.0, tier.banks / streams)          # banks one stream's tokens are spread over
     partials = streams * min(tokens, spread)         # one partial of G heads per (bank, stream)
@@ -351,12 +373,38 @@ def host_scheduler_s(node: Node, batch: int, scored: float, moved: float) -> flo
     return batch * (scored + moved) * h["scheduler_us_per_token"] * 1e-6 / h["scheduler_threads"]
 
 
-def migration_s(node: Node, model: Model, batch: int, context: float, moved: float, ssd_moved: float) -> float:
-    """Time to migrate one step's moves in the background: HBM<->DDR over every GPU's PCIe link, DDR<->SSD over
-    every SSD's link; the slower of the two."""
-    per_token = batch * context * node.kv_bytes_per_token(model)
-    return max((moved - ssd_moved) * per_token / link_bandwidth(node, "hbm_ddr"),
-               ssd_moved * per_token / link_bandwidth(node, "ddr_ssd"))
+def stored_bytes_per_token(node: Node, model: Model, sparse: bool) -> float:
+    """Bytes a token takes in the tiers: its KV, and for a sparse system the label channels of its K (the
+    token selection's ``sparsity.label_fraction`` of the K channels; :func:`label_placement` puts them)."""
+    kv = node.kv_bytes_per_token(model)
+    return kv * (1 + node.sparsity["label_fraction"] / 2) if sparse else kv
+
+
+def flash_read_bandwidth(node: Node) -> float:
+    """Bytes per second the SSD tier's dies deliver: the calibrated flash-bound rate at G = 1 (a token of a kv
+    head is 2·head_dim values), every die of every SSD reading."""
+    ssd = node.tiers["ssd"]
+    return ssd.throughput(1, capped=False) * 2 * ssd.head_dim * node.kv_bytes
+
+
+def flash_program_bandwidth(node: Node) -> float:
+    """Bytes per second the SSD tier's dies can program: one page per die per ``program_us``."""
+    return node.tiers["ssd"].banks * node.flash["page_kb"] * 1024 / (node.flash["program_us"] * 1e-6)
+
+
+def flash_write_dwpd(node: Node, bytes_per_s: float) -> float:
+    """Drive writes per day of the SSD tier at ``bytes_per_s`` of flash writes."""
+    return bytes_per_s * 86400 / node.tiers["ssd"].capacity_bytes
+
+
+def prompt_write_s(node: Node, model: Model, shares: tuple, tokens: float) -> tuple[float, float]:
+    """Writing ``tokens`` prompt tokens' KV, made on the GPU, into the tiers by ``shares`` (HBM, DDR, SSD): DDR's
+    and SSD's share over PCIe, SSD's over NVMe and into flash, all pipelined. Returns (seconds, flash bytes)."""
+    kv = tokens * node.kv_bytes_per_token(model)
+    flash = shares[2] * kv
+    seconds = max((shares[1] + shares[2]) * kv / link_bandwidth(node, "hbm_ddr"),
+                  flash / link_bandwidth(node, "ddr_ssd"), flash / flash_program_bandwidth(node))
+    return seconds, flash
 
 
 def combine_overlapped(dense: float, attention: float) -> float:
@@ -366,9 +414,27 @@ def combine_overlapped(dense: float, attention: float) -> float:
 
 # -- the systems ------------------------------------------------------------------
 
-def _placement(node: Node, model: Model, batch: int, context: float, tiers: tuple) -> tuple | None:
-    """Fill ``tiers`` in order: the fraction of the KV in HBM, DDR, SSD, or None if it does not fit."""
+def _placement(node: Node, model: Model, batch: int, context: float, tiers: tuple,
+               sparse: bool = False) -> tuple | None:
+    """Where a batch's tokens sit: the fraction of its KV in HBM, DDR, SSD, filled in that order, or None if it
+    does not fit. A sparse system's label channels (``stored_bytes_per_token``) are read at every step, so they
+    fill the tiers first and the KV takes the room they leave: :func:`label_placement` gives their shares."""
+    labels = label_placement(node, model, batch, context, tiers) if sparse else (0.0, 0.0, 0.0)
+    if labels is None:
+        return None
+    label_bytes = batch * context * (stored_bytes_per_token(node, model, True) - node.kv_bytes_per_token(model))
     need = batch * context * node.kv_bytes_per_token(model)
+    shares, left = [0.0, 0.0, 0.0], need
+    for i, name in enumerate(_EVERY_TIER):
+        if name in tiers and left > 0:
+            take = min(left, node.kv_capacity(name, model) - labels[i] * label_bytes)
+            shares[i], left = take / need, left - take
+    return None if left > 1e-6 * need else tuple(shares)
+
+
+def label_placement(node: Node, model: Model, batch: int, context: float, tiers: tuple) -> tuple | None:
+    """The fraction of a sparse system's label channels in HBM, DDR, SSD: the fastest tiers first."""
+    need = batch * context * (stored_bytes_per_token(node, model, True) - node.kv_bytes_per_token(model))
     shares, left = [0.0, 0.0, 0.0], need
     for i, name in enumerate(_EVERY_TIER):
         if name in tiers and left > 0:
@@ -412,79 +478,125 @@ def gpu_offload_step(node: Node, model: Model, batch: int, context: float) -> St
     """vLLM with KV offloading: the GPU computes attention over every token. Where the KV lives is the preset's
     ``vllm.kv_home``: ``hbm`` fills HBM first and offloads the overflow to host DDR, ``host`` keeps all of it in
     host DDR. Offloaded KV crosses PCIe every step, overlapped with the GPU's work (prefetch of the next
-    layer's KV while this one computes)."""
+    layer's KV while this one computes); the step's new tokens go to the KV's home (host DDR: over PCIe)."""
     homes = vllm_kv_tiers(node)
     shares = _placement(node, model, batch, context, homes)
     if shares is None:
         return StepResult("vLLM-offload", batch, context, False,
                           why=f"KV exceeds {' + '.join(h.upper() for h in homes)}")
-    per_layer = batch * context * node.kv_bytes_per_token(model) / model.layers
+    kv_token = node.kv_bytes_per_token(model)
+    per_layer = batch * context * kv_token / model.layers
     hbm = shares[0] * per_layer / gpu_bandwidth(node)
-    pcie = shares[1] * per_layer / link_bandwidth(node, "hbm_ddr")
+    new_tokens = (batch * kv_token if node.vllm["kv_home"] == "host" else 0.0)   # written to host DDR
+    pcie = (shares[1] * per_layer + new_tokens / model.layers) / link_bandwidth(node, "hbm_ddr")
     dense = dense_layer_s(node, model, batch)
     layer = max(dense + hbm, pcie)
     step = model.layers * layer + head_s(node, model, batch)
-    kv = batch * context * node.kv_bytes_per_token(model)
-    energy = _energy(node, model, batch, step, (0, 0, 0), kv, shares[1] * kv)
+    kv = batch * context * kv_token
+    energy = _energy(node, model, batch, step, (0, 0, 0), kv, shares[1] * kv + new_tokens)
     return StepResult("vLLM-offload", batch, context, True, step, model.layers * dense,
-                      model.layers * (layer - dense), (hbm, pcie, 0.0), shares, 0.0, energy)
+                      model.layers * (layer - dense), (hbm, pcie, 0.0), shares, 0.0, energy,
+                      busy_s={"gpu": step, "pcie": model.layers * pcie})
 
 
-def pim_step(node: Node, model: Model, batch: int, context: float, system: str) -> StepResult:
+def pim_step(node: Node, model: Model, batch: int, context: float, system: str, spec: dict | None = None) -> StepResult:
     """A PIM system: AttAcc (HBM only), L-PIM (layered, dense), LS-PIM (layered, sparse, static), PAM and its
-    ablations (``PAM``, ``PAM-noattn``, ``PAM-nomap``, ``PAM-nosched``)."""
-    spec = SYSTEMS[system]
-    shares = _placement(node, model, batch, context, spec["tiers"])
+    ablations (``PAM``, ``PAM-noattn``, ``PAM-nomap``, ``PAM-nosched``), as ``SYSTEMS[system]`` (or ``spec``)
+    describes them.
+
+    The step is the longest of the resources it keeps busy: the GPU and PIM pipeline of the layers; the GPUs'
+    PCIe links (DDR's and SSD's q and partials, HBM<->DDR migrations, new tokens written below HBM); the SSDs'
+    NVMe links (SSD's q and partials, DDR<->SSD migrations); the SSD tier's dies (the tier's attention, the
+    migrations' page reads and the flash programs); and the host scheduler."""
+    spec = spec or SYSTEMS[system]
+    sparse = spec["sparse"]
+    shares = _placement(node, model, batch, context, spec["tiers"], sparse)
     if shares is None:
         return StepResult(system, batch, context, False, why=f"KV exceeds {'+'.join(spec['tiers']).upper()}")
-    budget = node.sparsity["budget"] if spec["sparse"] else 1.0
+    budget = node.sparsity["budget"] if sparse else 1.0
     active = budget * context                                               # activated tokens per request
-    moved = ssd_moved = 0.0
-    if spec["sparse"]:
+    moved = ssd_to_ddr = 0.0
+    if sparse:
         tp = [node.tiers[t].throughput(model.group) for t in _EVERY_TIER]
         x, y = derive_ratios(*tp)
         profile = host_profile(_quantised(shares), budget, spec["dynamic"], x, y,
-                               steps=node.sparsity["host_steps"], lam=node.sparsity["importance_lambda"])
-        active_share = profile.activated_share
-        moved, ssd_moved = profile.moved, 2 * profile.ssd_to_ddr      # Algorithm 2 swaps: each up-move has a down-move
+                               steps=node.sparsity["host_steps"], lam=node.sparsity["importance_lambda"],
+                               new_tokens=spec["new_tokens"])
+        active_share, new_in_ssd = profile.activated_share, profile.new_in_ssd
+        moved, ssd_to_ddr = profile.moved, profile.ssd_to_ddr
     else:
         active_share = shares
+        new_in_ssd = float(spec["new_tokens"] == "fill" and shares[2] > 0)
+    new_below = new_in_ssd if spec["new_tokens"] == "fill" else 0.0          # new tokens placed below HBM
     imbalance = mapping_balance(spec["mapping"], sparsity=budget)
     tokens = [active * s for s in active_share]
+    # Token selection: each tier's PUs scan the label channels it holds, every token's.
+    scanned = [context * s for s in label_placement(node, model, batch, context, spec["tiers"])] if sparse \
+        else [0.0, 0.0, 0.0]
+    scan_cost = node.sparsity["label_fraction"] / 2 if sparse else 0.0     # label bytes / a token's K and V bytes
+    kv_token = node.kv_bytes_per_token(model)
     exchange = [0.0, 0.0, 0.0]
+    fetched = [0.0, 0.0, 0.0]                     # bytes per layer shipped to HBM-PIM (no PAMattention)
     if spec["remote_attention"]:        # no PAMattention: DDR and SSD ship their activated KV to HBM-PIM
-        per_token = batch * node.kv_bytes_per_token(model) / model.layers
-        fetch = (tokens[1] + tokens[2]) * per_token / link_bandwidth(node, "hbm_ddr") \
-            + tokens[2] * per_token / link_bandwidth(node, "ddr_ssd")
-        tier_s = (pim_tier_layer_s(node.tiers["hbm"], model, batch, active, imbalance) + fetch, 0.0, 0.0)
+        per_token = batch * kv_token / model.layers
+        fetched = [0.0, (tokens[1] + tokens[2]) * per_token, tokens[2] * per_token]
+        fetch = fetched[1] / link_bandwidth(node, "hbm_ddr") + fetched[2] / link_bandwidth(node, "ddr_ssd")
+        tier_s = (pim_tier_layer_s(node.tiers["hbm"], model, batch, active, imbalance, scanned[0], scan_cost)
+                  + fetch,
+                  *(pim_tier_layer_s(node.tiers[t], model, batch, 0.0, imbalance, n, scan_cost)
+                    for t, n in zip(_EVERY_TIER[1:], scanned[1:])))
     else:
         exchange = [exchange_s(node, model, batch, t) if n > 0 and t != "hbm" else 0.0
                     for t, n in zip(_EVERY_TIER, tokens)]
-        tier_s = tuple(pim_tier_layer_s(node.tiers[t], model, batch, n, imbalance) + x
-                       for t, n, x in zip(_EVERY_TIER, tokens, exchange))
+        tier_s = tuple(pim_tier_layer_s(node.tiers[t], model, batch, n, imbalance, c, scan_cost) + x
+                       for t, n, c, x in zip(_EVERY_TIER, tokens, scanned, exchange))
     attention = max(tier_s)
     dense = dense_layer_s(node, model, batch)
-    migrate = migration_s(node, model, batch, context, moved, ssd_moved)
-    host = host_scheduler_s(node, batch, active, moved * context) if spec["sparse"] else 0.0
-    step = max(model.layers * combine_overlapped(dense, attention) + head_s(node, model, batch), migrate, host)
-    pim_bytes = tuple(n * batch * node.kv_bytes_per_token(model) for n in tokens)
-    pcie = ((moved * context * batch + (tokens[1] + tokens[2] if spec["remote_attention"] else 0) * batch)
-            * node.kv_bytes_per_token(model)
-            + sum(x > 0 for x in exchange) * model.layers * exchange_bytes(node, model, batch))
-    energy = _energy(node, model, batch, step, pim_bytes, 0.0, pcie)
+    pipeline = model.layers * combine_overlapped(dense, attention) + head_s(node, model, batch)
+    # The shared resources, each over the whole step.
+    ex_bytes = exchange_bytes(node, model, batch)
+    swaps = ssd_to_ddr * context * batch * kv_token              # each SSD->DDR move has a DDR->SSD move
+    hbm_ddr_moves = (moved - 2 * ssd_to_ddr) * context * batch * kv_token
+    new_bytes = new_below * batch * kv_token
+    pcie_bytes = (model.layers * ((exchange[1] > 0) + (exchange[2] > 0)) * ex_bytes + hbm_ddr_moves + new_bytes
+                  + model.layers * fetched[1])
+    nvme_bytes = model.layers * ((exchange[2] > 0) * ex_bytes + fetched[2]) + 2 * swaps + new_in_ssd * new_bytes
+    flash_writes = swaps + new_in_ssd * new_bytes
+    ssd_attention = (tier_s[2] - exchange[2] - node.tiers["ssd"].sync_s) if tier_s[2] else 0.0
+    ssd_reads = model.layers * fetched[2] / flash_read_bandwidth(node)     # shipped pages (no PAMattention)
+    busy = {
+        "pipeline": pipeline,
+        "pcie": pcie_bytes / link_bandwidth(node, "hbm_ddr"),
+        "nvme": nvme_bytes / link_bandwidth(node, "ddr_ssd"),
+        "ssd_dies": (model.layers * ssd_attention + ssd_reads + swaps / flash_read_bandwidth(node)
+                     + flash_writes / flash_program_bandwidth(node)),
+        "host": host_scheduler_s(node, batch, active, moved * context) if sparse else 0.0,
+    }
+    step = max(busy.values())
+    migrate = ((hbm_ddr_moves + new_bytes) / link_bandwidth(node, "hbm_ddr")
+               + (2 * swaps + new_in_ssd * new_bytes) / link_bandwidth(node, "ddr_ssd"))
+    pim_bytes = tuple(n * batch * kv_token for n in tokens)
+    energy = _energy(node, model, batch, step, pim_bytes, 0.0, pcie_bytes + nvme_bytes)
     return StepResult(system, batch, context, True, step, model.layers * dense, model.layers * attention, tier_s,
-                      shares, moved, energy, host_s=host, migration_s=migrate)
+                      shares, moved, energy, host_s=busy["host"], migration_s=migrate, busy_s=busy,
+                      flash_write_bytes=flash_writes)
 
 
+_PIM = {"tiers": _EVERY_TIER, "sparse": True, "dynamic": True, "mapping": True, "remote_attention": False,
+        "new_tokens": "top"}
 SYSTEMS = {
     "vLLM-offload": {"gpu": True},
-    "AttAcc": {"tiers": ("hbm",), "sparse": False, "dynamic": False, "mapping": True, "remote_attention": False},
-    "L-PIM": {"tiers": _EVERY_TIER, "sparse": False, "dynamic": False, "mapping": True, "remote_attention": False},
-    "LS-PIM": {"tiers": _EVERY_TIER, "sparse": True, "dynamic": False, "mapping": True, "remote_attention": False},
-    "PAM": {"tiers": _EVERY_TIER, "sparse": True, "dynamic": True, "mapping": True, "remote_attention": False},
-    "PAM-noattn": {"tiers": _EVERY_TIER, "sparse": True, "dynamic": True, "mapping": True, "remote_attention": True},
-    "PAM-nomap": {"tiers": _EVERY_TIER, "sparse": True, "dynamic": True, "mapping": False, "remote_attention": False},
-    "PAM-nosched": {"tiers": _EVERY_TIER, "sparse": True, "dynamic": False, "mapping": True, "remote_attention": False},
+    "AttAcc": {**_PIM, "tiers": ("hbm",), "sparse": False, "dynamic": False, "mapping": False},
+    # The baselines use no PAM mechanism: static placement, round-robin bank groups (docs/results.md, Baselines).
+    "L-PIM": {**_PIM, "sparse": False, "dynamic": False, "mapping": False},
+    "LS-PIM": {**_PIM, "dynamic": False, "mapping": False},
+    "PAM": _PIM,
+    "PAM-noattn": {**_PIM, "remote_attention": True},
+    "PAM-nomap": {**_PIM, "mapping": False},
+    "PAM-nosched": {**_PIM, "dynamic": False},
+    # The other readings of the brief's LS-PIM, for the ablation table.
+    "LS-PIM-fill": {**_PIM, "dynamic": False, "mapping": False, "new_tokens": "fill"},
+    "LS-PIM-map": {**_PIM, "dynamic": False},
 }
 
 

@@ -202,11 +202,35 @@ def _contexts(plt, data, out: Path) -> Path:
     return _save(plt, fig, "Throughput against context", out / "context_sweep.png")
 
 
+def _crossover(plt, data, out: Path) -> Path:
+    """PAM over LS-PIM and over vLLM-offload against the mean context, a panel per model, the context where PAM's
+    placement starts to pay marked."""
+    models = data["models"]
+    fig, axes = _panels(plt, len(models))
+    for ax, key in zip(axes, models):
+        rows = [r for r in data["crossover"] if r["model"] == key]
+        for i, (field, label) in enumerate((("pam_vs_ls_pim", "PAM / LS-PIM"), ("pam_vs_vllm", "PAM / vLLM-offload"))):
+            pts = [(r["context"], r[field]) for r in rows if r[field] not in (None, float("inf"))]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=label, color=f"C{i}")
+        ax.axhline(1.0, color="grey", lw=0.8)
+        pays = data["crossover_pays_at"].get(key)
+        if pays:
+            ax.axvline(pays, color="C0", ls="--", lw=0.8, label=f"placement pays from {pays:,}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("mean context (tokens)")
+        ax.set_ylabel("throughput ratio (largest batch within the SLO)")
+        ax.set_title(models[key], fontsize=10)
+    axes[0].legend(fontsize=6)
+    return _save(plt, fig, "Where PAM's placement pays", out / "crossover.png")
+
+
 def draw_plots(data: dict, out) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plt = _pyplot()
-    return [f(plt, data, out) for f in (_speedups, _tier_breakdown, _energy, _scaling, _contexts)]
+    return [f(plt, data, out) for f in (_speedups, _tier_breakdown, _energy, _scaling, _contexts, _crossover)]
 
 
 def draw_tornado(result: dict, out) -> Path:

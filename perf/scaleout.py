@@ -23,10 +23,28 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 
-__all__ = ["ENV_SCHEDULER", "RETRIES", "run_tasks"]
+__all__ = ["ENV_SCHEDULER", "RETRIES", "check_scheduler", "connect", "run_tasks"]
 
 ENV_SCHEDULER = "PAM_DASK_SCHEDULER"
 RETRIES = 2
+
+
+def connect(address: str):
+    """A ``distributed.Client`` of the scheduler at ``address``, or one clear error naming ``--scheduler``; close
+    it when done (``check_scheduler`` does at once)."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout="5s")
+    except OSError as exc:
+        raise ValueError(f"--scheduler: cannot reach a Dask scheduler at {address} ({exc})") from None
+
+
+def check_scheduler(scheduler: str | None) -> None:
+    """Refuse an unreachable scheduler (``scheduler`` or ``PAM_DASK_SCHEDULER``) before any work starts."""
+    address = scheduler or os.environ.get(ENV_SCHEDULER)
+    if address:
+        connect(address).close()
 
 
 def run_tasks(fn: Callable, tasks: Sequence, labels: Sequence[str], *, scheduler: str | None = None,
@@ -46,10 +64,7 @@ def run_tasks(fn: Callable, tasks: Sequence, labels: Sequence[str], *, scheduler
 
     cluster = None
     if address:
-        try:
-            client = Client(address, timeout="5s")
-        except OSError as exc:
-            raise ValueError(f"--scheduler: cannot reach a Dask scheduler at {address} ({exc})") from None
+        client = connect(address)
     else:
         cluster = LocalCluster(n_workers=min(len(tasks), workers or os.cpu_count() or 1), threads_per_worker=1,
                                processes=True, dashboard_address=None, silence_logs=logging.ERROR)

@@ -34,6 +34,14 @@ DEFAULT_SWEEP = {
     "tiers.ddr.sync_us": (2.0, 20.0),               # DDR-PIM round trip per layer (base 5 us)
     "tiers.ssd.sync_us": (10.0, 100.0),             # SSD-PIM round trip per layer (base 20 us)
     "serving.max_running": (256, 4096),             # running-sequence cap (base 1024; vLLM's default 256)
+    "tiers.hbm.power_cap_tflops": (0.8, 3.2),       # HBM-PIM compute per device under its power budget (paper 1.6)
+    "tiers.ssd.program_us": (200.0, 1000.0),        # flash page program time (base 500 us)
+    "sparsity.label_fraction": (0.0625, 0.25),      # the token selection's label channels (base 1/8)
+    "energy.gpu_static_w": (50.0, 200.0),           # static power per GPU (base 100 W)
+    "energy.hbm_bank_pj_per_bit": (0.55, 3.9),      # HBM array energy: AttAcc's full-row PIM read .. a whole access
+    "energy.ddr_bank_pj_per_bit": (2.0, 10.0),      # DDR4 array energy (base 5)
+    "energy.ssd_die_pj_per_bit": (10.0, 100.0),     # NAND page read energy (base 30)
+    "energy.pcie_pj_per_bit": (2.0, 10.0),          # PCIe energy (base 5)
 }
 
 
@@ -67,23 +75,28 @@ def headlines(data: dict) -> dict[str, float]:
         ours = row["ours"]
         if isinstance(ours, dict):
             out[row["comparison"]] = ours["mean"]
+        elif isinstance(ours, float):                  # the energy saving: one figure per model
+            out[row["comparison"]] = ours
     return out
 
 
 def _point(task: tuple) -> dict:
-    """One sweep point (a Dask task): the headlines with ``override`` ({} for the base)."""
+    """One sweep point (a Dask task): the headlines with ``override`` (the base's alone for the base)."""
     models, seed, calibration, preset, override = task
     return headlines(evaluate(models, seed, calibration=calibration, preset=preset, headline_only=True,
                               overrides=override, workers=1))
 
 
 def sweep(points: dict[str, tuple], models=None, preset: str = "paper", calibration=None, seed: int = 1,
-          progress: bool = False, workers: int | None = None, scheduler: str | None = None) -> dict:
+          progress: bool = False, workers: int | None = None, scheduler: str | None = None,
+          base: dict | None = None) -> dict:
     """Run the base and every (name, value) point as independent tasks (``perf.scaleout``: a local Dask cluster
-    of ``workers`` processes, the cluster at ``scheduler``, or here with ``workers=1``); returns their
-    headlines, each assumption's swing per headline and the ranking."""
+    of ``workers`` processes, the cluster at ``scheduler``, or here with ``workers=1``), every point with the
+    ``base`` overrides too; returns their headlines, each assumption's swing per headline and the ranking."""
     named = [(name, value) for name, values in points.items() for value in values]
-    tasks = [(models, seed, calibration, preset, {})] + [(models, seed, calibration, preset, {n: v}) for n, v in named]
+    base = dict(base or {})
+    tasks = [(models, seed, calibration, preset, base)] + [(models, seed, calibration, preset, {**base, n: v})
+                                                          for n, v in named]
     labels = ["base"] + [f"{n}={v}" for n, v in named]
     bar = Progress(len(tasks), f"sensitivity sweep ({preset} preset)", progress)
     results = run_tasks(_point, tasks, labels, scheduler=scheduler, workers=workers,

@@ -26,15 +26,25 @@ them together, at the step time of their middle context.
 
 It reports time to first token (TTFT) and time per output token (TPOT: a
 request's (last token − first token) / (outputs − 1)), each as mean, p50, p90
-and p99 over the requests of the middle 80% of arrivals (the first and last
-tenth are warm-up and drain). An online run's throughput is the output
-tokens of that window's requests over the window's span: what the engine
-serves when it keeps up, which it does when no more than 2% of the requests
-still wait for admission or prefill at the last arrival. An offline run's
-throughput is all its output tokens over the time to finish them. **Peak
-throughput under an SLO** is the throughput at the highest arrival rate,
-found by bisection on the rate below the engine's steady-state service limit
-(:func:`service_limit`), whose run keeps up with a p99 TPOT within the SLO.
+and p99 over the requests of a *window* of arrivals (default the middle 80%;
+:func:`peak_under_slo` sets its own), throughput, the mean running batch,
+the flash bytes written per second, and for how long admission was blocked by
+the running cap or by the KV capacity.
+
+**Peak throughput under an SLO**, as a serving benchmark states it: the
+output tokens per second the engine makes while the window's requests arrive,
+at the highest Poisson arrival rate whose run keeps up (at most 0.5% of the
+requests still wait for admission or prefill at the last arrival) with a p99
+TPOT over the window's requests within the SLO. A run is long enough to be
+steady: its warm-up and its drain each last one request lifetime bound (the
+mean output length times the largest SLO: a request that meets the SLO lives
+no longer, on average), and its window holds ``serving.window_requests``
+requests. The search brackets
+the rate by widening from a first guess (:func:`service_limit`, a guess and
+never a cap) until the top fails, then bisects to ``RESOLUTION``. The next rate
+up is reported with the limit that failed it: the SLO (it kept up, too slowly),
+the KV capacity or the running cap (admission was blocked by it most of the
+run), or the load (neither: the engine's steps are the bottleneck).
 """
 
 from __future__ import annotations
@@ -47,65 +57,113 @@ import math
 
 import numpy as np
 
-from perf.node import SYSTEMS, Model, Node, dense_layer_s, gpu_roofline_s, step as node_step, vllm_kv_tiers
+from perf.node import (SYSTEMS, Model, Node, dense_layer_s, gpu_roofline_s, prompt_write_s, step as node_step,
+                       stored_bytes_per_token, vllm_kv_tiers)
 
-__all__ = ["RequestState", "ServingResult", "StepTimer", "kv_capacity_tokens", "peak_under_slo", "poisson_arrivals",
-           "service_limit", "simulate"]
+__all__ = ["LIMITS", "RequestState", "RequestTooLong", "ServingResult", "StepTimer", "kv_capacity_tokens", "peak_under_slo",
+           "poisson_arrivals", "service_limit", "simulate"]
 
-CONTEXT_GRID = 1.02            # the step-time cache's geometric context grid (linear in between)
-BACKLOG = 0.02                 # an engine keeps up when at most this share of the requests waits at the last arrival
+CONTEXT_GRID = 1.02            # the step-time cache's geometric context (and batch) grid (linear in between)
+EXACT_BATCH = 64               # batches up to this are stepped exactly; larger ones on the grid
+BACKLOG = 0.005                # an engine keeps up when at most this share of the requests waits at the last arrival
+RESOLUTION = 0.01              # the peak search stops when the bracket's top is within 1% of its bottom
+BLOCKED = 0.5                  # admission blocked this share of a run by the cap or the KV names that limit
+LIMITS = ("SLO", "load", "KV capacity", "running cap")
 
 
 def kv_capacity_tokens(node: Node, model: Model, system: str) -> int:
     """Tokens of KV the system can hold: its tiers' capacities (vLLM: the preset's KV home)."""
-    tiers = vllm_kv_tiers(node) if SYSTEMS[system].get("gpu") else SYSTEMS[system]["tiers"]
-    return int(sum(node.kv_capacity(t, model) for t in tiers) // node.kv_bytes_per_token(model))
+    gpu = SYSTEMS[system].get("gpu")
+    tiers = vllm_kv_tiers(node) if gpu else SYSTEMS[system]["tiers"]
+    per_token = stored_bytes_per_token(node, model, not gpu and SYSTEMS[system]["sparse"])
+    return int(sum(node.kv_capacity(t, model) for t in tiers) // per_token)
+
+
+class RequestTooLong(ValueError):
+    """A request whose tokens exceed the KV capacity of the system: no rate serves it."""
 
 
 class StepTimer:
     """Engine step times of one (node, model, system): the decode step from the node model, cached on a
-    geometric context grid and interpolated linearly, and the prefill chunk's extra GPU time."""
+    geometric context grid and interpolated linearly, with its flash writes and where its KV sits; and the
+    prefill chunk's extra time."""
 
     def __init__(self, node: Node, model: Model, system: str):
         self.node, self.model, self.system = node, model, system
-        self._cache: dict[tuple[int, int], float] = {}
+        self._cache: dict[tuple[int, int], tuple] = {}
         self._dense: dict[int, float] = {}
+        self._home = (0.0, 1.0, 0.0) if SYSTEMS[system].get("gpu") and node.vllm["kv_home"] == "host" else None
+        self._writes: dict[tuple, tuple[float, float]] = {}
+        self._attention_s_per_token_position = gpu_roofline_s(
+            node, 4 * model.head_dim * model.q_heads * model.layers, 0.0)     # causal attention: linear in FLOPs
+        self._log_grid = math.log(CONTEXT_GRID)
 
-    def _at(self, batch: int, k: int) -> float:
+    def _at(self, batch: int, k: int) -> tuple:
         key = (batch, k)
         if key not in self._cache:
             r = node_step(self.node, self.model, self.system, batch, CONTEXT_GRID ** k)
-            self._cache[key] = r.step_s if r.fits else math.nan
+            self._cache[key] = ((r.step_s, r.flash_write_bytes, r.tokens_share) if r.fits
+                                else (math.nan, math.nan, None))
         return self._cache[key]
+
+    def decode(self, batch: int, context: float) -> tuple[float, float, tuple]:
+        """One decode step of ``batch`` requests of mean context ``context``: (seconds, flash bytes written,
+        the KV's shares in HBM, DDR, SSD). Batches above ``EXACT_BATCH`` interpolate linearly between the
+        points of a geometric grid (``CONTEXT_GRID``'s ratio) around them."""
+        if batch <= EXACT_BATCH:
+            return self._decode_at(batch, context)
+        j = math.floor(math.log(batch / EXACT_BATCH) / self._log_grid)
+        b0 = min(batch, round(EXACT_BATCH * CONTEXT_GRID ** j))
+        b1 = max(batch, round(EXACT_BATCH * CONTEXT_GRID ** (j + 1)))
+        lo = self._decode_at(b0, context)
+        if b1 == b0:
+            return lo
+        try:
+            hi = self._decode_at(b1, context)
+        except ValueError:              # the grid's upper batch overflows the tiers: the lower one alone
+            return lo
+        w = (batch - b0) / (b1 - b0)
+        return lo[0] + (hi[0] - lo[0]) * w, lo[1] + (hi[1] - lo[1]) * w, lo[2]
+
+    def _decode_at(self, batch: int, context: float) -> tuple[float, float, tuple]:
+        x = math.log(max(context, 1.0)) / self._log_grid
+        k = math.floor(x)
+        lo, hi = self._at(batch, k), self._at(batch, k + 1)
+        if math.isnan(hi[0]):           # the grid's upper point overflows the tiers: the lower one alone
+            hi = lo
+        if math.isnan(lo[0]):
+            raise ValueError(f"{self.system}: {batch} requests of context {context:.0f} do not fit")
+        w = x - k
+        return lo[0] + (hi[0] - lo[0]) * w, lo[1] + (hi[1] - lo[1]) * w, lo[2]
 
     def decode_s(self, batch: int, context: float) -> float:
         """One decode step of ``batch`` requests of mean context ``context``."""
-        if batch == 0:
-            return 0.0
-        x = math.log(max(context, 1.0)) / math.log(CONTEXT_GRID)
-        k = math.floor(x)
-        lo, hi = self._at(batch, k), self._at(batch, k + 1)
-        if math.isnan(hi):              # the grid's upper point overflows the tiers: the lower one alone
-            hi = lo
-        if math.isnan(lo):
-            raise ValueError(f"{self.system}: {batch} requests of context {context:.0f} do not fit")
-        return lo + (hi - lo) * (x - k)
+        return self.decode(batch, context)[0] if batch else 0.0
 
     def _dense_s(self, tokens: int) -> float:
         if tokens not in self._dense:
             self._dense[tokens] = self.model.layers * dense_layer_s(self.node, self.model, tokens)
         return self._dense[tokens]
 
-    def prefill_s(self, batch: int, tokens: int, context: float) -> float:
-        """Extra GPU time of ``tokens`` prompt tokens at mean position ``context`` batched with ``batch`` decodes:
-        the dense work over weights the decode step already reads (all of it when no decode runs), and the
-        causal attention's FLOPs (4·d per query head, layer and earlier token)."""
+    def prefill(self, batch: int, tokens: int, context: float, shares: tuple | None) -> tuple[float, float]:
+        """Extra time of ``tokens`` prompt tokens at mean position ``context`` batched with ``batch`` decodes,
+        and the flash bytes they write: the dense work over weights the decode step already reads (all of it
+        when no decode runs), the causal attention's FLOPs (4·d per query head, layer and earlier token), or,
+        if longer, writing their KV into the tiers where the batch's KV sits (``shares``; None: HBM)."""
         if tokens == 0:
-            return 0.0
-        m = self.model
+            return 0.0, 0.0
         dense = self._dense_s(batch + tokens) - (self._dense_s(batch) if batch else 0.0)
-        attention = gpu_roofline_s(self.node, 4 * tokens * context * m.head_dim * m.q_heads * m.layers, 0.0)
-        return dense + attention
+        attention = tokens * context * self._attention_s_per_token_position
+        key = (self._home or shares or (1.0, 0.0, 0.0), tokens)
+        if key not in self._writes:
+            self._writes[key] = prompt_write_s(self.node, self.model, *key)
+        write, flash = self._writes[key]
+        return max(dense + attention, write), flash
+
+    def prefill_s(self, batch: int, tokens: int, context: float) -> float:
+        """:meth:`prefill`'s time, the prompt's KV written where the batch's sits."""
+        shares = self.decode(batch, context)[2] if batch else None
+        return self.prefill(batch, tokens, context, shares)[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +178,9 @@ class ServingResult:
     preemptions: int
     steps: int
     requests: int
+    window: int = 0               # requests whose figures are reported
+    flash_write_bytes_s: float = 0.0    # flash bytes written per second (migrations, new and prompt tokens)
+    blocked: dict = dataclasses.field(default_factory=dict)   # "running cap"/"KV capacity" -> share of the run
 
     @property
     def keeps_up(self) -> bool:
@@ -153,7 +214,7 @@ class _Engine:
     them; the requests being prefilled hold ``reserved`` tokens (their whole prompts, reserved at admission)."""
 
     def __init__(self, timer: StepTimer, inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray,
-                 max_running: int | None):
+                 max_running: int | None, window: slice | None):
         node, model = timer.node, timer.model
         serving = node.serving
         self.timer = timer
@@ -164,7 +225,7 @@ class _Engine:
         if not (len(outputs) == len(arrivals) == n) or n < 10:
             raise ValueError(f"need at least 10 requests with one input, output and arrival each, not {n}")
         if int(np.max(inputs + outputs)) > capacity:
-            raise ValueError(f"{timer.system}: a request of {int(np.max(inputs + outputs))} tokens exceeds the KV "
+            raise RequestTooLong(f"{timer.system}: a request of {int(np.max(inputs + outputs))} tokens exceeds the KV "
                              f"capacity of {capacity} tokens")
         self.n, self.outputs, self.arrivals = n, outputs, arrivals
         self.inp, self.outs, self.arr = inputs.tolist(), outputs.tolist(), arrivals.tolist()
@@ -175,12 +236,18 @@ class _Engine:
         self.state = [RequestState.WAITING] * n
         self.first, self.finish = [math.nan] * n, [math.nan] * n
         self.waiting: collections.deque[int] = collections.deque()
-        self.running: list[int] = []                  # admission order
+        self.running: dict[int, None] = {}            # admission order (a dict: O(1) removal)
         self.filling: list[int] = []
         self.ends: list[tuple[int, int]] = []         # heap of (g at which it finishes, request)
         self.g = self.b = self.context_sum = self.reserved = 0
         self.next_arrival, self.now, self.preemptions, self.steps, self.batch_time = 0, 0.0, 0, 0, 0.0
         self.backlog: int | None = None               # requests not through their prompt at the last arrival
+        self.window = window or slice(n // 10, n - n // 10)
+        self.span = (self.arr[self.window.start], self.arr[self.window.stop - 1])   # the window's arrivals
+        self.served = 0.0                             # tokens made inside ``span``
+        self.flash_bytes = 0.0
+        self.blocked_by: str | None = None            # what stopped the last admission with requests waiting
+        self.blocked_s = {"running cap": 0.0, "KV capacity": 0.0}
 
     # -- the steps of the engine's loop -------------------------------------------------------------------
 
@@ -196,10 +263,12 @@ class _Engine:
             while (waiting and len(self.running) < self.cap_running
                    and self.context_sum + self.reserved + prompt[waiting[0]] <= self.capacity):
                 i = waiting.popleft()
-                self.running.append(i)
+                self.running[i] = None
                 self.filling.append(i)
                 self.state[i] = RequestState.FILLING
                 self.reserved += prompt[i]
+            self.blocked_by = None if not waiting else (
+                "running cap" if len(self.running) >= self.cap_running else "KV capacity")
             if self.next_arrival == self.n and self.backlog is None:
                 self.backlog = len(waiting) + len(self.filling)        # arrived, not yet through their prompt
             if self.running:
@@ -213,7 +282,7 @@ class _Engine:
         its whole prompt (reserved at admission) and every token it has made; a preempted one drops its KV and
         waits at the head of the queue to prefill its prompt and those tokens again (recompute)."""
         while self.b and self.context_sum + self.reserved + self.b > self.capacity:
-            victim = self.running.pop()
+            victim = self.running.popitem()[0]
             if self.state[victim] is RequestState.DECODING:
                 self._stop_decoding(victim)
             else:
@@ -243,10 +312,19 @@ class _Engine:
         """Run ``k`` engine steps: every decoding request makes a token a step, and the first step carries the
         prefill chunk. Returns the requests whose prompt the chunk completes."""
         b = self.b
-        dt = self.timer.decode_s(b, self.context_sum / b + (k - 1) / 2) if b else 0.0
+        dt, flash, shares = self.timer.decode(b, self.context_sum / b + (k - 1) / 2) if b else (0.0, 0.0, None)
+        self.flash_bytes += k * flash
         chunk_tokens, chunk_pos, ready = self._prefill_chunk()
         if chunk_tokens:
-            dt += self.timer.prefill_s(b, chunk_tokens, chunk_pos / chunk_tokens)
+            extra, flash = self.timer.prefill(b, chunk_tokens, chunk_pos / chunk_tokens, shares)
+            dt += extra
+            self.flash_bytes += flash
+        if self.blocked_by:
+            self.blocked_s[self.blocked_by] += k * dt
+        t0, t1 = self.span
+        overlap = min(t1, self.now + k * dt) - max(t0, self.now)
+        if overlap > 0 and dt > 0:                    # this run of steps' tokens, spread evenly over its time
+            self.served += (b * k + len(ready)) * overlap / (k * dt)
         self.now += k * dt
         self.steps += k
         self.batch_time += b * k * dt
@@ -275,21 +353,23 @@ class _Engine:
                 self._finished(i)
 
     def statistics(self) -> ServingResult:
-        """TTFT and TPOT over the middle 80% of arrivals, throughput, mean batch (see the module's doc)."""
+        """TTFT and TPOT over the window's arrivals, throughput, mean batch (see the module's doc)."""
         n, outputs, arrivals, now = self.n, self.outputs, self.arrivals, self.now
         first, finish = np.array(self.first), np.array(self.finish)
-        lo, hi = n // 10, n - n // 10
-        window = slice(lo, hi)
-        span = self.arr[hi - 1] - self.arr[lo]
-        if span > 0:
-            throughput = float(outputs[window].sum()) / span
+        window = self.window
+        lo, hi = window.start, window.stop
+        span = self.span[1] - self.span[0]
+        if span > 0:                                           # tokens served while the window's requests arrive
+            throughput = self.served / span
         else:                                                  # offline: every request ready at once
             throughput = float(outputs.sum()) / now
         multi = lo + np.flatnonzero(outputs[window] > 1)
         tpot = (finish[multi] - first[multi]) / (outputs[multi] - 1)
         ttft = first[window] - arrivals[window]
         return ServingResult(self.timer.system, 0.0, throughput, self.backlog or 0, _stats(ttft), _stats(tpot),
-                             self.batch_time / now if now else 0.0, self.preemptions, self.steps, n)
+                             self.batch_time / now if now else 0.0, self.preemptions, self.steps, n, hi - lo,
+                             self.flash_bytes / now if now else 0.0,
+                             {k: v / now if now else 0.0 for k, v in self.blocked_s.items()})
 
     # -- parts ---------------------------------------------------------------------------------------------
 
@@ -323,13 +403,14 @@ class _Engine:
 
     def _finished(self, i: int) -> None:
         self.finish[i], self.state[i] = self.now, RequestState.FINISHED
-        self.running.remove(i)
+        del self.running[i]
 
 
 def simulate(timer: StepTimer, inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray,
-             max_running: int | None = None) -> ServingResult:
-    """Serve requests (``inputs``, ``outputs`` tokens) arriving at ``arrivals`` (seconds, non-decreasing)."""
-    engine = _Engine(timer, inputs, outputs, arrivals, max_running)
+             max_running: int | None = None, window: slice | None = None) -> ServingResult:
+    """Serve requests (``inputs``, ``outputs`` tokens) arriving at ``arrivals`` (seconds, non-decreasing); the
+    figures are those of the requests in ``window`` (default: the middle 80% of arrivals)."""
+    engine = _Engine(timer, inputs, outputs, arrivals, max_running, window)
     while engine.admit():
         engine.preempt()
         engine.complete(engine.engine_steps(engine.steps_together()))
@@ -342,9 +423,10 @@ def poisson_arrivals(rate: float, requests: int, seed: int) -> np.ndarray:
 
 
 def service_limit(timer: StepTimer, inputs: np.ndarray, outputs: np.ndarray) -> tuple[float, int]:
-    """The highest arrival rate the engine can serve in steady state, and the batch it runs then: the running
-    batch at its largest (the cap, or the KV capacity at the mean context) makes B / t_step output tokens per
-    second of decode, and each arrival's prompt takes the GPU for its tokens' share of a full prefill chunk."""
+    """A first guess of the arrival rate the engine can serve, and the batch it runs then, to place the peak
+    search's first bracket (never to cap it): the running batch at its largest (the cap, or the KV capacity at
+    the mean context) makes B / t_step output tokens per second of decode, and each arrival's prompt takes the
+    GPU for its tokens' share of a full prefill chunk."""
     node = timer.node
     mean_in, mean_out = float(inputs.mean()), float(outputs.mean())
     batch = int(max(1, min(node.serving["max_running"],
@@ -356,44 +438,72 @@ def service_limit(timer: StepTimer, inputs: np.ndarray, outputs: np.ndarray) -> 
     return 1.0 / (mean_out * decode / batch + prefill_per_request), batch
 
 
-def peak_under_slo(timer: StepTimer, inputs: np.ndarray, outputs: np.ndarray, slo_s: float, seed: int,
-                   cache: dict | None = None) -> dict:
-    """The highest Poisson arrival rate (bisection in log space) whose run keeps up (below
-    :func:`service_limit`, and with no backlog at the last arrival) with a p99 TPOT within ``slo_s``, with that
-    run's figures. ``inputs``/``outputs`` are a pool: a run takes as many as span four request lifetimes at its
-    rate (at least ``serving.requests``). ``cache`` (rate -> result) lets the SLOs of one curve share runs."""
+def peak_under_slo(timer: StepTimer, requests, slo_s: float, seed: int, lifetime_s: float,
+                   window: int | None = None, cache: dict | None = None, start: float | None = None) -> dict:
+    """The highest Poisson arrival rate whose run keeps up with a p99 TPOT within ``slo_s`` (the module's doc
+    says how), with that run's figures, the next rate up and the limit that failed it.
+
+    ``requests(n)`` gives the first ``n`` requests' (inputs, outputs) of a pool; a run at rate r takes
+    ⌈r·lifetime_s⌉ requests of warm-up, ``window`` (default ``serving.window_requests``) measured and
+    ⌈r·lifetime_s⌉ of drain. ``start`` (a rate) seeds the bracket, which then widens by 5% at a time
+    instead of 2×. ``cache`` (rate -> result) lets the SLOs of one curve share runs."""
     cache = {} if cache is None else cache
-    node = timer.node
-    ceiling, batch = service_limit(timer, inputs, outputs)
-    lifetime = float(outputs.mean()) * timer.decode_s(batch, float(np.mean(inputs + outputs / 2)))
-    least = node.serving["requests"]
+    window = window or timer.node.serving["window_requests"]
 
     def run(rate: float) -> ServingResult:
         key = round(rate, 9)
         if key not in cache:
-            n = int(min(len(inputs), max(least, math.ceil(rate * 4 * lifetime))))
-            r = simulate(timer, inputs[:n], outputs[:n], poisson_arrivals(rate, n, seed))
+            warm = math.ceil(rate * lifetime_s)
+            n = 2 * warm + window
+            inputs, outputs = requests(n)
+            r = simulate(timer, inputs, outputs, poisson_arrivals(rate, n, seed), window=slice(warm, warm + window))
             cache[key] = dataclasses.replace(r, rate=rate)
         return cache[key]
 
     def meets(rate: float) -> bool:
-        return rate <= ceiling and run(rate).meets(slo_s)
+        return run(rate).meets(slo_s)
 
-    lo, hi = ceiling / 1000, ceiling
-    if not meets(lo):
-        r = run(lo)
-        return {"rate": 0.0, "throughput": 0.0, "why": f"p99 TPOT {r.tpot_s['p99'] * 1e3:.0f} ms at "
-                f"{lo:.3g} requests/s", "limit": None, **_row(r)}
-    if meets(hi):
-        return {"rate": hi, "throughput": run(hi).throughput, "why": "", "limit": "saturated", **_row(run(hi))}
-    for _ in range(node.serving["rate_steps"]):
+    if start is None:
+        inputs, outputs = requests(window)
+        start, factor = service_limit(timer, inputs, outputs)[0], 2.0
+    else:
+        factor = 1.05
+    floor = start / 1e4
+    if meets(start):
+        lo = start
+        for _ in range(60):
+            if not meets(lo * factor):
+                break
+            lo *= factor
+        else:
+            raise ValueError(f"{timer.system}: no arrival rate up to {lo:.3g} requests/s fails; no limit binds")
+        hi = lo * factor
+    else:
+        hi = start
+        while not meets(hi / factor):
+            hi /= factor
+            if hi < floor:
+                r = run(hi)
+                return {"rate": 0.0, "throughput": 0.0, "next_rate": hi, "why": f"p99 TPOT "
+                        f"{r.tpot_s['p99'] * 1e3:.0f} ms at {hi:.3g} requests/s", "limit": None, **_row(r)}
+        lo = hi / factor
+    while hi / lo > 1 + RESOLUTION:
         mid = math.sqrt(lo * hi)
         lo, hi = (mid, hi) if meets(mid) else (lo, mid)
     best = run(lo)
-    return {"rate": lo, "throughput": best.throughput, "why": "", "limit": "SLO" if run(hi).keeps_up else "load",
+    return {"rate": lo, "throughput": best.throughput, "next_rate": hi, "why": "", "limit": _limit(run(hi)),
             **_row(best)}
+
+
+def _limit(failed: ServingResult) -> str:
+    """Which limit failed a run that misses its SLO (see the module's doc)."""
+    if failed.keeps_up:
+        return "SLO"
+    name, share = max(failed.blocked.items(), key=lambda item: item[1])
+    return name if share >= BLOCKED else "load"
 
 
 def _row(r: ServingResult) -> dict:
     return {"ttft_ms": {k: v * 1e3 for k, v in r.ttft_s.items()}, "tpot_ms": {k: v * 1e3 for k, v in r.tpot_s.items()},
-            "mean_batch": r.mean_batch, "preemptions": r.preemptions, "steps": r.steps}
+            "mean_batch": r.mean_batch, "preemptions": r.preemptions, "steps": r.steps, "requests": r.requests,
+            "window": r.window, "flash_write_bytes_s": r.flash_write_bytes_s}

@@ -14,6 +14,7 @@ own lengths from :func:`lengths` instead.
 | sharegpt | 183 | 299 | stated: mean input/output 183/299. A mean context of 534 is stated too, which these means cannot give (183 + 299 = 482): the stated means are kept |
 | wildchat | 439 | 299 | stated: mean context 738; output as ShareGPT (assumed) |
 | humaneval | 150 | 120 | assumed: short code prompts and completions |
+| docchat | 16,000 | 299 | assumed: chat over a long document or a code repository, the online case where KV spills below HBM: log-normal prompts, mean 16k, sigma 0.4 (95% inside 7.4k-33k); output as ShareGPT |
 | arxiv_sum | 4,000–7,500 | 200–500 | assumed: long papers, short summaries; inside the stated 1,500–8,000 |
 | write_doc | 100–500 | 1,400–7,500 | assumed: short prompts, long documents; inside 1,500–8,000 |
 """
@@ -39,6 +40,7 @@ WORKLOADS = {
     "sharegpt": Workload("ShareGPT", "online", (183, 0.9), (299, 0.7)),
     "wildchat": Workload("WildChat", "online", (439, 1.0), (299, 0.7)),
     "humaneval": Workload("HumanEval", "online", (150, 0.4), (120, 0.5)),
+    "docchat": Workload("DocChat", "online", (16000, 0.4), (299, 0.7)),
     "arxiv_sum": Workload("Arxiv_sum", "offline", (4000, 7500), (200, 500)),
     "write_doc": Workload("Write_doc", "offline", (100, 500), (1400, 7500)),
 }
@@ -59,8 +61,11 @@ def lengths(name: str, requests: int = 4096, seed: int = 1) -> tuple[np.ndarray,
     if requests < 1:
         raise ValueError(f"requests must be >= 1, not {requests}")
     w = WORKLOADS[name]
-    rng = np.random.default_rng([seed, sorted(WORKLOADS).index(name)])
-    return _lengths(rng, w.input, w.kind, requests), _lengths(rng, w.output, w.kind, requests)
+    index = sorted(WORKLOADS).index(name)
+    # Inputs and outputs from streams of their own, so the first n requests of a longer pool are the n of a
+    # shorter one: a run twice as long extends the shorter run's requests.
+    return (_lengths(np.random.default_rng([seed, index, 0]), w.input, w.kind, requests),
+            _lengths(np.random.default_rng([seed, index, 1]), w.output, w.kind, requests))
 
 
 def sample(name: str, requests: int = 4096, seed: int = 1) -> dict:

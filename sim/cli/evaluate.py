@@ -6,8 +6,10 @@ import sys
 from pathlib import Path
 
 from perf.calibration import shipped_calibration_path
-from perf.evaluate import DIRECTION_WORDS, PRESETS, evaluate
+from perf.evaluate import (CONVERGENCE, CROSSOVER_SLO_MS, DIRECTION_WORDS, PAYS, PRESETS, check_models,
+                           evaluate_presets)
 from perf.node import load_node
+from perf.scaleout import check_scheduler
 from perf.plots import draw_plots, draw_tornado
 from perf.sensitivity import parse_sweep, sweep
 from sim.cli.common import emit, table, where_tasks_run
@@ -42,12 +44,15 @@ def cmd_eval(args):
     calibration = Path(args.calibration) if args.calibration else shipped_calibration_path()
     if args.sweep:
         return _eval_sweep(args, models, presets, calibration)
-    if args.scheduler:
-        raise ValueError(f"--scheduler: {args.scheduler}: only --sweep runs its points on Dask; a plain pam eval "
-                         f"takes seconds on the local cores")
-    where_tasks_run(args)
-    runs = {p: evaluate(models, args.seed, progress=True, calibration=calibration, preset=p, workers=args.workers)
-            for p in presets}
+    overrides = {"serving.window_requests": args.window_requests} if args.window_requests else None
+    check_models(models)
+    for preset in presets:                                  # the calibration and figures checked before any work
+        load_node(calibration, preset, overrides)
+    where = where_tasks_run(args)
+    check_scheduler(args.scheduler)
+    print(f"evaluation {where}", file=sys.stderr, flush=True)
+    runs = evaluate_presets(presets, models, args.seed, progress=True, calibration=calibration, workers=args.workers,
+                            scheduler=args.scheduler, overrides=overrides)
     first = runs[presets[0]]
     lines = [f"system model: {', '.join(first['models'].values())}; calibration from the RTL: {calibration}; "
              f"workloads seeded {args.seed}; presets {', '.join(presets)} (perf/configs/presets/)"]
@@ -55,18 +60,30 @@ def cmd_eval(args):
         data["calibration"] = str(calibration)
         if args.out:
             data["plots"] = [str(p) for p in draw_plots(data, Path(args.out) / preset)]
-        lines.append(f"[{preset}] vLLM keeps the KV in {data['vllm']['kv_home']}; online peak throughput, ShareGPT, "
-                     f"150 ms p99 TPOT (tokens/s, arrivals/s, mean running batch, p99 TPOT, what limits it):")
+        converged = sum(abs(r["convergence"]) <= CONVERGENCE for r in data["online"])
+        lines.append(f"[{preset}] vLLM keeps the KV in {data['vllm']['kv_home']}; online peak throughput at a 150 ms "
+                     f"p99 TPOT (tokens/s, arrivals/s, mean running batch, p99 TPOT, the limit that failed the next "
+                     f"rate up, the peak's change with twice the measured requests, flash drive writes per day):")
         lines += ["  " + line for line in table(
-            [(data["models"][r["model"]], r["system"], f"{r['throughput']:,.0f}", f"{r['rate']:.3g}",
-              f"{r['mean_batch']:.0f}", f"{r['tpot_ms']['p99']:.1f} ms", r.get("limit") or r.get("why", ""))
-             for r in data["online"] if r["workload"] == "sharegpt" and r["slo_ms"] == 150],
-            ("model", "system", "tokens/s", "req/s", "batch", "p99 TPOT", "limit"))]
-    lines.append("attention compute per device at the calibrated speed (4·d FLOPs per token and query head), "
-                 "next to the paper's per-device figure under peak power:")
+            [(data["models"][r["model"]], r["workload"], r["system"], f"{r['throughput']:,.0f}", f"{r['rate']:.3g}",
+              f"{r['mean_batch']:.0f}", f"{r['tpot_ms']['p99']:.1f} ms", r.get("limit") or r.get("why", ""),
+              f"{100 * r['convergence']:+.1f}%", f"{r['flash_dwpd']:.2g}")
+             for r in data["online"] if r["workload"] in ("sharegpt", "docchat") and r["slo_ms"] == 150],
+            ("model", "workload", "system", "tokens/s", "req/s", "batch", "p99 TPOT", "limit", "x2 requests",
+             "DWPD"))]
+        lines.append(f"  convergence: {converged} of {len(data['online'])} online cells move by at most "
+                     f"{100 * CONVERGENCE:g}% with twice the measured requests ({data['window_requests']} and "
+                     f"{2 * data['window_requests']})")
+        pays = ", ".join(f"{data['models'][k]} {'from ' + format(c, ',') + ' tokens' if c else 'nowhere up to 128k'}"
+                         for k, c in data["crossover_pays_at"].items())
+        lines.append(f"  PAM's placement pays (PAM >= {PAYS:g}x LS-PIM, decode at the largest batch within "
+                     f"{CROSSOVER_SLO_MS} ms): {pays}")
+    lines.append("attention compute per device (4·d FLOPs per token and query head): the lone banks' calibrated "
+                 "rate, the power cap, the rate under it, and the paper's per-device figure under peak power:")
     lines += ["  " + line for line in table(
-        [(r["tier"].upper(), r["group"], f"{r['tflops']:.3g}", f"{r['paper_tflops']:g}")
-         for r in first["device_compute"]], ("tier", "G", "TFLOPS (ours)", "TFLOPS (paper)"))]
+        [(r["tier"].upper(), r["group"], f"{r['lone_bank_tflops']:.3g}", f"{r['power_cap_tflops']:.3g}",
+          f"{r['tflops']:.3g}", f"{r['paper_tflops']:g}")
+         for r in first["device_compute"]], ("tier", "G", "lone banks", "power cap", "under the cap", "paper"))]
     lines.append("against the paper's evaluation, per model: ours as mean (min-max) over workloads and SLOs, "
                  "or over batches")
     columns = ["comparison"] + [f"{p} preset" for p in presets] + ["paper", "direction"]
@@ -89,8 +106,9 @@ def _eval_sweep(args, models, presets, calibration):
         for value in values:
             load_node(calibration, presets[0], {name: value})
     print(f"sensitivity sweep {where_tasks_run(args)}", file=sys.stderr, flush=True)
+    base = {"serving.window_requests": args.window_requests} if args.window_requests else None
     results = {p: sweep(points, models, p, calibration, args.seed, progress=True, workers=args.workers,
-                        scheduler=args.scheduler) for p in presets}
+                        scheduler=args.scheduler, base=base) for p in presets}
     lines = []
     for preset, result in results.items():
         if args.out:

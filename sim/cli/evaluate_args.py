@@ -13,6 +13,9 @@ def add_commands(root, command) -> None:
                 "SLOs, offline throughput, energy per token, ablations and scaling, next to the paper's figures")
     p.add_argument("--models", help="comma-separated models of perf/configs/models.toml (default: all)")
     p.add_argument("--seed", type=integer, default=1, help="workload sampling seed (default %(default)s)")
+    p.add_argument("--window-requests", type=integer, help="requests measured per online run (default "
+                   "serving.window_requests of perf/configs/system.toml, 1000; each peak is searched again with twice "
+                   "as many for its convergence figure); fewer for a quick look")
     p.add_argument("--out", "-o", type=new_folder, help="write the PNG figures into this folder")
     p.add_argument("--calibration", type=json_file, help="calibration file (default: the shipped perf/configs/calibration.json; "
                    "the file used is printed)")

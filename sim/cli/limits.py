@@ -51,6 +51,7 @@ LIMITS: dict[str, tuple[float, float | None, str]] = {
     "concurrent": (1, 1024, _MEMORY),
     "audit_every": (1, None, ""),
     "wave_depth": (0, 16, "deeper than the designs go"),
+    "window_requests": (100, 100_000, "a pam eval of hours"),
     "first": (0, None, ""),
     "last": (0, None, ""),
 }

@@ -88,5 +88,6 @@ def test_nested_stages_beat_only_the_innermost():
         with stage("inner", every_s=0.05, stream=out):
             time.sleep(0.2)
     lines = out.getvalue().splitlines()
-    assert lines[:2] == ["[pam] outer", "[pam] inner"]
-    assert all(line.startswith("[pam] inner: ") for line in lines[2:]) and len(lines) >= 4
+    start = lines.index("[pam] inner")          # the outer stage may beat before the inner one starts (a busy machine)
+    assert lines[0] == "[pam] outer" and all(line.startswith("[pam] outer: ") for line in lines[1:start])
+    assert all(line.startswith("[pam] inner: ") for line in lines[start + 1:]) and len(lines) - start >= 3

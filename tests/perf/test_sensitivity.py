@@ -8,6 +8,8 @@ from sim.cli import main
 from perf.sensitivity import DEFAULT_SWEEP, parse_sweep, sweep
 from perf.node import load_node
 
+QUICK = {"serving.window_requests": 100}          # short runs: the headlines move the same way
+
 
 def test_sweep_items_parse_and_bad_ones_are_named():
     assert parse_sweep(["links.hbm_ddr=32,128", "host.scheduler_threads=4"]) == {
@@ -25,7 +27,7 @@ def test_a_faster_pcie_shrinks_pam_s_lead_over_vllm_that_reads_its_kv_over_it():
     """Under the paper preset vLLM reads its KV over PCIe each step: its link's bandwidth must move the online
     ratio against vLLM, down as the link gets faster. Rows where no compared system crosses PCIe (LLaMA3-70B's
     online contexts and batch 16 stay in HBM for PAM and LS-PIM alike) must not move."""
-    result = sweep({"links.hbm_ddr": (32.0, 128.0)}, ["llama3_70b"], "paper")
+    result = sweep({"links.hbm_ddr": (32.0, 128.0)}, ["llama3_70b"], "paper", base=QUICK)
     swing = result["swings"]["links.hbm_ddr"]
     online = swing["online throughput vs vLLM-offload, llama3_70b"]
     print(f"online vs vLLM at 32 and 128 GB/s: {online}")
@@ -37,7 +39,8 @@ def test_a_faster_pcie_shrinks_pam_s_lead_over_vllm_that_reads_its_kv_over_it():
 
 
 def test_cli_sweep_writes_a_tornado_chart(tmp_path, capsys):
-    argv = ["eval", "--models", "qwen2_5_32b", "--preset", "physical", "--sweep", "gpu.compute_efficiency=0.4,0.8",
+    argv = ["eval", "--models", "qwen2_5_32b", "--preset", "physical", "--window-requests", "100",
+            "--sweep", "gpu.compute_efficiency=0.4,0.8",
             "--sweep", "tiers.ddr.sync_us=2,20", "--json", "-o", str(tmp_path)]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)["sweeps"]["physical"]

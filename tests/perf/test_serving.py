@@ -40,7 +40,8 @@ def test_a_tighter_slo_never_gives_more_throughput_and_the_run_is_seeded():
     node, model = load_node(preset="paper"), MODELS["opt_175b"]
     inputs, outputs = lengths("sharegpt", 2000, seed=3)
     timer, cache = StepTimer(node, model, "vLLM-offload"), {}
-    peaks = [peak_under_slo(timer, inputs, outputs, slo, 3, cache) for slo in (0.05, 0.1, 0.2)]
+    peaks = [peak_under_slo(timer, lambda n: lengths("sharegpt", n, seed=3), slo, 3, 299 * 0.2, 300, cache)
+             for slo in (0.05, 0.1, 0.2)]
     print([(round(p["throughput"]), p["limit"], round(p["tpot_ms"]["p99"], 1)) for p in peaks])
     assert peaks[0]["throughput"] <= peaks[1]["throughput"] <= peaks[2]["throughput"]
     assert all(p["tpot_ms"]["p99"] <= slo * 1e3 for p, slo in zip(peaks, (50, 100, 200)) if p["throughput"])
@@ -72,7 +73,8 @@ def test_presets_are_checked_and_overrides_name_real_figures():
 def test_the_two_presets_differ_only_where_vllm_is_compared():
     """Every difference between the presets' tables traces to their one field, vllm.kv_home: the rows that do not
     involve vLLM-offload are equal."""
-    paper, physical = (evaluate(["qwen2_5_32b"], preset=p, workers=1) for p in ("paper", "physical"))
+    paper, physical = (evaluate(["qwen2_5_32b"], preset=p, workers=1, overrides={"serving.window_requests": 100})
+                       for p in ("paper", "physical"))
     for a, b in zip(paper["comparisons"], physical["comparisons"]):
         if "vLLM" in a["comparison"]:
             assert a["ours"] != b["ours"], a["comparison"]
