@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from perf.calibration import shipped_calibration_path
-from perf.evaluate import (CONVERGENCE, CROSSOVER_SLO_MS, DIRECTION_WORDS, PAYS, PRESETS, check_models,
-                           evaluate_presets)
+from perf.evaluate import (CONVERGENCE, CROSSOVER_SLO_MS, DIRECTION_WORDS, MOST_REQUESTS, PAYS, PRESETS,
+                           check_models, evaluate_presets)
 from perf.node import load_node
 from perf.scaleout import check_scheduler
 from perf.plots import draw_plots, draw_tornado
@@ -72,8 +72,8 @@ def cmd_eval(args):
             ("model", "workload", "system", "tokens/s", "req/s", "batch", "p99 TPOT", "limit", "x2 requests",
              "DWPD"))]
         lines.append(f"  convergence: {converged} of {len(data['online'])} online cells move by at most "
-                     f"{100 * CONVERGENCE:g}% with twice the measured requests ({data['window_requests']} and "
-                     f"{2 * data['window_requests']})")
+                     f"{100 * CONVERGENCE:g}% with twice the measured requests (searched with "
+                     f"{data['window_requests']:,}, then twice as many, up to {MOST_REQUESTS}x, until two agree)")
         pays = ", ".join(f"{data['models'][k]} {'from ' + format(c, ',') + ' tokens' if c else 'nowhere up to 128k'}"
                          for k, c in data["crossover_pays_at"].items())
         lines.append(f"  PAM's placement pays (PAM >= {PAYS:g}x LS-PIM, decode at the largest batch within "
