@@ -32,8 +32,16 @@ of every tier) works on the step, layer after layer, so
   g/2 + max(g, a)/2 + a/2. The GPU baseline computes attention on the GPU
   after the dense work, g + a, and overlaps the PCIe fetch of the offloaded
   KV with both (the next layer's KV streams in while this layer computes);
-* the host scheduler (PAM, its ablations) and the migrations run beside the
-  step; a step is never shorter than either.
+* a sparse system's token selection: each tier's PUs scan the label channels
+  (``sparsity.label_fraction`` of K's channels) of the tokens whose labels it
+  holds, the labels filling the fastest tiers first;
+* each PIM tier computes at most its per-device power cap
+  (``power_cap_tflops``), whatever its banks' calibrated rate;
+* the step is the longest of the resources it keeps busy: the pipeline
+  above; the GPUs' PCIe links (DDR's and SSD's q and partials, HBM<->DDR
+  migrations, new tokens below HBM); the SSDs' NVMe links; the SSD dies
+  (attention, migration page reads and flash programs, one after another);
+  the host scheduler (PAM, its ablations).
 
 **Presets** (``perf/configs/presets/``) set what the configs leave open:
 ``paper`` reads the baseline as the paper's figures imply (vLLM keeps the
@@ -414,33 +422,39 @@ def combine_overlapped(dense: float, attention: float) -> float:
 
 # -- the systems ------------------------------------------------------------------
 
+def _fill(node: Node, model: Model, need: float, tiers: tuple, used: tuple = (0.0, 0.0, 0.0)) -> tuple | None:
+    """``need`` bytes filling ``tiers`` fastest first, each holding its KV capacity less ``used``: the shares in
+    HBM, DDR, SSD, or None if they do not fit."""
+    shares, left = [0.0, 0.0, 0.0], need
+    for i, name in enumerate(_EVERY_TIER):
+        if name in tiers and left > 0:
+            take = min(left, node.kv_capacity(name, model) - used[i])
+            shares[i], left = take / need, left - take
+    return None if left > 1e-6 * need else tuple(shares)
+
+
+def _label_bytes(node: Node, model: Model, batch: int, context: float) -> float:
+    return batch * context * (stored_bytes_per_token(node, model, True) - node.kv_bytes_per_token(model))
+
+
 def _placement(node: Node, model: Model, batch: int, context: float, tiers: tuple,
                sparse: bool = False) -> tuple | None:
     """Where a batch's tokens sit: the fraction of its KV in HBM, DDR, SSD, filled in that order, or None if it
     does not fit. A sparse system's label channels (``stored_bytes_per_token``) are read at every step, so they
     fill the tiers first and the KV takes the room they leave: :func:`label_placement` gives their shares."""
-    labels = label_placement(node, model, batch, context, tiers) if sparse else (0.0, 0.0, 0.0)
+    if not sparse:
+        return _fill(node, model, batch * context * node.kv_bytes_per_token(model), tiers)
+    labels = label_placement(node, model, batch, context, tiers)
     if labels is None:
         return None
-    label_bytes = batch * context * (stored_bytes_per_token(node, model, True) - node.kv_bytes_per_token(model))
-    need = batch * context * node.kv_bytes_per_token(model)
-    shares, left = [0.0, 0.0, 0.0], need
-    for i, name in enumerate(_EVERY_TIER):
-        if name in tiers and left > 0:
-            take = min(left, node.kv_capacity(name, model) - labels[i] * label_bytes)
-            shares[i], left = take / need, left - take
-    return None if left > 1e-6 * need else tuple(shares)
+    label_bytes = _label_bytes(node, model, batch, context)
+    return _fill(node, model, batch * context * node.kv_bytes_per_token(model), tiers,
+                 tuple(share * label_bytes for share in labels))
 
 
 def label_placement(node: Node, model: Model, batch: int, context: float, tiers: tuple) -> tuple | None:
     """The fraction of a sparse system's label channels in HBM, DDR, SSD: the fastest tiers first."""
-    need = batch * context * (stored_bytes_per_token(node, model, True) - node.kv_bytes_per_token(model))
-    shares, left = [0.0, 0.0, 0.0], need
-    for i, name in enumerate(_EVERY_TIER):
-        if name in tiers and left > 0:
-            take = min(left, node.kv_capacity(name, model))
-            shares[i], left = take / need, left - take
-    return None if left > 1e-6 * need else tuple(shares)
+    return _fill(node, model, _label_bytes(node, model, batch, context), tiers)
 
 
 def _quantised(shares: tuple, steps: int = 50) -> tuple:
