@@ -148,6 +148,15 @@ def _energy(plt, data, out: Path) -> Path:
                  out / "energy_breakdown.png")
 
 
+def _log_panel(ax, xlabel: str, ylabel: str, title: str) -> None:
+    """A model's panel on log axes (base 2 along x)."""
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+
+
 def _scaling(plt, data, out: Path) -> Path:
     """PAM over L-PIM as the batch grows, a panel per model, with the paper's band."""
     models = data["models"]
@@ -168,11 +177,7 @@ def _scaling(plt, data, out: Path) -> Path:
                 ax.axvline(r["batch"], color="firebrick", linestyle=":", linewidth=1)
                 ax.text(r["batch"], 0.5, "not run: does not fit", transform=ax.get_xaxis_transform(), rotation=90,
                         fontsize=7, color="firebrick", ha="right", va="center")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("batch (requests)")
-        ax.set_ylabel("PAM / L-PIM throughput (x)")
-        ax.set_title(models[key], fontsize=10)
+        _log_panel(ax, "batch (requests)", "PAM / L-PIM throughput (x)", models[key])
     axes[0].legend(fontsize=8)
     return _save(plt, fig, "Scaling with batch (Arxiv_sum contexts)", out / "scaling.png")
 
@@ -193,11 +198,7 @@ def _contexts(plt, data, out: Path) -> Path:
             if missing:
                 ax.plot(missing, [0.03 + 0.04 * i] * len(missing), "x", color=f"C{i}",
                         transform=ax.get_xaxis_transform(), label=f"{system}: does not fit")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("context (tokens)")
-        ax.set_ylabel(f"tokens/s at batch {data['context_sweep'][0]['batch']}")
-        ax.set_title(models[key], fontsize=10)
+        _log_panel(ax, "context (tokens)", f"tokens/s at batch {data['context_sweep'][0]['batch']}", models[key])
     axes[0].legend(fontsize=6)
     return _save(plt, fig, "Throughput against context", out / "context_sweep.png")
 
@@ -217,11 +218,7 @@ def _crossover(plt, data, out: Path) -> Path:
         pays = data["crossover_pays_at"].get(key)
         if pays:
             ax.axvline(pays, color="C0", ls="--", lw=0.8, label=f"placement pays from {pays:,}")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("mean context (tokens)")
-        ax.set_ylabel("throughput ratio (largest batch within the SLO)")
-        ax.set_title(models[key], fontsize=10)
+        _log_panel(ax, "mean context (tokens)", "throughput ratio (largest batch within the SLO)", models[key])
     axes[0].legend(fontsize=6)
     return _save(plt, fig, "Where PAM's placement pays", out / "crossover.png")
 

@@ -40,8 +40,7 @@ def test_a_faster_pcie_shrinks_pam_s_lead_over_vllm_that_reads_its_kv_over_it():
 
 def test_cli_sweep_writes_a_tornado_chart(tmp_path, capsys):
     argv = ["eval", "--models", "qwen2_5_32b", "--preset", "physical", "--window-requests", "100",
-            "--sweep", "gpu.compute_efficiency=0.4,0.8",
-            "--sweep", "tiers.ddr.sync_us=2,20", "--json", "-o", str(tmp_path)]
+            "--sweep", "gpu.compute_efficiency=0.4", "--sweep", "tiers.ddr.sync_us=20", "--json", "-o", str(tmp_path)]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)["sweeps"]["physical"]
     assert set(result["ranking"]) == {"gpu.compute_efficiency", "tiers.ddr.sync_us"}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from perf.evaluate import evaluate
+from perf.evaluate import evaluate_presets
 from perf.node import load_models, load_node, step
 from perf.serving import StepTimer, kv_capacity_tokens, peak_under_slo, poisson_arrivals, simulate
 from perf.workloads import lengths
@@ -73,8 +73,8 @@ def test_presets_are_checked_and_overrides_name_real_figures():
 def test_the_two_presets_differ_only_where_vllm_is_compared():
     """Every difference between the presets' tables traces to their one field, vllm.kv_home: the rows that do not
     involve vLLM-offload are equal."""
-    paper, physical = (evaluate(["qwen2_5_32b"], preset=p, workers=1, overrides={"serving.window_requests": 100})
-                       for p in ("paper", "physical"))
+    runs = evaluate_presets(("paper", "physical"), ["qwen2_5_32b"], overrides={"serving.window_requests": 100})
+    paper, physical = runs["paper"], runs["physical"]
     for a, b in zip(paper["comparisons"], physical["comparisons"]):
         if "vLLM" in a["comparison"]:
             assert a["ours"] != b["ours"], a["comparison"]
