@@ -97,9 +97,9 @@ def _online_curve(calibration, preset: str, overrides: tuple, key: str, workload
 
     timer, caches, rows = StepTimer(node, model, system), {window: {}}, []
     context = mean_in + mean_out / 2
-    found = None                            # (peak, convergence, measured) of the last SLO searched
+    last_limit = None                       # the limit that bound the tighter SLO's peak
     for slo in sorted(SLOS_MS):
-        if found and found[0]["limit"] not in ("SLO", None):
+        if last_limit not in ("SLO", None):
             # The tighter SLO's peak failed on the next rate up for a reason no looser SLO lifts: the same peak.
             rows.append({**rows[-1], "slo_ms": slo})
             continue
@@ -121,7 +121,7 @@ def _online_curve(calibration, preset: str, overrides: tuple, key: str, workload
             if abs(convergence) <= CONVERGENCE:
                 break
             short = peak
-        found = (peak, convergence, measured)
+        last_limit = peak["limit"]
         row = {"model": key, "workload": workload, "slo_ms": slo, "system": system, **peak,
                "convergence": convergence, "lifetime_s": lifetime, "measured_requests": measured,
                "flash_dwpd": flash_write_dwpd(node, peak["flash_write_bytes_s"])}
@@ -215,11 +215,11 @@ def check_models(models) -> list[str]:
     return list(models or known)
 
 
-def _shared_key(preset: str, frozen: tuple, system: str) -> str:
+def _shared_key(preset: str, frozen: tuple, gpu: bool) -> str:
     """What a task's result depends on besides its own arguments: the preset's figures, without the vLLM
-    section for a PIM system (the presets differ there only), so presets share the PIM systems' tasks."""
+    section for a PIM system (not ``gpu``; the presets differ there only), so presets share its tasks."""
     config = load_system_config(preset, {k: v for k, v in frozen if not k.startswith("links.")})
-    if not SYSTEMS[system].get("gpu"):
+    if not gpu:
         config.pop("vllm")
     return json.dumps(config, sort_keys=True)
 
@@ -241,9 +241,10 @@ def evaluate_presets(presets, models=None, seed: int = 1, progress: bool = False
                  for k in keys for w in ONLINE for s in systems]
         cells += [(_offline_cell, (k, w, b, s), f"{all_models[k].name} {w} batch {b} {s}")
                   for k in keys for w in ("arxiv_sum", "write_doc") for b in OFFLINE_BATCHES.get(k, ()) for s in systems]
+        shared = {gpu: _shared_key(preset, frozen, gpu) for gpu in (False, True)}     # read the figures once
         planned[preset] = []
         for fn, args, label in cells:
-            task_key = (fn.__name__, _shared_key(preset, frozen, args[-1]), args)
+            task_key = (fn.__name__, shared[bool(SYSTEMS[args[-1]].get("gpu"))], args)
             planned[preset].append(task_key)
             unique.setdefault(task_key, (fn, (calibration, preset, frozen, *args, seed), f"{preset}: {label}"))
     bar = Progress(len(unique) + len(presets) * len(keys), f"evaluation ({', '.join(presets)} preset"
